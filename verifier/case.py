@@ -1,0 +1,130 @@
+"""The ``Case`` object and its parts: frozen data, no I/O.
+
+A case from a YAML file and a case registered from Python end up as the same
+``Case``; everything downstream (symbolic, autograd, finite differences,
+reports) reads only this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
+INDEX_DTYPES = ("int64", "int32", "bool")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How to build one input tensor.
+
+    Exactly one of ``value``, ``fill`` or ``sample`` gives the values.
+    ``dtype`` is ``None`` for a floating input (it then takes the case's dtype)
+    or one of ``INDEX_DTYPES`` for index tensors and masks, which are never
+    differentiated.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    value: Any = None                     # nested tuples of numbers
+    fill: float | None = None
+    sample: str | None = None             # "normal" | "uniform"
+    params: Mapping[str, float] = field(default_factory=dict)  # mean/std, low/high
+    seed: int = 0
+    requires_grad: bool = True
+    dtype: str | None = None
+
+    @property
+    def differentiated(self) -> bool:
+        return self.requires_grad and self.dtype is None
+
+    def values(self) -> np.ndarray:
+        """The input's values in float64 (or its index dtype), before any cast."""
+        if self.value is not None:
+            arr = np.array(self.value, dtype=np.float64)
+        elif self.fill is not None:
+            arr = np.full(self.shape, float(self.fill), dtype=np.float64)
+        elif self.sample == "normal":
+            rng = np.random.default_rng(self.seed)
+            arr = rng.normal(self.params.get("mean", 0.0), self.params.get("std", 1.0), self.shape)
+        elif self.sample == "uniform":
+            rng = np.random.default_rng(self.seed)
+            arr = rng.uniform(self.params.get("low", 0.0), self.params.get("high", 1.0), self.shape)
+        else:  # pragma: no cover - loading guarantees one source
+            raise ValueError(f"input '{self.name}' has no values")
+        if self.dtype == "bool":
+            return arr.astype(bool)
+        if self.dtype in ("int64", "int32"):
+            return arr.astype(np.int64)
+        return arr
+
+
+@dataclass(frozen=True)
+class GradOutput:
+    """The weights ``v`` of ``y.backward(v)``: ``ones``, ``random`` or a literal."""
+
+    kind: str                  # "ones" | "random" | "value"
+    value: Any = None
+    seed: int = 0
+
+    def values(self, shape: tuple[int, ...]) -> np.ndarray:
+        if self.kind == "ones":
+            return np.ones(shape)
+        if self.kind == "random":
+            return np.random.default_rng(self.seed).normal(size=shape)
+        return np.array(self.value, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Pass when ``|got - exact| <= atol + rtol * |exact|``, element by element."""
+
+    rtol: float
+    atol: float
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What the author states about the result; each part is checked when given."""
+
+    grad: Mapping[str, Any] | None = None
+    output: Any = None
+    grad_fn: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One verification example: inputs, the function (two readings), weights, checks."""
+
+    name: str
+    inputs: tuple[InputSpec, ...]
+    torch_fn: Any                     # language.Expression or a Python callable
+    sympy_fn: Any                     # language.Expression or a Python callable
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    grad_output: GradOutput | None = None
+    dtypes: tuple[str, ...] = ("float64",)
+    tolerance: Mapping[str, Tolerance] = field(default_factory=dict)
+    expect: Expect = field(default_factory=Expect)
+    functions: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None         # "file:line" or "python:module"
+    options: Mapping[str, Any] = field(default_factory=dict)  # extensions (backward repeat, ...)
+
+    @property
+    def family(self) -> str:
+        """The first tag, or the name's first dotted part: used to group the summary."""
+        if self.tags:
+            return self.tags[0]
+        return self.name.split(".", 1)[0]
+
+    def input(self, name: str) -> InputSpec:
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+TorchFn = Callable[..., Any]

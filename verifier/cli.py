@@ -1,0 +1,162 @@
+"""The command line: ``verifier run | list | validate | explain | new | schema | functions``.
+
+Exit codes: 0 every case passed; 1 a case failed, errored or timed out;
+2 a usage error or a case file that does not load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import mirror
+from .errors import VerifierError
+from .loading import LoadResult, load_paths, schema
+from .registry import builtin_cases_dir, registered
+from .selection import compile_keyword
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="verifier", description="Prove PyTorch's gradients right.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def paths_and_k(sp):
+        sp.add_argument("paths", nargs="*", metavar="PATH", help="case files or folders (default: built-in cases/)")
+        sp.add_argument("-k", dest="keyword", default="", metavar="PATTERN",
+                        help="select cases by name or tag, as in pytest: 'softmax and not log'")
+
+    run = sub.add_parser("run", help="verify cases and write reports")
+    paths_and_k(run)
+    run.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: reports/)")
+    run.add_argument("--dtype", action="append", metavar="DTYPE", help="only these dtypes (repeatable)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    lst = sub.add_parser("list", help="list cases with their tags")
+    paths_and_k(lst)
+    val = sub.add_parser("validate", help="check case files without running them")
+    val.add_argument("paths", nargs="*", metavar="PATH")
+    exp = sub.add_parser("explain", help="print a case's derivation")
+    exp.add_argument("name")
+    exp.add_argument("paths", nargs="*", metavar="PATH")
+    exp.add_argument("--dtype", default=None)
+    new = sub.add_parser("new", help="write a commented YAML case skeleton")
+    new.add_argument("name")
+    new.add_argument("-o", "--output", default=None, help="file to write (default: cases/NAME.yaml)")
+    sub.add_parser("schema", help="print the case file JSON Schema")
+    sub.add_parser("functions", help="list the supported functions and their definitions")
+    return p
+
+
+def _load(paths: Sequence[str], keyword: str = "") -> LoadResult:
+    result = load_paths(paths or [builtin_cases_dir()])
+    if not paths:
+        result.cases.extend(registered())
+    if keyword:
+        keep = compile_keyword(keyword)
+        result.cases = [c for c in result.cases if keep(" ".join([c.name, *c.tags]))]
+    return result
+
+
+def _print_errors(result: LoadResult) -> None:
+    for err in result.errors:
+        print(f"error: {err}", file=sys.stderr)
+
+
+def cmd_run(args) -> int:
+    from .report import check_writable, write_reports
+    from .runner import Runner
+    from .terminal import print_summary, progress
+
+    check_writable(args.report_dir)
+    loaded = _load(args.paths, args.keyword)
+    _print_errors(loaded)
+    if not loaded.cases and not loaded.errors:
+        print("no cases selected", file=sys.stderr)
+        return EXIT_USAGE
+    jobs = [(c, d) for c in loaded.cases for d in c.dtypes if not args.dtype or d in args.dtype]
+    runner = Runner()
+    results = [runner.run(case, dtype) for case, dtype in progress(jobs, disable=args.no_progress)]
+    paths = write_reports(results, args.report_dir, load_errors=[str(e) for e in loaded.errors])
+    print_summary(results, paths)
+    if loaded.errors:
+        print(f"{len(loaded.errors)} case(s) did not load; see the errors above.", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK if all(r.status in ("pass", "skip") for r in results) else EXIT_FAILED
+
+
+def cmd_list(args) -> int:
+    loaded = _load(args.paths, args.keyword)
+    _print_errors(loaded)
+    for c in loaded.cases:
+        print(f"{c.name:40s} [{', '.join(c.tags)}] {', '.join(c.dtypes)}  {c.description}")
+    print(f"{len(loaded.cases)} case(s)")
+    return EXIT_USAGE if loaded.errors else EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    loaded = _load(args.paths)
+    _print_errors(loaded)
+    status = "ok" if not loaded.errors else "FAILED"
+    print(f"{status}: {len(loaded.cases)} valid case(s), {len(loaded.errors)} error(s)")
+    return EXIT_USAGE if loaded.errors else EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    from .explain import explain
+    loaded = _load(args.paths)
+    matches = [c for c in loaded.cases if c.name == args.name]
+    if not matches:
+        _print_errors(loaded)
+        print(f"error: no case named '{args.name}'; `verifier list` shows the names.", file=sys.stderr)
+        return EXIT_USAGE
+    print(explain(matches[0], args.dtype))
+    return EXIT_OK
+
+
+def cmd_new(args) -> int:
+    from .skeleton import skeleton
+    target = Path(args.output) if args.output else builtin_cases_dir() / f"{args.name}.yaml"
+    if target.exists():
+        print(f"error: {target} exists; choose another name or -o PATH.", file=sys.stderr)
+        return EXIT_USAGE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(skeleton(args.name), encoding="utf-8")
+    print(f"wrote {target}; edit it, then `verifier validate {target}`.")
+    return EXIT_OK
+
+
+def cmd_schema(args) -> int:
+    print(json.dumps(schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_functions(args) -> int:
+    for name, fn in sorted(mirror.FUNCTIONS.items()):
+        print(f"{name:28s} {fn.doc}")
+    aliases = ", ".join(f"{a}->{t}" for a, t in sorted(mirror.ALIASES.items()))
+    print(f"\naliases: {aliases}")
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "validate": cmd_validate, "explain": cmd_explain,
+            "new": cmd_new, "schema": cmd_schema, "functions": cmd_functions}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except VerifierError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

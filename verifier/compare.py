@@ -1,0 +1,112 @@
+"""Per-element comparison rows, verdicts, and the per-dtype tolerance table.
+
+An autograd value passes when
+
+    |autograd - exact| <= rtol·|exact| + atol·scale,
+
+where ``scale = max(1, max |exact|)`` over that input's gradient: rounding in
+a backward pass is relative to the size of the terms it combines, so an
+element whose exact value cancels to ~0 is judged against the gradient's
+scale, not against zero.
+
+Default tolerances are derived from each dtype's machine epsilon: ``rtol =
+eps^(2/3)`` and ``atol = eps^(4/5)`` (rounded up). They sit far above the
+rounding of a well-conditioned forward and backward pass and far below any
+real bug (a factor 1.001 is a relative error of 1e-3).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .case import Case, Tolerance
+
+EPSILON = {name: float(torch.finfo(getattr(torch, name)).eps)
+           for name in ("float64", "float32", "float16", "bfloat16")}
+
+
+#: The named per-dtype defaults: rtol = eps^(2/3) and atol = eps^(4/5), each
+#: rounded up to one digit. atol is multiplied by the gradient's scale (above).
+DEFAULT_TOLERANCES: dict[str, Tolerance] = {
+    "float64": Tolerance(rtol=4e-11, atol=4e-13),    # eps 2.2e-16: eps^(2/3) 3.7e-11, eps^(4/5) 3.0e-13
+    "float32": Tolerance(rtol=3e-5, atol=3e-6),      # eps 1.2e-7:  2.4e-5, 2.9e-6
+    "float16": Tolerance(rtol=1e-2, atol=4e-3),      # eps 9.8e-4:  9.8e-3, 3.9e-3
+    "bfloat16": Tolerance(rtol=4e-2, atol=3e-2),     # eps 7.8e-3:  3.9e-2, 2.1e-2
+}
+
+#: How close finite differences are expected to come to the exact value. They
+#: are only reported (never blamed on autograd); see finite_diff.py.
+FD_TOLERANCE = Tolerance(rtol=1e-6, atol=1e-7)
+
+DETAIL_COLUMNS = [
+    "case", "dtype", "input", "index", "exact", "autograd", "finite_diff",
+    "abs_err", "rel_err", "fd_abs_err", "fd_rel_err", "ag_fd_abs_err", "ag_fd_rel_err",
+    "tolerance", "fd_method", "fd_step", "fd_error_estimate", "ok", "fd_ok",
+]
+
+
+def tolerance_for(case: Case, dtype: str) -> Tolerance:
+    """The case's override for ``dtype``, else the named default."""
+    return case.tolerance.get(dtype, DEFAULT_TOLERANCES[dtype])
+
+
+def _rel(abs_err: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = abs_err / np.abs(ref)
+    return np.where(abs_err == 0, 0.0, np.where(ref == 0, np.inf, rel))
+
+
+def within(got: np.ndarray, exact: np.ndarray, tol: Tolerance) -> tuple[np.ndarray, np.ndarray]:
+    """(passes, allowed error) element by element, with the scale rule above."""
+    exact = np.asarray(exact, dtype=np.float64)
+    scale = max(1.0, float(np.max(np.abs(exact)))) if exact.size else 1.0
+    allowed = tol.rtol * np.abs(exact) + tol.atol * scale
+    err = np.abs(np.asarray(got, dtype=np.float64) - exact)
+    ok = (err <= allowed) & np.isfinite(got)
+    ok |= np.asarray(got) == exact                      # equal infinities
+    return ok, allowed
+
+
+def element_rows(case: Case, dtype: str, exact: Mapping[str, np.ndarray],
+                 autograd: Mapping[str, np.ndarray], fd, tol: Tolerance) -> pd.DataFrame:
+    """One row per input × element: values, the three error pairs, verdicts."""
+    frames = []
+    for name, ex in exact.items():
+        ex = np.asarray(ex, dtype=np.float64)
+        ag = np.asarray(autograd.get(name, np.full(ex.shape, np.nan)), dtype=np.float64)
+        fdv = np.asarray(fd.values[name], dtype=np.float64) if fd is not None else np.full(ex.shape, np.nan)
+        ok, allowed = within(ag, ex, tol)
+        fd_ok, _ = within(fdv, ex, FD_TOLERANCE)
+        abs_err, fd_abs, agfd_abs = np.abs(ag - ex), np.abs(fdv - ex), np.abs(ag - fdv)
+        est = fd.error_estimate.get(name) if fd is not None and fd.error_estimate else None
+        frames.append(pd.DataFrame({
+            "case": case.name, "dtype": dtype, "input": name,
+            "index": [str(idx) for idx in np.ndindex(*ex.shape)] if ex.shape else ["()"],
+            "exact": ex.ravel(), "autograd": ag.ravel(), "finite_diff": fdv.ravel(),
+            "abs_err": abs_err.ravel(), "rel_err": _rel(abs_err, ex).ravel(),
+            "fd_abs_err": fd_abs.ravel(), "fd_rel_err": _rel(fd_abs, ex).ravel(),
+            "ag_fd_abs_err": agfd_abs.ravel(), "ag_fd_rel_err": _rel(agfd_abs, fdv).ravel(),
+            "tolerance": np.broadcast_to(allowed, ex.shape).ravel(),
+            "fd_method": fd.method if fd is not None else "none",
+            "fd_step": np.broadcast_to(fd.steps[name], ex.shape).ravel() if fd is not None else np.nan,
+            "fd_error_estimate": np.broadcast_to(est, ex.shape).ravel() if est is not None else np.nan,
+            "ok": ok.ravel(), "fd_ok": fd_ok.ravel(),
+        }))
+    if not frames:
+        return pd.DataFrame(columns=DETAIL_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[DETAIL_COLUMNS]
+
+
+def first_mismatches(rows: pd.DataFrame, limit: int = 5) -> str:
+    """A short text listing the first failing elements and the mismatch count."""
+    bad = rows[~rows["ok"]]
+    if bad.empty:
+        return ""
+    parts = [f"{r.input}{r.index}: exact {r.exact:.17g}, autograd {r.autograd:.17g}, "
+             f"error {r.abs_err:.3g} > tolerance {r.tolerance:.3g}" for r in bad.head(limit).itertuples()]
+    pct = 100.0 * len(bad) / len(rows)
+    return f"mismatched elements: {len(bad)} / {len(rows)} ({pct:.0f}%); " + "; ".join(parts)

@@ -1,0 +1,125 @@
+"""Tables → files: ``summary.csv``, ``details.csv`` and ``report.html``.
+
+Files are written atomically: each goes to a temporary file in the report
+directory and is renamed over the old one, so a run killed midway leaves the
+previous report readable.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from . import tables
+from .errors import VerifierError
+from .runner import CaseResult
+
+HTML_ROWS_PER_CASE = 200   # detail rows shown per case in the HTML (the CSV has all)
+
+
+def environment(command: str | None = None) -> dict[str, str]:
+    """Versions and context printed at the top of every report."""
+    import mpmath
+    import sympy
+    import torch
+    return {
+        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": command or " ".join(["verifier", *sys.argv[1:]]),
+        "python": platform.python_version(), "torch": torch.__version__, "sympy": sympy.__version__,
+        "numpy": np.__version__, "pandas": pd.__version__, "mpmath": mpmath.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def check_writable(directory: str | Path) -> Path:
+    """Create ``directory`` if needed and prove a file can be written there."""
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise VerifierError(f"cannot write reports to '{path}': {exc.strerror or exc}. "
+                            f"Choose another folder with --report-dir.") from None
+    return path
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_reports(results: Sequence[CaseResult], directory: str | Path, *, command: str | None = None,
+                  load_errors: Sequence[str] = ()) -> dict[str, Path]:
+    """Write the three report files and return their paths."""
+    out = check_writable(directory)
+    detail = tables.details(results)
+    summ = tables.summary(results, detail)
+    paths = {"summary": out / "summary.csv", "details": out / "details.csv", "html": out / "report.html"}
+    html = render_html(summ, detail, environment(command), load_errors)
+    atomic_write(paths["summary"], summ.to_csv(index=False))
+    atomic_write(paths["details"], detail.to_csv(index=False))
+    atomic_write(paths["html"], html)
+    return paths
+
+
+def _status_style(row: pd.Series) -> list[str]:
+    colour = {"fail": "#f8d0d0", "error": "#f9e0b0", "timeout": "#f9e0b0"}.get(row.get("status"), "")
+    return [f"background-color: {colour}" if colour else "" for _ in row]
+
+
+def _styled(df: pd.DataFrame, table_id: str, link_cases: bool = False) -> str:
+    if df.empty:
+        return "<p><em>none</em></p>"
+    shown = df.copy()
+    if link_cases:
+        shown["case"] = [f'<a href="#case-{_anchor(c, d)}">{c}</a>' for c, d in zip(df["case"], df["dtype"])]
+    styler = shown.style.apply(_status_style, axis=1) if "status" in shown else shown.style
+    if "ok" in shown:
+        styler = shown.style.apply(lambda r: ["background-color: #f8d0d0" if not r["ok"] else "" for _ in r],
+                                   axis=1)
+    styler = styler.format(precision=6, na_rep="").hide(axis="index").set_table_attributes(
+        f'id="{table_id}" class="grid"')
+    return styler.to_html(escape=False) if link_cases else styler.to_html()
+
+
+def _anchor(case: str, dtype: str) -> str:
+    return f"{case}-{dtype}".replace(".", "-")
+
+
+def render_html(summ: pd.DataFrame, detail: pd.DataFrame, env: dict[str, str],
+                load_errors: Sequence[str] = ()) -> str:
+    """The HTML report: overview first, then the summary, then details per case."""
+    templates = jinja2.Environment(loader=jinja2.PackageLoader("verifier", "templates"),
+                                   autoescape=jinja2.select_autoescape(["html", "j2"]))
+    sections = []
+    for row in summ.itertuples():
+        rows = detail[(detail["case"] == row.case) & (detail["dtype"] == row.dtype)]
+        sections.append({
+            "anchor": _anchor(row.case, row.dtype), "case": row.case, "dtype": row.dtype, "status": row.status,
+            "message": row.message, "shown": min(len(rows), HTML_ROWS_PER_CASE), "total": len(rows),
+            "table": jinja2.utils.markupsafe.Markup(_styled(rows.head(HTML_ROWS_PER_CASE), f"d-{row.Index}")),
+        })
+    return templates.get_template("report.html.j2").render(
+        env=env, counts=tables.counts(summ), total=len(summ),
+        worst=jinja2.utils.markupsafe.Markup(_styled(tables.worst(summ), "worst")),
+        families=jinja2.utils.markupsafe.Markup(_styled(tables.by_family(summ), "families")),
+        summary=jinja2.utils.markupsafe.Markup(_styled(summ, "summary", link_cases=True)),
+        sections=sections, load_errors=list(load_errors),
+    )

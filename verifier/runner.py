@@ -1,0 +1,179 @@
+"""Run one case at one dtype through the three sides and collect the verdicts.
+
+A wrong gradient is a *result* (status ``fail``); a case that cannot run is a
+result too (status ``error`` with the message). Nothing here lets one case's
+problem stop the others.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .autograd import TORCH_DTYPES, AutogradResult, forward_float64, run_autograd
+from .case import Case
+from .compare import DETAIL_COLUMNS, element_rows, first_mismatches, tolerance_for, within
+from .errors import CaseError, SymbolicError
+from .finite_diff import finite_differences
+from .symbolic import ExactResult, SymbolicModel, build, exact
+
+
+@dataclass
+class Check:
+    """One named check of a case run: the gradient, an expect field, a semantic rule."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class CaseResult:
+    """Everything one case × dtype produced; the reports are built from these."""
+
+    case: Case
+    dtype: str
+    status: str                                   # pass | fail | error | skip | timeout
+    message: str = ""
+    rows: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DETAIL_COLUMNS))
+    checks: list[Check] = field(default_factory=list)
+    grad_fn: str | None = None
+    route: str = ""
+    seconds: float = 0.0
+    autograd: AutogradResult | None = None
+    exact: ExactResult | None = None
+
+    @property
+    def name(self) -> str:
+        return self.case.name
+
+
+class Runner:
+    """Runs cases, caching each case's symbolic model across dtypes."""
+
+    def __init__(self) -> None:
+        self._models: dict[int, tuple[Case, SymbolicModel]] = {}
+
+    def model(self, case: Case) -> SymbolicModel:
+        hit = self._models.get(id(case))
+        if hit is None or hit[0] is not case:
+            hit = (case, build(case))
+            self._models[id(case)] = hit
+        return hit[1]
+
+    def run(self, case: Case, dtype: str) -> CaseResult:
+        start = time.perf_counter()
+        try:
+            result = self._run(case, dtype)
+        except CaseError as exc:
+            result = CaseResult(case, dtype, "error", exc.message + (f" {exc.hint}" if exc.hint else ""))
+        except Exception as exc:  # a broken case never stops the run
+            result = CaseResult(case, dtype, "error", f"{type(exc).__name__}: {exc}")
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def run_all(self, cases: Iterable[Case]) -> Iterator[CaseResult]:
+        for case in cases:
+            for dtype in case.dtypes:
+                yield self.run(case, dtype)
+
+    def _run(self, case: Case, dtype: str) -> CaseResult:
+        values = {spec.name: spec.values() for spec in case.inputs}
+        point = {spec.name: _round(values[spec.name], dtype) for spec in case.inputs if spec.dtype is None}
+        repeat = int(case.options.get("repeat", 1))
+        # torch runs first: when a case cannot run, torch's own message is the clearest report
+        ag = run_autograd(case, {**values, **point}, lambda shape: _weights(case, shape, dtype), dtype,
+                          repeat=repeat)
+        result = CaseResult(case, dtype, "pass", grad_fn=ag.grad_fn, autograd=ag)
+        if case.expect.error is not None:
+            return _expected_error(result, ag, case.expect.error)
+        if ag.error is not None:
+            result.status = "error"
+            result.message = f"torch raised in {ag.error_stage}: {type(ag.error).__name__}: {ag.error}"
+            return result
+        model = self.model(case)
+        weights = ag.weights
+        if model.output.shape != ag.output_shape:
+            raise SymbolicError(f"the symbolic output has shape {list(model.output.shape)} but torch's has "
+                                f"{list(ag.output_shape)}",
+                                hint="The two readings must compute the same function; check 'torch'/'sympy'.")
+        ex = exact(model, point, weights)
+        result.exact, result.route = ex, ex.route
+        fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype)
+        tol = tolerance_for(case, dtype)
+        result.rows = element_rows(case, dtype, ex.vjp, ag.grads, fd, tol)
+        result.checks = _checks(case, dtype, result.rows, ag, ex, tol)
+        failed = [c for c in result.checks if not c.ok]
+        if failed:
+            result.status = "fail"
+            result.message = "; ".join(f"{c.name}: {c.detail}" for c in failed)
+        return result
+
+
+def _round(values: np.ndarray, dtype: str) -> np.ndarray:
+    """The input as the case's dtype holds it, back in float64 (exactly)."""
+    return torch.as_tensor(values, dtype=TORCH_DTYPES[dtype]).to(torch.float64).numpy()
+
+
+def _weights(case: Case, out_shape: tuple[int, ...], dtype: str) -> np.ndarray | None:
+    """The weights v as the case's dtype holds them (None: plain ``y.backward()``)."""
+    if case.grad_output is None:
+        return None
+    return _round(case.grad_output.values(out_shape), dtype)
+
+
+def _expected_error(result: CaseResult, ag: AutogradResult, expected: str) -> CaseResult:
+    if ag.error is None:
+        result.status = "fail"
+        result.message = f"expected torch to raise an error containing {expected!r}, but nothing was raised"
+    elif expected not in str(ag.error):
+        result.status = "fail"
+        result.message = (f"expected an error containing {expected!r}, torch raised "
+                          f"{type(ag.error).__name__}: {ag.error}")
+    else:
+        result.message = f"raised as expected in {ag.error_stage}: {type(ag.error).__name__}: {ag.error}"
+    result.checks = [Check("expect.error", result.status == "pass", result.message)]
+    return result
+
+
+def _checks(case: Case, dtype: str, rows: pd.DataFrame, ag: AutogradResult,
+            ex: ExactResult, tol) -> list[Check]:
+    checks = [Check("gradient", bool(rows["ok"].all()), first_mismatches(rows))]
+    if ag.output is not None:
+        ok, _ = within(ag.output, ex.output, tol)
+        checks.append(Check("forward", bool(ok.all()),
+                            "" if ok.all() else f"torch output differs from the exact output "
+                                                f"by up to {np.max(np.abs(ag.output - ex.output)):.3g}"))
+    for name, (is_leaf, grad_fn) in ag.leaves.items():
+        spec = case.input(name)
+        if spec.differentiated and (not is_leaf or grad_fn is not None):
+            checks.append(Check("leaf", False, f"input '{name}' is not a leaf (grad_fn {grad_fn})"))
+    expect = case.expect
+    if expect.grad_fn is not None:
+        checks.append(Check("expect.grad_fn", ag.grad_fn == expect.grad_fn,
+                            f"expected grad_fn {expect.grad_fn}, got {ag.grad_fn}"))
+    if expect.output is not None:
+        stated = np.asarray(expect.output, float)
+        ok = stated.shape == ex.output.shape and within(ex.output, stated, tol)[0]
+        checks.append(Check("expect.output", bool(np.all(ok)),
+                            f"stated output {expect.output} but the exact output is {ex.output.tolist()}"))
+    for name, stated in (expect.grad or {}).items():
+        exact_grad = ex.vjp.get(name)
+        same_shape = exact_grad is not None and np.shape(stated) == exact_grad.shape
+        ok = same_shape and bool(within(exact_grad, np.asarray(stated, float), tol)[0].all())
+        checks.append(Check(f"expect.grad[{name}]", ok,
+                            f"stated {stated} but the exact gradient is "
+                            f"{None if exact_grad is None else exact_grad.tolist()}"))
+    if ag.accumulated:
+        repeat = int(case.options.get("repeat", 1))
+        for name, total in ag.accumulated.items():
+            ok = bool(within(total, repeat * ex.vjp[name], tol)[0].all())
+            checks.append(Check("accumulation", ok,
+                                f"after {repeat} backward calls .grad of '{name}' should be {repeat}x the "
+                                f"gradient; got {total.tolist()}"))
+    return [c if not c.ok else Check(c.name, True, "") for c in checks]

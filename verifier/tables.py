@@ -1,0 +1,78 @@
+"""Results → pandas tables: the tidy details and the summary derived from them.
+
+The summary's error columns are a ``groupby`` over the detail rows (DESIGN,
+idea 4), so the two tables can never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .compare import DETAIL_COLUMNS
+from .runner import CaseResult
+
+SUMMARY_COLUMNS = [
+    "case", "family", "dtype", "status", "max_abs_err", "max_rel_err", "max_fd_abs_err",
+    "max_fd_rel_err", "max_ag_fd_rel_err", "elements", "mismatched", "fd_outside_tol",
+    "grad_fn", "route", "seconds", "message",
+]
+
+
+def details(results: Sequence[CaseResult]) -> pd.DataFrame:
+    """All per-element rows of all results, in run order."""
+    frames = [r.rows for r in results if r.rows is not None and not r.rows.empty]
+    if not frames:
+        return pd.DataFrame(columns=DETAIL_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def summary(results: Sequence[CaseResult], detail: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per case × dtype: status, largest errors (from the details), context."""
+    detail = details(results) if detail is None else detail
+    base = pd.DataFrame([{
+        "case": r.name, "family": r.case.family, "dtype": r.dtype, "status": r.status,
+        "grad_fn": r.grad_fn or "", "route": r.route, "seconds": round(r.seconds, 4), "message": r.message,
+    } for r in results], columns=["case", "family", "dtype", "status", "grad_fn", "route", "seconds", "message"])
+    if detail.empty:
+        agg = pd.DataFrame(columns=["case", "dtype", "max_abs_err", "max_rel_err", "max_fd_abs_err",
+                                    "max_fd_rel_err", "max_ag_fd_rel_err", "elements", "mismatched",
+                                    "fd_outside_tol"])
+    else:
+        d = detail.assign(bad=~detail["ok"].astype(bool), fd_bad=~detail["fd_ok"].astype(bool))
+        agg = d.groupby(["case", "dtype"], sort=False).agg(
+            max_abs_err=("abs_err", "max"), max_rel_err=("rel_err", "max"),
+            max_fd_abs_err=("fd_abs_err", "max"), max_fd_rel_err=("fd_rel_err", "max"),
+            max_ag_fd_rel_err=("ag_fd_rel_err", "max"), elements=("exact", "size"),
+            mismatched=("bad", "sum"), fd_outside_tol=("fd_bad", "sum"),
+        ).reset_index()
+    out = base.merge(agg, on=["case", "dtype"], how="left")
+    for col in ("elements", "mismatched", "fd_outside_tol"):
+        out[col] = out[col].fillna(0).astype(int)
+    return out[SUMMARY_COLUMNS]
+
+
+def counts(summary_df: pd.DataFrame) -> dict[str, int]:
+    """Cases per status, every status present (zeros included)."""
+    statuses = ["pass", "fail", "error", "skip", "timeout"]
+    found = summary_df["status"].value_counts().to_dict() if not summary_df.empty else {}
+    return {s: int(found.get(s, 0)) for s in statuses}
+
+
+def by_family(summary_df: pd.DataFrame) -> pd.DataFrame:
+    """Counts per family × dtype × status, for the report's overview."""
+    if summary_df.empty:
+        return pd.DataFrame()
+    return (summary_df.pivot_table(index=["family", "dtype"], columns="status", values="case",
+                                   aggfunc="count", fill_value=0).reset_index())
+
+
+def worst(summary_df: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """The ``n`` case × dtype rows with the largest autograd relative error."""
+    cols = ["case", "dtype", "status", "max_rel_err", "max_abs_err"]
+    if summary_df.empty:
+        return pd.DataFrame(columns=cols)
+    ranked = summary_df.assign(_k=summary_df["max_rel_err"].replace(np.inf, np.finfo(float).max).fillna(-1))
+    return ranked.sort_values("_k", ascending=False).head(n)[cols]
