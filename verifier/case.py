@@ -21,6 +21,9 @@ class InputSpec:
     """How to build one input tensor.
 
     Exactly one of ``value``, ``fill`` or ``sample`` gives the values.
+    ``domain`` declares the open interval where the case's function is smooth
+    for this input (``(0, inf)`` for log): values must lie inside it, uniform
+    sampling defaults to it, and finite differences keep their stencils in it.
     ``dtype`` is ``None`` for a floating input (it then takes the case's dtype)
     or one of ``INDEX_DTYPES`` for index tensors and masks, which are never
     differentiated.
@@ -35,6 +38,14 @@ class InputSpec:
     seed: int = 0
     requires_grad: bool = True
     dtype: str | None = None
+    domain: tuple[float, float] | None = None   # open interval the values must lie in
+
+    def uniform_bounds(self) -> tuple[float, float]:
+        """``low``/``high`` of uniform sampling: given, else the finite domain bounds, else [0, 1)."""
+        lo_d, hi_d = self.domain or (-np.inf, np.inf)
+        low = self.params.get("low", lo_d if np.isfinite(lo_d) else 0.0)
+        high = self.params.get("high", hi_d if np.isfinite(hi_d) else low + 1.0)
+        return float(low), float(high)
 
     @property
     def differentiated(self) -> bool:
@@ -51,7 +62,8 @@ class InputSpec:
             arr = rng.normal(self.params.get("mean", 0.0), self.params.get("std", 1.0), self.shape)
         elif self.sample == "uniform":
             rng = np.random.default_rng(self.seed)
-            arr = rng.uniform(self.params.get("low", 0.0), self.params.get("high", 1.0), self.shape)
+            low, high = self.uniform_bounds()
+            arr = rng.uniform(low, high, self.shape)
         else:  # pragma: no cover - loading guarantees one source
             raise ValueError(f"input '{self.name}' has no values")
         if self.dtype == "bool":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -75,6 +76,11 @@ def _sequence(loader: _Loader, node: yaml.SequenceNode) -> _List:
     return out
 
 
+# YAML 1.1 reads `1e-4` (no dot) as a string; people mean a number. Copy the
+# resolver table first: add_implicit_resolver would append to SafeLoader's lists.
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+                              list("-+0123456789"))
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
 
@@ -152,8 +158,12 @@ def _raise_first(validator, instance, path: Path | None, case: str | None) -> No
     if not errors:
         return
     err = _deepest(errors[0])
+    where = list(err.absolute_path)
+    if err.validator == "additionalProperties":   # point at the first unknown key itself
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})), key=str)
+        where += extra[:1]
     raise CaseFileError(_describe(err), file=str(path) if path else None,
-                        line=_line_of(instance, err.absolute_path), case=case, hint=_hint(err))
+                        line=_line_of(instance, where), case=case, hint=_hint(err))
 
 
 def _deepest(err):
@@ -290,16 +300,28 @@ def _input(name: str, spec: Any, case: str | None) -> InputSpec:
     if int(np.prod(shape, dtype=np.int64)) > MAX_ELEMENTS:
         raise CaseError(f"{where} has more than {MAX_ELEMENTS} elements", case=case)
     params = {k: float(spec[k]) for k in ("mean", "std", "low", "high") if k in spec}
-    if spec.get("sample") == "uniform" and params.get("low", 0.0) >= params.get("high", 1.0):
-        raise CaseError(f"{where} samples uniform on an empty interval [{params.get('low', 0.0)}, "
-                        f"{params.get('high', 1.0)})", case=case)
+    domain = tuple(float(b) for b in spec["domain"]) if "domain" in spec else None
+    if domain is not None and not domain[0] < domain[1]:
+        raise CaseError(f"{where} has an empty domain {list(domain)}", case=case, hint="Give [low, high] with low < high.")
     dtype = spec.get("dtype")
     if dtype is not None and spec.get("requires_grad", False):
         raise CaseError(f"{where} has dtype {dtype}, which cannot require grad", case=case,
                         hint="Index tensors and masks are never differentiated; drop requires_grad.")
-    return InputSpec(name, shape, value=_plain(spec.get("value")), fill=spec.get("fill"),
-                     sample=spec.get("sample"), params=params, seed=int(spec.get("seed", 0)),
-                     requires_grad=bool(spec.get("requires_grad", dtype is None)), dtype=dtype)
+    result = InputSpec(name, shape, value=_plain(spec.get("value")), fill=spec.get("fill"),
+                       sample=spec.get("sample"), params=params, seed=int(spec.get("seed", 0)),
+                       requires_grad=bool(spec.get("requires_grad", dtype is None)), dtype=dtype, domain=domain)
+    if result.sample == "uniform":
+        low, high = result.uniform_bounds()
+        if not low < high:
+            raise CaseError(f"{where} samples uniform on an empty interval [{low}, {high})", case=case)
+    if domain is not None:
+        values = result.values()
+        outside = values[(values <= domain[0]) | (values >= domain[1])]
+        if outside.size:
+            raise CaseError(f"{where} has values outside its declared domain ({domain[0]}, {domain[1]}), "
+                            f"e.g. {outside.ravel()[0]}", case=case,
+                            hint="Change the values or the sampling bounds so they lie inside the domain.")
+    return result
 
 
 def _grad_output(raw) -> GradOutput | None:
