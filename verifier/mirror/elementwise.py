@@ -1,0 +1,308 @@
+"""Elementwise mirrors: out[i] depends only on the matching (broadcast) input elements.
+
+Kinks are written with Abs, Max, Min, sign or Piecewise so the kink detector
+can find them; smooth functions are written from their textbook definitions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import sympy
+import torch
+import torch.nn.functional as F
+from sympy import Abs, Piecewise, Rational, exp, log, sqrt
+
+from verifier.errors import ExpressionError
+
+from ._arrays import (as_cond, as_obj, emap, extremum, is_boolean, select, sym_number,
+                      unsupported)
+from ._table import register
+
+POS = (0.0, float("inf"))
+UNIT = (-1.0, 1.0)
+
+# torch's documented SELU constants, as exact decimals.
+SELU_ALPHA = Rational(16732632423543772848170429916717, 10**31)
+SELU_SCALE = Rational(10507009873554804934193349852946, 10**31)
+
+
+def _unary(name, f, torch_fn, doc, *, domain=None, analytic=False, aliases=()):
+    """Register a one-argument elementwise mirror ``x -> f(x)``."""
+
+    def definition(x):
+        return emap(f, x)
+
+    definition.__name__ = name
+    definition.__doc__ = f"Symbolic {name}: {doc}."
+    register(name, torch=torch_fn, doc=doc, elementwise=True, domain=domain,
+             analytic=analytic, aliases=aliases)(definition)
+
+
+def _max(*args):
+    """sympy.Max, unevaluated when symbolic (see ``extremum``: evaluation is slow)."""
+    return extremum(sympy.Max, args)
+
+
+def _min(*args):
+    """sympy.Min, unevaluated when symbolic (see ``extremum``: evaluation is slow)."""
+    return extremum(sympy.Min, args)
+
+
+def _sigmoid(x):
+    return 1 / (1 + exp(-x))
+
+
+def _positive_branch(x, negative):
+    """``x`` for x > 0, ``negative`` otherwise: the shape of elu/celu/leaky_relu."""
+    return Piecewise((x, x > 0), (negative, True))
+
+
+_UNARY = [
+    # name, definition, torch callable, doc, domain, analytic, aliases
+    ("exp", exp, torch.exp, "exp(x)", None, True, ()),
+    ("exp2", lambda x: 2**x, torch.exp2, "2**x", None, True, ()),
+    ("log", log, torch.log, "log(x)", POS, True, ()),
+    ("log2", lambda x: log(x) / log(2), torch.log2, "log(x) / log(2)", POS, True, ()),
+    ("log10", lambda x: log(x) / log(10), torch.log10, "log(x) / log(10)", POS, True, ()),
+    ("log1p", lambda x: log(1 + x), torch.log1p, "log(1 + x)", (-1.0, float("inf")), True, ()),
+    ("expm1", lambda x: exp(x) - 1, torch.expm1, "exp(x) - 1", None, True, ()),
+    ("sqrt", sqrt, torch.sqrt, "sqrt(x)", POS, True, ()),
+    ("rsqrt", lambda x: 1 / sqrt(x), torch.rsqrt, "1 / sqrt(x)", POS, True, ()),
+    # 1/x has a pole at 0; the positive half-line is where sampling is safe.
+    ("reciprocal", lambda x: 1 / x, torch.reciprocal, "1 / x (pole at 0)", POS, True, ()),
+    ("square", lambda x: x**2, torch.square, "x**2", None, True, ()),
+    ("neg", lambda x: -x, torch.neg, "-x", None, True, ("negative",)),
+    ("abs", Abs, torch.abs, "|x|", None, False, ("absolute",)),
+    ("sign", sympy.sign, torch.sign, "sign(x) in {-1, 0, 1}", None, False, ()),
+    ("sin", sympy.sin, torch.sin, "sin(x)", None, True, ()),
+    ("cos", sympy.cos, torch.cos, "cos(x)", None, True, ()),
+    ("tan", sympy.tan, torch.tan, "tan(x)", (-math.pi / 2, math.pi / 2), True, ()),
+    ("asin", sympy.asin, torch.asin, "asin(x)", UNIT, True, ("arcsin",)),
+    ("acos", sympy.acos, torch.acos, "acos(x)", UNIT, True, ("arccos",)),
+    ("atan", sympy.atan, torch.atan, "atan(x)", None, True, ("arctan",)),
+    ("sinh", sympy.sinh, torch.sinh, "sinh(x)", None, True, ()),
+    ("cosh", sympy.cosh, torch.cosh, "cosh(x)", None, True, ()),
+    ("tanh", sympy.tanh, torch.tanh, "tanh(x)", None, True, ()),
+    ("asinh", sympy.asinh, torch.asinh, "asinh(x)", None, True, ("arcsinh",)),
+    ("acosh", sympy.acosh, torch.acosh, "acosh(x)", (1.0, float("inf")), True, ("arccosh",)),
+    ("atanh", sympy.atanh, torch.atanh, "atanh(x)", UNIT, True, ("arctanh",)),
+    ("sigmoid", _sigmoid, torch.sigmoid, "1 / (1 + exp(-x))", None, True, ("expit",)),
+    ("erf", sympy.erf, torch.erf, "erf(x)", None, False, ()),
+    ("erfc", sympy.erfc, torch.erfc, "1 - erf(x)", None, False, ()),
+    ("silu", lambda x: x * _sigmoid(x), F.silu, "x * sigmoid(x)", None, True, ()),
+    ("mish", lambda x: x * sympy.tanh(log(1 + exp(x))), F.mish, "x * tanh(log(1 + exp(x)))",
+     None, False, ()),
+    ("selu", lambda x: SELU_SCALE * _positive_branch(x, SELU_ALPHA * (exp(x) - 1)), F.selu,
+     "scale * (x if x > 0 else alpha * (exp(x) - 1)), torch's alpha and scale", None, False, ()),
+    ("relu", lambda x: _max(0, x), torch.relu, "max(0, x)", None, False, ()),
+    ("relu6", lambda x: _min(_max(0, x), 6), F.relu6, "min(max(0, x), 6)", None, False, ()),
+    ("softsign", lambda x: x / (1 + Abs(x)), F.softsign, "x / (1 + |x|)", None, False, ()),
+    ("logsigmoid", lambda x: -log(1 + exp(-x)), F.logsigmoid, "-log(1 + exp(-x))",
+     None, False, ()),
+    ("hardsigmoid", lambda x: _min(_max(0, x / 6 + Rational(1, 2)), 1), F.hardsigmoid,
+     "min(max(0, x/6 + 1/2), 1)", None, False, ()),
+    ("hardswish", lambda x: x * _min(_max(0, x + 3), 6) / 6, F.hardswish,
+     "x * min(max(0, x + 3), 6) / 6", None, False, ()),
+    ("tanhshrink", lambda x: x - sympy.tanh(x), F.tanhshrink, "x - tanh(x)", None, True, ()),
+    ("sinc", lambda x: sympy.sinc(sympy.pi * x), torch.sinc,
+     "sin(pi x) / (pi x), 1 at x = 0", None, True, ()),
+]
+
+for _row in _UNARY:
+    _unary(_row[0], _row[1], _row[2], _row[3], domain=_row[4], analytic=_row[5], aliases=_row[6])
+
+
+def _num(value, name):
+    """A scalar keyword argument as a SymPy number, with a clear error for tensors."""
+    try:
+        return sym_number(value)
+    except ExpressionError as err:  # re-raised naming the argument
+        raise unsupported(f"argument '{name}' must be a number: {err.message}") from None
+
+
+@register("logit", torch=torch.logit, doc="log(p / (1 - p)); eps clamps p to [eps, 1 - eps]",
+          elementwise=True, domain=(0.0, 1.0))
+def logit(x, eps=None):
+    """log(p/(1-p)), with torch's optional clamp of p into [eps, 1-eps]."""
+    def log_odds(p):
+        return log(p / (1 - p))
+
+    if eps is None:
+        return emap(log_odds, x)
+    e = _num(eps, "eps")
+    return emap(lambda p: log_odds(_min(_max(p, e), 1 - e)), x)
+
+
+@register("softplus", torch=F.softplus, elementwise=True,
+          doc="log(1 + exp(beta x)) / beta (torch's linear regime above `threshold` "
+              "is not modelled)")
+def softplus(x, beta=1, threshold=20):
+    """(1/beta) log(1 + exp(beta x)); torch's switch to x above threshold is a ~exp(-20) change."""
+    b = _num(beta, "beta")
+    return emap(lambda v: log(1 + exp(b * v)) / b, x)
+
+
+@register("gelu", torch=F.gelu, elementwise=True,
+          doc="x * Phi(x), Phi(x) = (1 + erf(x/sqrt 2))/2; approximate='tanh': "
+              "x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))")
+def gelu(x, approximate="none"):
+    """Exact or tanh-approximated GELU, as torch documents them."""
+    if approximate == "none":
+        return emap(lambda v: v * (1 + sympy.erf(v / sqrt(2))) / 2, x)
+    if approximate == "tanh":
+        k = sqrt(2 / sympy.pi)
+        c = Rational(44715, 10**6)
+        return emap(lambda v: v * (1 + sympy.tanh(k * (v + c * v**3))) / 2, x)
+    raise unsupported(f"gelu: unknown approximate={approximate!r}",
+                      hint="Use approximate='none' or 'tanh'.")
+
+
+@register("elu", torch=F.elu, elementwise=True, doc="x if x > 0 else alpha (exp(x) - 1)")
+def elu(x, alpha=1, inplace=False):
+    """Exponential linear unit."""
+    a = _num(alpha, "alpha")
+    return emap(lambda v: _positive_branch(v, a * (exp(v) - 1)), x)
+
+
+@register("celu", torch=F.celu, elementwise=True,
+          doc="x if x > 0 else alpha (exp(x / alpha) - 1)")
+def celu(x, alpha=1, inplace=False):
+    """Continuously differentiable ELU."""
+    a = _num(alpha, "alpha")
+    return emap(lambda v: _positive_branch(v, a * (exp(v / a) - 1)), x)
+
+
+@register("leaky_relu", torch=F.leaky_relu, elementwise=True,
+          doc="x if x > 0 else negative_slope x")
+def leaky_relu(x, negative_slope=Rational(1, 100), inplace=False):
+    """Leaky ReLU, default slope 0.01."""
+    s = _num(negative_slope, "negative_slope")
+    return emap(lambda v: _positive_branch(v, s * v), x)
+
+
+@register("hardtanh", torch=F.hardtanh, elementwise=True, doc="min(max(x, min_val), max_val)")
+def hardtanh(x, min_val=-1, max_val=1, inplace=False):
+    """Clamp to [min_val, max_val], default [-1, 1]."""
+    lo, hi = _num(min_val, "min_val"), _num(max_val, "max_val")
+    return emap(lambda v: _min(_max(v, lo), hi), x)
+
+
+@register("clamp", torch=torch.clamp, elementwise=True, aliases=("clip",),
+          doc="min(max(x, min), max); either bound may be omitted or a tensor")
+def clamp(x, min=None, max=None):
+    """Clamp between optional scalar or tensor bounds (max wins when min > max, as in torch)."""
+    out = as_obj(x)
+    if min is not None:
+        out = emap(_max, out, min)
+    if max is not None:
+        out = emap(_min, out, max)
+    return out
+
+
+@register("pow", torch=torch.pow, elementwise=True, domain=POS, analytic=True,
+          doc="x ** y (either side may be a scalar)")
+def pow_(x, exponent):
+    """Power; a positive base keeps non-integer exponents real."""
+    return emap(sympy.Pow, x, exponent)
+
+
+@register("atan2", torch=torch.atan2, elementwise=True, aliases=("arctan2",),
+          doc="atan2(y, x): the angle of the point (x, y)")
+def atan2(y, x):
+    """Two-argument arctangent, first argument is y as in torch."""
+    return emap(sympy.atan2, y, x)
+
+
+@register("maximum", torch=torch.maximum, elementwise=True, doc="max(a, b)")
+def maximum(a, b):
+    """Elementwise maximum."""
+    return emap(_max, a, b)
+
+
+@register("minimum", torch=torch.minimum, elementwise=True, doc="min(a, b)")
+def minimum(a, b):
+    """Elementwise minimum."""
+    return emap(_min, a, b)
+
+
+def _is_condition(value) -> bool:
+    """True for bool arrays/tensors and arrays of SymPy booleans (relationals)."""
+    if isinstance(value, torch.Tensor):
+        return value.dtype == torch.bool
+    if isinstance(value, np.ndarray):
+        if value.dtype == bool:
+            return True
+        return value.dtype == object and value.size > 0 and all(map(is_boolean, value.flat))
+    return is_boolean(value)
+
+
+def _torch_where(first, second, third):
+    """torch.where(cond, a, b) or the method form a.where(cond, b)."""
+    if _is_condition(first) or not _is_condition(second):
+        return torch.where(first, second, third)
+    return torch.where(second, first, third)
+
+
+@register("where", torch=_torch_where, elementwise=True,
+          doc="a where cond else b (Piecewise when cond is symbolic)")
+def where(first, second, third):
+    """``where(cond, a, b)``, or the method form ``a.where(cond, b)`` (the boolean one is cond)."""
+    cond, a, b = first, second, third
+    if not _is_condition(first) and _is_condition(second):
+        cond, a = second, first
+    return emap(select, as_cond(cond), a, b)
+
+
+@register("masked_fill", torch=torch.masked_fill, elementwise=True,
+          doc="value where mask else x")
+def masked_fill(x, mask, value):
+    """Replace the elements selected by ``mask`` (bool array or symbolic condition) by ``value``."""
+    return emap(select, as_cond(mask), value, x)
+
+
+@register("add", torch=torch.add, elementwise=True, analytic=True, doc="x + alpha * other")
+def add(x, other, alpha=1):
+    """Sum, with torch's ``alpha`` scaling of the second operand."""
+    a = _num(alpha, "alpha")
+    return emap(lambda u, v: u + a * v, x, other)
+
+
+@register("sub", torch=torch.sub, elementwise=True, analytic=True, aliases=("subtract",),
+          doc="x - alpha * other")
+def sub(x, other, alpha=1):
+    """Difference, with torch's ``alpha`` scaling of the second operand."""
+    a = _num(alpha, "alpha")
+    return emap(lambda u, v: u - a * v, x, other)
+
+
+@register("mul", torch=torch.mul, elementwise=True, analytic=True, aliases=("multiply",),
+          doc="x * other")
+def mul(x, other):
+    """Product."""
+    return emap(lambda u, v: u * v, x, other)
+
+
+@register("div", torch=torch.div, elementwise=True, analytic=True,
+          aliases=("divide", "true_divide"), doc="x / other (rounding modes unsupported)")
+def div(x, other, rounding_mode=None):
+    """True division; floor/trunc rounding is piecewise constant and has no useful gradient."""
+    if rounding_mode is not None:
+        raise unsupported(f"div: rounding_mode={rounding_mode!r} is not supported",
+                          hint="Only true division has a gradient worth checking.")
+    return emap(lambda u, v: u / v, x, other)
+
+
+@register("logaddexp", torch=torch.logaddexp, elementwise=True, analytic=True,
+          doc="log(exp(a) + exp(b))")
+def logaddexp(a, b):
+    """Log of summed exponentials."""
+    return emap(lambda u, v: log(exp(u) + exp(v)), a, b)
+
+
+@register("xlogy", torch=torch.xlogy, elementwise=True,
+          doc="x * log(y), for y > 0 (torch's 0 at x = 0 is not modelled)")
+def xlogy(x, y):
+    """x log y on y > 0."""
+    return emap(lambda u, v: u * log(v), x, y)
