@@ -26,12 +26,16 @@ from typing import Any, Mapping
 import mpmath
 import numpy as np
 import sympy as sp
+from sympy.core.parameters import distribute
 
 from . import mirror
 from .case import Case
 from .errors import CaseError, SymbolicError
 from .evaluation import PRECISION_DIGITS, Evaluator, reverse_sweep
 from .language import Reading
+
+_COMPARE = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
+            ast.GtE: np.greater_equal, ast.Eq: np.equal, ast.NotEq: np.not_equal}
 
 # Cases up to this many Jacobian entries (outputs × differentiated inputs) take
 # both symbolic routes; larger ones use the reverse sweep alone.
@@ -90,6 +94,11 @@ class SymbolicReading(Reading):
         left, right = _sympify_scalar(left), _sympify_scalar(right)
         return super().binop(op, left, right)
 
+    def compare(self, op: type, left: Any, right: Any) -> Any:
+        # numpy's `>` on object arrays asks each SymPy relational for a truth
+        # value; with dtype=object it keeps the relationals instead.
+        return _COMPARE[op](left, right, dtype=object)
+
     def prop(self, obj: Any, name: str) -> Any:
         arr = as_object_array(obj)
         return arr.T if name == "T" else np.swapaxes(arr, -1, -2)
@@ -144,10 +153,12 @@ def build(case: Case) -> SymbolicModel:
             structural[spec.name] = variables[spec.name] = spec.values()
     fn = case.sympy_fn
     try:
-        if callable(fn) and not hasattr(fn, "evaluate"):
-            result = fn(*[variables[spec.name] for spec in case.inputs])
-        else:
-            result = fn.evaluate(SymbolicReading(variables))
+        # distribute(False): keep `x - x.mean()` as one sum, not n expanded copies
+        with distribute(False):
+            if callable(fn) and not hasattr(fn, "evaluate"):
+                result = fn(*[variables[spec.name] for spec in case.inputs])
+            else:
+                result = fn.evaluate(SymbolicReading(variables))
     except CaseError:
         raise
     except RecursionError:

@@ -19,7 +19,7 @@ from verifier.errors import UnknownFunctionError
 from ._arrays import to_result
 
 _HINT = (
-    "Supported functions are listed in `verifier list-functions` / README; "
+    "Supported functions are listed in `verifier functions` / README; "
     "to add one, add an entry in verifier/mirror/<family>.py with its "
     "mathematical definition."
 )
