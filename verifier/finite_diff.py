@@ -41,8 +41,13 @@ class FDResult:
 
 def finite_differences(f: Callable[[Mapping[str, torch.Tensor]], torch.Tensor],
                        point: Mapping[str, np.ndarray], wrt: tuple[str, ...],
-                       weights: np.ndarray | None, dtype: str = "float64") -> FDResult:
-    """Central-difference Jᵀv of ``f`` at ``point`` (float64 arrays by name)."""
+                       weights: np.ndarray | None, dtype: str = "float64", *,
+                       max_elements: int | None = None) -> FDResult:
+    """Central-difference Jᵀv of ``f`` at ``point`` (float64 arrays by name).
+
+    ``max_elements`` samples: an input with more elements gets differences at
+    that many evenly spaced elements only (NaN elsewhere), and ``method`` says so.
+    """
     base = {k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in point.items()}
     w = None if weights is None else torch.as_tensor(np.asarray(weights, dtype=np.float64))
 
@@ -50,12 +55,18 @@ def finite_differences(f: Callable[[Mapping[str, torch.Tensor]], torch.Tensor],
         y = f(args).to(torch.float64)
         return float((y * w).sum() if w is not None else y.sum())
 
-    values, steps = {}, {}
+    values, steps, sampled = {}, {}, []
     for name in wrt:
         x = base[name]
         grad = np.empty(tuple(x.shape))
         hs = STEP_SCALE[dtype] * np.maximum(1.0, np.abs(x.numpy()))
-        for idx in np.ndindex(*x.shape):
+        indices = np.ndindex(*x.shape)
+        if max_elements is not None and x.numel() > max_elements:
+            grad[...] = np.nan
+            flat = np.unique(np.linspace(0, x.numel() - 1, max_elements).round().astype(np.int64))
+            indices = [np.unravel_index(k, tuple(x.shape)) for k in flat]
+            sampled.append(f"{name}: {len(flat)} of {x.numel()}")
+        for idx in indices:
             h = float(hs[idx])
             plus, minus = x.clone(), x.clone()
             plus[idx] += h
@@ -64,4 +75,5 @@ def finite_differences(f: Callable[[Mapping[str, torch.Tensor]], torch.Tensor],
             span = float(plus[idx] - minus[idx])
             grad[idx] = (g({**base, name: plus}) - g({**base, name: minus})) / span
         values[name], steps[name] = grad, hs
-    return FDResult(values, "central", steps)
+    method = "central" + (f" (sampled {'; '.join(sampled)} elements)" if sampled else "")
+    return FDResult(values, method, steps)

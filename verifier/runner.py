@@ -20,7 +20,7 @@ from .case import Case
 from .compare import DETAIL_COLUMNS, element_rows, first_mismatches, tolerance_for, within
 from .errors import CaseError, SymbolicError
 from .finite_diff import finite_differences
-from .symbolic import ExactResult, SymbolicModel, build, exact
+from .symbolic import ExactResult, exact, prepare
 
 
 @dataclass
@@ -54,15 +54,24 @@ class CaseResult:
 
 
 class Runner:
-    """Runs cases, caching each case's symbolic model across dtypes."""
+    """Runs cases, caching each case's symbolic model across dtypes (and on disk, see cache.py).
 
-    def __init__(self) -> None:
-        self._models: dict[int, tuple[Case, SymbolicModel]] = {}
+    ``cache``: True for the default disk cache (``VERIFIER_CACHE=off`` turns it
+    off), False for none, or a :class:`verifier.cache.Cache`. ``fd_options``
+    are keyword arguments for :func:`verifier.finite_diff.finite_differences`.
+    """
 
-    def model(self, case: Case) -> SymbolicModel:
+    def __init__(self, *, cache=True, fd_options: dict | None = None) -> None:
+        from .cache import Cache, default_cache
+        self._models: dict[int, tuple[Case, object]] = {}
+        self.cache = default_cache() if cache is True else (cache if isinstance(cache, Cache) else None)
+        self.fd_options = dict(fd_options or {})
+
+    def model(self, case: Case):
+        """The case's symbolic side (a compiled tape or an elementwise template; see symbolic.prepare)."""
         hit = self._models.get(id(case))
         if hit is None or hit[0] is not case:
-            hit = (case, build(case))
+            hit = (case, prepare(case, self.cache))
             self._models[id(case)] = hit
         return hit[1]
 
@@ -98,13 +107,14 @@ class Runner:
             return result
         model = self.model(case)
         weights = ag.weights
-        if model.output.shape != ag.output_shape:
-            raise SymbolicError(f"the symbolic output has shape {list(model.output.shape)} but torch's has "
+        if model.output_shape != ag.output_shape:
+            raise SymbolicError(f"the symbolic output has shape {list(model.output_shape)} but torch's has "
                                 f"{list(ag.output_shape)}",
                                 hint="The two readings must compute the same function; check 'torch'/'sympy'.")
         ex = exact(model, point, weights)
         result.exact, result.route = ex, ex.route
-        fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype)
+        fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype,
+                                **self.fd_options)
         tol = tolerance_for(case, dtype)
         result.rows = element_rows(case, dtype, ex.vjp, ag.grads, fd, tol)
         result.checks = _checks(case, dtype, result.rows, ag, ex, tol)

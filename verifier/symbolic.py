@@ -7,14 +7,19 @@ with the mirror (:mod:`verifier.mirror`), giving the output as an object array
 of SymPy expressions. The model does not depend on the dtype: constants are
 symbols too, and get their (dtype-rounded) values only at evaluation.
 
-Exact Jᵀv comes from two routes that must agree (:func:`exact`):
+The output graph (and, for small cases, the symbolic Jacobian) is then
+flattened into a :class:`~verifier.tape.Tape` (:func:`compile_model`), which
+:func:`prepare` takes from the disk cache when it can. Exact Jᵀv comes from
+the tape, evaluated at the point in 40-digit mpmath (:mod:`verifier.sweep`):
 
-* small cases: the symbolic Jacobian ``J[i, j] = ∂y_i/∂x_j`` contracted with
-  ``v``, and, separately, the symbolic derivative of the scalar ``Σ v⊙y``;
-* larger cases: a reverse sweep over the shared expression graph
-  (:mod:`verifier.evaluation`), which is the scalar route without building
-  ``n`` derivative expressions; the Jacobian route is then skipped and the
-  result says so.
+* the scalar route ∂(Σ v⊙y)/∂x, as a reverse sweep over the shared
+  expression graph (one pass, not ``n`` derivative expressions);
+* small cases also: the symbolic Jacobian ``J[i, j] = ∂y_i/∂x_j`` contracted
+  with ``v``. The two routes must agree; larger cases skip the Jacobian and
+  the result's ``route`` says so.
+
+Large elementwise cases never build per-element expressions at all: they use
+one scalar template (:mod:`verifier.templates`).
 """
 
 from __future__ import annotations
@@ -28,11 +33,12 @@ import numpy as np
 import sympy as sp
 from sympy.core.parameters import distribute
 
-from . import mirror
+from . import mirror, sweep
 from .case import Case
 from .errors import CaseError, SymbolicError
-from .evaluation import PRECISION_DIGITS, Evaluator, reverse_sweep
+from .evaluation import PRECISION_DIGITS
 from .language import Reading
+from .tape import Tape, compile_tape, symbol_leaves
 
 _COMPARE = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
             ast.GtE: np.greater_equal, ast.Eq: np.equal, ast.NotEq: np.not_equal}
@@ -40,6 +46,9 @@ _COMPARE = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
 # Cases up to this many Jacobian entries (outputs × differentiated inputs) take
 # both symbolic routes; larger ones use the reverse sweep alone.
 JACOBIAN_ENTRY_LIMIT = 1024
+# ... as long as differentiating them stays cheap: entries × tape nodes (a
+# scalar logsumexp over 1024 elements has 1024 entries, each an O(n) diff).
+JACOBIAN_COST_LIMIT = 200_000
 
 
 def element_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -122,6 +131,7 @@ class SymbolicModel:
     output: np.ndarray                        # object array of SymPy expressions
     wrt: tuple[str, ...]                      # differentiated inputs, in order
     _jacobian: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    _compiled: Any = field(default=None, repr=False)   # its CompiledModel, made on first exact()
 
     @property
     def n_entries(self) -> int:
@@ -182,58 +192,169 @@ class ExactResult:
     route_gap: float | None = None             # max |Jacobian route - scalar route|
 
 
-def exact(model: SymbolicModel, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
+class CompiledModel:
+    """A case's symbolic side flattened into a :class:`~verifier.tape.Tape` (no SymPy needed to evaluate).
+
+    The tape's first roots are the output elements (row-major); when
+    ``jacobian`` is set, the symbolic Jacobian entries follow (per input in
+    ``wrt``, output-major). The SymPy model itself is kept when at hand and
+    rebuilt on demand otherwise (``output``, ``symbols``, ``jacobian()``:
+    ``explain`` and kink detection read those), so a model loaded from the
+    disk cache stands in for a :class:`SymbolicModel` everywhere.
+    """
+
+    kind = "tape"
+
+    def __init__(self, case: Case | None, tape: Tape, output_shape: tuple[int, ...], jacobian: bool,
+                 model: SymbolicModel | None = None) -> None:
+        self.case = case
+        self.tape = tape
+        self.output_shape = tuple(output_shape)
+        self.has_jacobian = jacobian
+        self._model = model
+        if case is None:        # compiled straight from a SymbolicModel
+            self.shapes = {name: arr.shape for name, arr in model.symbols.items()}
+            self.structural, self.wrt = model.structural, model.wrt
+            return
+        self.shapes = {spec.name: tuple(np.shape(spec.value) if spec.value is not None else spec.shape)
+                       for spec in case.inputs if spec.dtype is None}
+        self.structural = {spec.name: spec.values() for spec in case.inputs if spec.dtype is not None}
+        self.wrt = tuple(spec.name for spec in case.inputs if spec.differentiated)
+
+    def symbolic(self) -> SymbolicModel:
+        """The SymPy model (built again if this one came from the cache)."""
+        if self._model is None:
+            self._model = build(self.case)
+        return self._model
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.symbolic().output
+
+    @property
+    def symbols(self) -> dict[str, np.ndarray]:
+        return self.symbolic().symbols
+
+    def jacobian(self) -> dict[str, np.ndarray]:
+        return self.symbolic().jacobian()
+
+    @property
+    def n_entries(self) -> int:
+        size = int(np.prod(self.output_shape, dtype=int))
+        return size * sum(int(np.prod(self.shapes[name], dtype=int)) for name in self.wrt)
+
+    def to_data(self) -> dict:
+        return {"tape": self.tape.to_data(), "output_shape": list(self.output_shape),
+                "jacobian": self.has_jacobian}
+
+
+def compile_model(model: SymbolicModel, case: Case | None = None) -> CompiledModel:
+    """Flatten ``model`` (and, for small cases, its symbolic Jacobian) into a tape."""
+    leaves = symbol_leaves(model.symbols)
+    roots = model.output.ravel().tolist()
+    tape = compile_tape(roots, leaves)
+    jacobian = (model.n_entries <= JACOBIAN_ENTRY_LIMIT
+                and model.n_entries * len(tape) <= JACOBIAN_COST_LIMIT)
+    if jacobian:
+        jac = model.jacobian()
+        extra = [e for name in model.wrt for e in jac[name].reshape(model.output.size, -1).ravel().tolist()]
+        tape = compile_tape(roots, leaves, extra_roots=extra)
+    return CompiledModel(case, tape, model.output.shape, jacobian, model)
+
+
+def prepare(case: Case, cache=None):
+    """The case's symbolic side, ready to evaluate: a template, a cached tape, or a fresh build.
+
+    ``cache`` is a :class:`verifier.cache.Cache` (or None for no disk cache).
+    """
+    from . import templates
+    if templates.wants_template(case):
+        return templates.build_template(case)
+    key = None
+    if cache is not None:
+        from .cache import case_key
+        key = case_key(case, "tape")
+        data = cache.load(key) if key else None
+        if data is not None:
+            try:
+                return CompiledModel(case, Tape.from_data(data["tape"]), tuple(data["output_shape"]),
+                                     bool(data["jacobian"]))
+            except (KeyError, TypeError, ValueError):
+                pass                  # a malformed entry is a miss
+    compiled = compile_model(build(case), case)
+    if cache is not None and key:
+        cache.store(key, compiled.to_data())
+    return compiled
+
+
+def exact(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
           *, digits: int = PRECISION_DIGITS) -> ExactResult:
-    """Exact output and Jᵀv at ``point`` (float inputs by name) with weights ``weights``."""
+    """Exact output and Jᵀv at ``point`` (float inputs by name) with weights ``weights``.
+
+    ``model`` is what :func:`build` or :func:`prepare` returned.
+    """
+    if getattr(model, "kind", None) == "template":
+        from . import templates
+        return templates.exact(model, point, weights)
+    if isinstance(model, SymbolicModel):
+        if model._compiled is None:
+            model._compiled = compile_model(model)
+        model = model._compiled
+    tape = model.tape
+    n_out = int(np.prod(model.output_shape, dtype=int))
     with mpmath.workdps(digits):
-        values = {}
-        for name, syms in model.symbols.items():
-            values.update(zip(syms.ravel().tolist(), np.asarray(point[name], dtype=np.float64).ravel().tolist()))
-        ev = Evaluator(values)
-        flat = model.output.ravel()
-        out_mp = [ev(y) for y in flat]
-        output = np.array([_real(val, "output") for val in out_mp], dtype=np.float64).reshape(model.output.shape)
-        v = np.ones(model.output.shape) if weights is None else np.broadcast_to(weights, model.output.shape)
+        vals = sweep.forward(tape, sweep.leaf_values(tape, point))
+        out_mp = [sweep.value(vals, r, "output") for r in tape.roots[:n_out]]
+        output = np.array([_real(val, "output") for val in out_mp], dtype=np.float64).reshape(model.output_shape)
+        v = np.ones(model.output_shape) if weights is None else np.broadcast_to(weights, model.output_shape)
         v_flat = [float(w) for w in np.asarray(v, dtype=np.float64).ravel()]
-        if model.n_entries <= JACOBIAN_ENTRY_LIMIT:
-            return _two_routes(model, ev, output, v_flat)
-        wrt_syms = [s for name in model.wrt for s in model.symbols[name].ravel()]
-        grads = reverse_sweep(flat, v_flat, wrt_syms, ev)
-        return ExactResult(output, _split(model, grads), "reverse sweep over the expression graph")
+        seeds: dict = {}
+        for r, w in zip(tape.roots[:n_out], v_flat):
+            if w != 0:
+                seeds[r] = seeds.get(r, 0) + mpmath.mpf(w)
+        grads = sweep.backward(tape, vals, seeds)
+        by_sweep = _by_input(model, tape, grads)
+        if not model.has_jacobian:
+            return ExactResult(output, {k: _to_float(g, model.shapes[k]) for k, g in by_sweep.items()},
+                               "reverse sweep over the expression graph")
+        return _two_routes(model, vals, by_sweep, v_flat, output, digits)
 
 
-def _two_routes(model: SymbolicModel, ev: Evaluator, output: np.ndarray, v_flat: list) -> ExactResult:
-    jac = model.jacobian()
-    v_exact = [sp.Rational(w) for w in v_flat]
-    scalar = sp.Add(*[w * y for w, y in zip(v_exact, model.output.ravel()) if w != 0])
-    vjp, gap = {}, 0.0
+def _by_input(model: CompiledModel, tape: Tape, grads: list) -> dict[str, list]:
+    out = {name: [mpmath.mpf(0)] * int(np.prod(model.shapes[name], dtype=int)) for name in model.wrt}
+    for (name, k), g in zip(tape.leaves, grads):
+        if name in out:
+            out[name][k] = g
+    return out
+
+
+def _two_routes(model: CompiledModel, vals: list, by_sweep: dict, v_flat: list, output: np.ndarray,
+                digits: int) -> ExactResult:
+    """Contract the symbolic Jacobian with v and check it against the reverse sweep."""
+    tape = model.tape
+    n_out = output.size
+    pos, gap, vjp = n_out, 0.0, {}
     for name in model.wrt:
-        syms = model.symbols[name]
-        j = jac[name].reshape(model.output.size, syms.size)
-        by_jacobian = [mpmath.fsum(mpmath.mpf(w) * ev(j[i, k]) for i, w in enumerate(v_flat) if w != 0)
-                       for k in range(syms.size)]
-        by_scalar = [ev(sp.diff(scalar, s)) for s in syms.ravel()]
-        for a, b in zip(by_jacobian, by_scalar):
+        size = int(np.prod(model.shapes[name], dtype=int))
+        roots = tape.roots[pos:pos + n_out * size]
+        pos += n_out * size
+        for k in range(size):
+            a = mpmath.fsum(mpmath.mpf(w) * sweep.value(vals, roots[i * size + k], "Jacobian")
+                            for i, w in enumerate(v_flat) if w != 0)
+            b = by_sweep[name][k]
             scale = 1 + abs(_real(b, "gradient"))
             diff = float(abs(a - b))
             gap = max(gap, diff)
-            if diff > scale * 10.0 ** (-PRECISION_DIGITS // 2):
+            if diff > scale * 10.0 ** (-digits // 2):
                 raise SymbolicError(
                     f"the Jacobian route and the scalar route disagree for '{name}' ({a} vs {b})",
                     hint="This is a bug in the symbolic engine; please report the case.")
-        vjp[name] = np.array([_real(b, "gradient") for b in by_scalar], dtype=np.float64).reshape(syms.shape)
-    return ExactResult(output, vjp, "symbolic Jacobian and scalar derivative (agree)", gap)
+        vjp[name] = _to_float(by_sweep[name], model.shapes[name])
+    return ExactResult(output, vjp, "symbolic Jacobian and reverse sweep (agree)", gap)
 
 
-def _split(model: SymbolicModel, grads: list) -> dict[str, np.ndarray]:
-    out, start = {}, 0
-    for name in model.wrt:
-        shape = model.symbols[name].shape
-        size = int(np.prod(shape, dtype=int))
-        out[name] = np.array([_real(g, "gradient") for g in grads[start:start + size]],
-                             dtype=np.float64).reshape(shape)
-        start += size
-    return out
+def _to_float(values: list, shape: tuple[int, ...]) -> np.ndarray:
+    return np.array([_real(g, "gradient") for g in values], dtype=np.float64).reshape(shape)
 
 
 def _real(value, what: str) -> float:
@@ -243,4 +364,3 @@ def _real(value, what: str) -> float:
                                 hint="Sample the inputs inside the function's domain.")
         value = value.real
     return float(value)
-
