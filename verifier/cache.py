@@ -160,5 +160,17 @@ def _mirror_fingerprint(names) -> list:
         if code is None:
             out.append([name, repr(fn.sym)])
             continue
-        out.append([name, hashlib.sha256(code.co_code + repr(code.co_consts).encode()).hexdigest()])
+        out.append([name, _code_digest(code)])
     return out
+
+
+def _code_digest(code) -> str:
+    """A digest of a code object that is stable across processes (nested code objects by content)."""
+    digest = hashlib.sha256(code.co_code)
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            digest.update(_code_digest(const).encode())
+        else:
+            digest.update(repr(const).encode())
+    digest.update(repr(code.co_names).encode())
+    return digest.hexdigest()

@@ -80,9 +80,23 @@ class Tape:
 
     @classmethod
     def from_data(cls, data: dict) -> "Tape":
-        return cls(list(data["ops"]), [tuple(a) for a in data["args"]], list(data["extra"]),
-                   {int(k): tuple(v) for k, v in data["dargs"].items()},
-                   [(str(n), int(i)) for n, i in data["leaves"]], list(data["roots"]))
+        """The tape ``to_data`` wrote; ValueError when the data is not a well-formed tape."""
+        try:
+            tape = cls([int(op) for op in data["ops"]], [tuple(int(j) for j in a) for a in data["args"]],
+                       [str(e) for e in data["extra"]],
+                       {int(k): tuple(int(j) for j in v) for k, v in data["dargs"].items()},
+                       [(str(n), int(i)) for n, i in data["leaves"]], [int(r) for r in data["roots"]])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"malformed tape: {exc}") from None
+        n = len(tape.ops)
+        ok = (len(tape.args) == n and len(tape.extra) == n and all(SYM <= op <= NOT for op in tape.ops)
+              and all(all(0 <= j < i for j in a) for i, a in enumerate(tape.args))
+              and all(0 <= r < n for r in tape.roots)
+              and all(0 <= k < n and all(-1 <= j < n for j in v) for k, v in tape.dargs.items())
+              and all(int(tape.extra[i]) < len(tape.leaves) for i, op in enumerate(tape.ops) if op == SYM))
+        if not ok:
+            raise ValueError("malformed tape: indices out of range")
+        return tape
 
 
 def symbol_leaves(symbols: dict) -> dict:

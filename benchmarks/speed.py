@@ -1,0 +1,249 @@
+"""Speed and memory of the verifier against torch.autograd.gradcheck (slow mode), issue 5's targets.
+
+    python benchmarks/speed.py                 # P1, P2, P3
+    python benchmarks/speed.py --only P1 --repeat 5
+    python benchmarks/speed.py --cases path/to/cases   # P3 on other case files
+
+Every number is measured in this run, on this machine; ours and gradcheck's
+run on the same function and input, one after the other, in the same
+process. Times are the minimum over ``--repeat`` runs, as wall-clock seconds
+and as CPU seconds of the process (on a shared machine the CPU time is the
+steadier of the two). torch runs with ``--threads`` threads (default 1: on
+small tensors extra threads only add contention, for both sides alike).
+
+P1  dense functions with n = 1024 input elements: our full check (exact Jᵀv
+    in 40-digit arithmetic, finite differences, backward, comparison rows)
+    against gradcheck(fast_mode=False). "warm": the compiled symbolic graph
+    comes from the disk cache, the exact values are still computed at the
+    point; "cold": SymPy builds the graph in the run. Target: warm <= 2x.
+P2  an elementwise case with 10^6 elements, exact for every element (one
+    scalar template, evaluated vectorised in float64, plus 16 elements in 40
+    digits); finite differences SAMPLED at 16 elements. Runs in a fresh
+    process, whose peak RSS (ru_maxrss, torch's import included) is the
+    memory. gradcheck's slow mode would build a 10^12-entry Jacobian; its
+    time is extrapolated (n^2) from n = 1024 and 2048 and labelled so.
+    Targets: <= 3 s, <= 1 GiB.
+P3  every case in cases/ plus a generated representative set (elementwise,
+    reductions, shape, linalg, nn), each in each of its dtypes: our Runner
+    warm (tapes cached) and cold (empty cache) against gradcheck slow mode
+    in float64 on the same cases and inputs. Also `verifier run` end to end
+    (a fresh interpreter, reports written). Targets: warm <= 2x, cold <= 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+import verifier  # noqa: E402
+from verifier.autograd import TORCH_DTYPES, make_leaves, torch_callable  # noqa: E402
+from verifier.cache import Cache  # noqa: E402
+from verifier.runner import Runner, _round  # noqa: E402
+
+from representative import representative_cases  # noqa: E402
+
+N = 1024
+P1_CASES = {
+    "softmax": ({"x": {"shape": [N], "sample": "normal", "seed": 1}}, "F.softmax(x, dim=0)"),
+    "log_softmax": ({"x": {"shape": [N], "sample": "normal", "seed": 1}}, "F.log_softmax(x, dim=0)"),
+    "logsumexp": ({"x": {"shape": [N], "sample": "normal", "seed": 1}}, "torch.logsumexp(x, dim=0)"),
+    "matmul_32x32_by_32x8": ({"x": {"shape": [32, 32], "sample": "normal", "seed": 1},
+                             "w": {"shape": [32, 8], "sample": "normal", "seed": 2, "requires_grad": False}},
+                            "x @ w"),
+    "layer_norm": ({"x": {"shape": [N], "sample": "normal", "seed": 1}}, f"F.layer_norm(x, [{N}])"),
+}
+P2_SHAPE = [1000, 1000]
+P2_EXPR = "x * torch.tanh(F.softplus(x))"          # mish, written out: three elementwise ops
+P2_FD_SAMPLES = 16
+
+
+def timed(fn, repeat: int) -> tuple[float, float, object]:
+    """(min wall s, min CPU s, last result) over ``repeat`` calls."""
+    walls, cpus, out = [], [], None
+    for _ in range(repeat):
+        w, c = time.perf_counter(), time.process_time()
+        out = fn()
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return min(walls), min(cpus), out
+
+
+def gradcheck_case(case, dtype: str = "float64") -> bool:
+    """gradcheck slow mode on the case's torch function at its inputs (as ``dtype`` holds them, in float64)."""
+    values = {s.name: (_round(s.values(), dtype) if s.dtype is None else s.values()) for s in case.inputs}
+    leaves = make_leaves(case, values, "float64")
+    fn = torch_callable(case)
+    try:
+        return bool(torch.autograd.gradcheck(fn, tuple(leaves), fast_mode=False, raise_exception=False))
+    except Exception:   # expected-error cases: torch raises; the time until then still counts
+        return False
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def p1(repeat: int) -> list[dict]:
+    rows = []
+    for name, (inputs, expr) in P1_CASES.items():
+        case = verifier.make_case(f"p1.{name}", inputs, forward=expr, grad_output="random")
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = Cache(tmp)
+            cold_w, cold_c, res = timed(lambda: _fresh_run(case, tmp), 1)
+            warm_w, warm_c, res = timed(lambda: Runner(cache=cache).run(case, "float64"), repeat)
+        gc_w, gc_c, ok = timed(lambda: gradcheck_case(case), repeat)
+        rows.append({"target": "P1", "case": name, "status": res.status, "route": res.route,
+                     "ours_s": warm_w, "ours_cpu_s": warm_c, "cold_s": cold_w, "gradcheck_s": gc_w,
+                     "gradcheck_cpu_s": gc_c, "ratio": warm_w / gc_w, "ratio_cpu": warm_c / gc_c,
+                     "cold_ratio": cold_w / gc_w, "peak_rss_mib": rss_mib()})
+    return rows
+
+
+def _fresh_run(case, tmp):
+    # a new directory each time: the SymPy build happens inside the timed call
+    return Runner(cache=Cache(tempfile.mkdtemp(dir=tmp))).run(case, "float64")
+
+
+def p2_child() -> dict:
+    """Run in a fresh process: the P2 case once, with its time and the process's peak RSS."""
+    case = verifier.make_case("p2.mish_1e6", {"x": {"shape": P2_SHAPE, "sample": "normal", "seed": 1}},
+                              forward=P2_EXPR, grad_output="random")
+    base = rss_mib()
+    runner = Runner(cache=False, fd_options={"max_elements": P2_FD_SAMPLES})
+    wall, cpu, res = timed(lambda: runner.run(case, "float64"), 1)
+    leaves = make_leaves(case, {"x": case.input("x").values()}, "float64")
+    fast_w, _, _ = timed(lambda: torch.autograd.gradcheck(torch_callable(case), tuple(leaves), fast_mode=True), 1)
+    return {"status": res.status, "message": res.message, "route": res.route, "ours_s": wall, "ours_cpu_s": cpu,
+            "fd_method": str(res.rows["fd_method"].iloc[0]), "elements": int(len(res.rows)),
+            "peak_rss_mib": rss_mib(), "rss_after_imports_mib": base, "gradcheck_fast_s": fast_w}
+
+
+def p2(repeat: int) -> list[dict]:
+    out = subprocess.run([sys.executable, __file__, "--child-p2", "--threads", str(torch.get_num_threads())],
+                         capture_output=True, text=True, check=True)
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    # gradcheck slow mode on the same function at n = 1024 and 2048; its cost grows as n^2
+    times = {}
+    for n in (1024, 2048):
+        case = verifier.make_case("p2.small", {"x": {"shape": [n], "sample": "normal", "seed": 1}},
+                                  forward=P2_EXPR)
+        times[n], _, _ = timed(lambda: gradcheck_case(case), repeat)
+    n_big = P2_SHAPE[0] * P2_SHAPE[1]
+    estimate = times[2048] * (n_big / 2048) ** 2
+    row.update({"target": "P2", "case": f"{P2_EXPR}, {n_big} elements", "gradcheck_s": estimate,
+                "gradcheck_note": f"extrapolated as n^2 from {times[1024]:.3f} s (n=1024), {times[2048]:.3f} s "
+                                  f"(n=2048)", "ratio": row["ours_s"] / estimate})
+    return [row]
+
+
+def suite_cases(cases_dir: Path) -> list:
+    from verifier.loading import load_paths
+    loaded = load_paths([cases_dir]) if cases_dir.exists() else None
+    cases = list(loaded.cases) if loaded else []
+    return cases + representative_cases()
+
+
+def p3(cases_dir: Path, repeat: int) -> list[dict]:
+    cases = suite_cases(cases_dir)
+    pairs = [(c, d) for c in cases for d in c.dtypes]
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Cache(tmp)
+
+        def ours():
+            runner = Runner(cache=cache)
+            return [runner.run(c, d).status for c, d in pairs]
+
+        cold_w, cold_c, statuses = timed(ours, 1)
+        warm_w, warm_c, statuses = timed(ours, repeat)
+        cli_cold, cli_warm = cli_runs(cases_dir)
+    gc_w, gc_c, _ = timed(lambda: [gradcheck_case(c, d) for c, d in pairs], repeat)
+    counts = {s: statuses.count(s) for s in sorted(set(statuses))}
+    return [{"target": "P3", "case": f"{len(cases)} cases ({len(cases) - len(representative_cases())} from "
+                                     f"{cases_dir.name}/), {len(pairs)} case x dtype runs",
+             "status": counts, "ours_s": warm_w, "ours_cpu_s": warm_c, "cold_s": cold_w, "cold_cpu_s": cold_c,
+             "gradcheck_s": gc_w, "gradcheck_cpu_s": gc_c, "ratio": warm_w / gc_w, "ratio_cpu": warm_c / gc_c,
+             "cli_cold_s": cli_cold, "cli_warm_s": cli_warm, "peak_rss_mib": rss_mib()}]
+
+
+def cli_runs(cases_dir: Path) -> tuple[float | None, float | None]:
+    """`verifier run` on cases_dir in a fresh interpreter: (cold, warm) wall seconds (reports written)."""
+    if not cases_dir.exists():
+        return None, None
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "VERIFIER_CACHE_DIR": str(Path(tmp) / "cache")}
+        for _ in range(2):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "verifier", "run", str(cases_dir), "--report-dir",
+                            str(Path(tmp) / "reports"), "--no-progress"], env=env, capture_output=True)
+            out.append(time.perf_counter() - start)
+    return out[0], out[1]
+
+
+def show(rows: list[dict]) -> None:
+    def f(x, unit="s"):
+        return "-" if x is None else f"{x:.3f} {unit}" if isinstance(x, float) else str(x)
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} thread(s), float64, "
+          f"times = min over repeats (wall; CPU in brackets)")
+    for r in rows:
+        print(f"\n[{r['target']}] {r['case']}: {r.get('status')}")
+        print(f"  ours {f(r['ours_s'])} [{f(r.get('ours_cpu_s'))}]   gradcheck slow mode {f(r['gradcheck_s'])} "
+              f"[{f(r.get('gradcheck_cpu_s'))}]   ratio {r['ratio']:.2f}x"
+              + (f" [{r['ratio_cpu']:.2f}x]" if "ratio_cpu" in r else ""))
+        if "cold_s" in r:
+            print(f"  cold (symbolic work in the run) {f(r['cold_s'])}"
+                  + (f", ratio {r['cold_ratio']:.2f}x" if "cold_ratio" in r else ""))
+        if "cli_cold_s" in r:
+            print(f"  `verifier run` end to end: cold {f(r['cli_cold_s'])}, warm {f(r['cli_warm_s'])}")
+        if "gradcheck_note" in r:
+            print(f"  gradcheck slow mode {r['gradcheck_note']}; gradcheck fast mode (one random projection): "
+                  f"{f(r['gradcheck_fast_s'])}")
+            print(f"  finite differences: {r['fd_method']}; exact side: {r['route']}")
+            print(f"  peak RSS {r['peak_rss_mib']:.0f} MiB (after imports {r['rss_after_imports_mib']:.0f} MiB)")
+        else:
+            print(f"  peak RSS so far {r['peak_rss_mib']:.0f} MiB")
+        if r.get("route") and r["target"] == "P1":
+            print(f"  exact side: {r['route']}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="P1,P2,P3")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cases", type=Path, default=ROOT / "cases")
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    ap.add_argument("--child-p2", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.child_p2:
+        print(json.dumps(p2_child()))
+        return
+    rows = []
+    only = {t.strip().upper() for t in args.only.split(",")}
+    if "P1" in only:
+        rows += p1(args.repeat)
+    if "P2" in only:
+        rows += p2(args.repeat)
+    if "P3" in only:
+        rows += p3(args.cases, args.repeat)
+    show(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
