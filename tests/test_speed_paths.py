@@ -333,3 +333,15 @@ def test_tape_round_trips_through_json():
         b = sweep.forward(again, [mpmath.mpf(0.5), mpmath.mpf(-2)])
     assert [a[r] for r in tape.roots] == [b[r] for r in again.roots]
     assert symbol_leaves({"a": np.array([x, y], dtype=object)}) == {x: ("a", 0), y: ("a", 1)}
+
+
+def test_detail_rows_are_one_frame_equal_to_per_input_frames():
+    """element_rows builds one DataFrame; it must equal the per-input frames concatenated."""
+    import pandas as pd
+    case = _case("x * y", x=(3, 2), y=(2,))
+    res = Runner(cache=False).run(case, "float64")
+    rows = res.rows
+    parts = [rows[rows["input"] == name].reset_index(drop=True) for name in ("x", "y")]
+    pd.testing.assert_frame_equal(rows, pd.concat(parts, ignore_index=True))
+    assert list(rows["index"]) == ["(0, 0)", "(0, 1)", "(1, 0)", "(1, 1)", "(2, 0)", "(2, 1)", "(0,)", "(1,)"]
+    assert rows["ok"].dtype == bool and rows["exact"].dtype == np.float64

@@ -86,6 +86,7 @@ def forward(tape: Tape, leaf_values: Sequence) -> list:
     ops, args, extra = tape.ops, tape.args, tape.extra
     vals: list = [None] * len(ops)
     fsum, fprod, power = mpmath.fsum, mpmath.fprod, mpmath.power
+    consts: dict = {}
     for i, op in enumerate(ops):
         a = args[i]
         try:
@@ -96,7 +97,8 @@ def forward(tape: Tape, leaf_values: Sequence) -> list:
             elif op == MUL:
                 vals[i] = vals[a[0]] * vals[a[1]] if len(a) == 2 else fprod([vals[j] for j in a])
             elif op == CONST:
-                vals[i] = constant(extra[i])
+                text = extra[i]
+                vals[i] = consts[text] if text in consts else consts.setdefault(text, constant(text))
             elif op == POW:
                 b, e = vals[a[0]], vals[a[1]]
                 if b == 0 and e < 0:
