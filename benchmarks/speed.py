@@ -1,6 +1,7 @@
 """Speed and memory of the verifier against torch.autograd.gradcheck (slow mode), issue 5's targets.
 
     python benchmarks/speed.py                 # P1, P2, P3
+    python benchmarks/speed.py --only softmax  # the pipeline on softmax at n = 16, 64, 256, 1024
     python benchmarks/speed.py --only P1 --repeat 5
     python benchmarks/speed.py --cases path/to/cases   # P3 on other case files
 
@@ -106,7 +107,7 @@ def p1(repeat: int) -> list[dict]:
             warm_w, warm_c, res = timed(lambda: Runner(cache=cache).run(case, "float64"), repeat)
         gc_w, gc_c, ok = timed(lambda: gradcheck_case(case), repeat)
         rows.append({"target": "P1", "case": name, "status": res.status, "route": res.route,
-                     "ours_s": warm_w, "ours_cpu_s": warm_c, "cold_s": cold_w, "gradcheck_s": gc_w,
+                     "ours_s": warm_w, "ours_cpu_s": warm_c, "cold_s": cold_w, "cold_cpu_s": cold_c, "gradcheck_s": gc_w,
                      "gradcheck_cpu_s": gc_c, "ratio": warm_w / gc_w, "ratio_cpu": warm_c / gc_c,
                      "cold_ratio": cold_w / gc_w, "peak_rss_mib": rss_mib()})
     return rows
@@ -147,6 +148,26 @@ def p2(repeat: int) -> list[dict]:
                 "gradcheck_note": f"extrapolated as n^2 from {times[1024]:.3f} s (n=1024), {times[2048]:.3f} s "
                                   f"(n=2048)", "ratio": row["ours_s"] / estimate})
     return [row]
+
+
+def softmax_sizes(repeat: int) -> list[dict]:
+    """The pipeline on softmax(x, dim=0) at n = 16, 64, 256, 1024: cold (SymPy build) and warm (cached tape)."""
+    rows = []
+    for n in (16, 64, 256, 1024):
+        case = verifier.make_case(f"softmax.n{n}", {"x": {"shape": [n], "sample": "normal", "seed": 1}},
+                                  forward="F.softmax(x, dim=0)", grad_output="random")
+        with tempfile.TemporaryDirectory() as tmp:
+            cold_w, cold_c, res = timed(lambda: _fresh_run(case, tmp), 1)
+            cache = Cache(tmp)
+            Runner(cache=cache).run(case, "float64")
+            warm_w, warm_c, res = timed(lambda: Runner(cache=cache).run(case, "float64"), repeat)
+        gc_w, gc_c, _ = timed(lambda: gradcheck_case(case), repeat)
+        rows.append({"target": "softmax", "case": f"softmax(x, dim=0), n={n}", "status": res.status,
+                     "route": res.route, "ours_s": warm_w, "ours_cpu_s": warm_c, "cold_s": cold_w,
+                     "cold_cpu_s": cold_c, "gradcheck_s": gc_w, "gradcheck_cpu_s": gc_c,
+                     "ratio": warm_w / gc_w, "ratio_cpu": warm_c / gc_c, "cold_ratio": cold_w / gc_w,
+                     "peak_rss_mib": rss_mib()})
+    return rows
 
 
 def suite_cases(cases_dir: Path) -> list:
@@ -205,6 +226,7 @@ def show(rows: list[dict]) -> None:
               + (f" [{r['ratio_cpu']:.2f}x]" if "ratio_cpu" in r else ""))
         if "cold_s" in r:
             print(f"  cold (symbolic work in the run) {f(r['cold_s'])}"
+                  + (f" [{f(r['cold_cpu_s'])}]" if "cold_cpu_s" in r else "")
                   + (f", ratio {r['cold_ratio']:.2f}x" if "cold_ratio" in r else ""))
         if "cli_cold_s" in r:
             print(f"  `verifier run` end to end: cold {f(r['cli_cold_s'])}, warm {f(r['cli_warm_s'])}")
@@ -215,7 +237,7 @@ def show(rows: list[dict]) -> None:
             print(f"  peak RSS {r['peak_rss_mib']:.0f} MiB (after imports {r['rss_after_imports_mib']:.0f} MiB)")
         else:
             print(f"  peak RSS so far {r['peak_rss_mib']:.0f} MiB")
-        if r.get("route") and r["target"] == "P1":
+        if r.get("route") and r["target"] in ("P1", "softmax"):
             print(f"  exact side: {r['route']}")
 
 
@@ -240,6 +262,8 @@ def main() -> None:
         rows += p2(args.repeat)
     if "P3" in only:
         rows += p3(args.cases, args.repeat)
+    if "SOFTMAX" in only:
+        rows += softmax_sizes(args.repeat)
     show(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=str))

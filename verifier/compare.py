@@ -102,21 +102,29 @@ def element_rows(case: Case, dtype: str, exact: Mapping[str, np.ndarray],
 
 
 def _one_frame(parts: list[tuple[dict, int]]) -> pd.DataFrame:
-    """One DataFrame from per-input column dicts (scalars repeated per row).
+    """One DataFrame from per-input column dicts of ``n`` rows each (scalars repeat).
 
     A DataFrame per input, ``concat`` and a column reindex cost ~3 ms per case
-    whatever its size, the bulk of a small case's run; this builds one.
+    whatever its size, the bulk of a small case's run; this builds one frame,
+    and leaves scalar columns scalar (pandas repeats them cheaply; an object
+    array of 10⁶ copies would cost time and memory).
     """
     columns = {}
     for col in DETAIL_COLUMNS:
-        chunks = []
-        for cols, n in parts:
-            value = cols[col]
-            if isinstance(value, (list, np.ndarray)):
-                chunks.append(np.asarray(value, dtype=object if isinstance(value, list) else None))
-            else:
-                chunks.append(np.full(n, value, dtype=object if isinstance(value, str) else None))
-        columns[col] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        values = [cols[col] for cols, _ in parts]
+        first = values[0]
+        if len(values) == 1:
+            columns[col] = first
+        elif all(isinstance(v, list) for v in values):
+            columns[col] = [x for v in values for x in v]
+        elif all(np.ndim(v) == 0 for v in values) and all(v == first or (v != v and first != first)
+                                                           for v in values):
+            columns[col] = first
+        elif all(isinstance(v, str) for v in values):
+            columns[col] = [v for v, (_, n) in zip(values, parts) for _ in range(n)]
+        else:
+            columns[col] = np.concatenate([np.full(n, v) if np.ndim(v) == 0 else np.asarray(v).ravel()
+                                           for v, (_, n) in zip(values, parts)])
     return pd.DataFrame(columns)
 
 
