@@ -32,6 +32,10 @@ class Check:
     detail: str = ""
 
 
+# Copying an empty frame costs 1/25 of building one (0.3 ms a result, 10 % of a warm small case).
+_NO_ROWS = pd.DataFrame(columns=DETAIL_COLUMNS)
+
+
 @dataclass
 class CaseResult:
     """Everything one case × dtype produced; the reports are built from these."""
@@ -40,7 +44,7 @@ class CaseResult:
     dtype: str
     status: str                                   # pass | fail | error | skip | timeout
     message: str = ""
-    rows: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DETAIL_COLUMNS))
+    rows: pd.DataFrame = field(default_factory=lambda: _NO_ROWS.copy())
     checks: list[Check] = field(default_factory=list)
     grad_fn: str | None = None
     route: str = ""
