@@ -41,6 +41,8 @@ DENSE = [
     pytest.param("F.softmax(x, dim=0)", {"x": (12,)}, id="softmax"),
     pytest.param("F.layer_norm(x, [10])", {"x": (10,)}, id="layer_norm"),
     pytest.param("x @ w", {"x": (4, 5), "w": (5, 3)}, id="matmul"),
+    pytest.param("x @ w", {"x": (4, 5), "w": {"shape": [5, 3], "sample": "normal", "seed": 9,
+                                              "requires_grad": False}}, id="matmul-constant-input"),
     pytest.param("torch.logsumexp(x, dim=1)", {"x": (3, 6)}, id="logsumexp"),
     pytest.param("torch.relu(x) * torch.clamp(x, -0.5, 0.5)", {"x": (9,)}, id="kinks-off-the-kink"),
     pytest.param("torch.where(x > 0, torch.log(x), x)", {"x": (8,)}, id="piecewise-undefined-branch"),

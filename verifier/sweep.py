@@ -163,9 +163,33 @@ def value(vals: list, i: int, what: str):
     return v
 
 
-def backward(tape: Tape, vals: list, seeds: Mapping[int, object]) -> list:
-    """Adjoint of every leaf: Σ seed·∂root/∂leaf, seeds keyed by root node index."""
+def active_nodes(tape: Tape, wrt) -> list[bool]:
+    """Which nodes depend on a leaf of an input in ``wrt``: only those need adjoints.
+
+    A constant input's elements are leaves too (x @ w with w fixed); pushing
+    adjoints into them is half the work of a matmul's sweep, for nothing.
+    """
+    wrt = set(wrt)
+    ops, args = tape.ops, tape.args
+    act = [False] * len(ops)
+    for i, op in enumerate(ops):
+        if op == SYM:
+            act[i] = tape.leaves[int(tape.extra[i])][0] in wrt
+        elif op == PIECEWISE:
+            act[i] = any(act[j] for j in args[i][0::2])   # conditions carry no adjoint
+        elif op in (ADD, MUL, POW, FUNC):
+            act[i] = any(act[j] for j in args[i])
+    return act
+
+
+def backward(tape: Tape, vals: list, seeds: Mapping[int, object], active: list[bool] | None = None) -> list:
+    """Adjoint of every leaf: Σ seed·∂root/∂leaf, seeds keyed by root node index.
+
+    With ``active`` (from :func:`active_nodes`), adjoints flow only into
+    active nodes; the other leaves get 0.
+    """
     ops, args, extra, dargs = tape.ops, tape.args, tape.extra, tape.dargs
+    skip = [not a for a in active] if active is not None else [op == CONST for op in ops]
     adj: list = [None] * len(ops)
     for i, w in seeds.items():
         if w != 0:
@@ -192,7 +216,7 @@ def backward(tape: Tape, vals: list, seeds: Mapping[int, object]) -> list:
         else:
             pairs = _partials(tape, vals, i, op)
         for child, partial in pairs:
-            if ops[child] == CONST:
+            if skip[child]:
                 continue
             inc = a if partial is None else a * partial
             adj[child] = inc if adj[child] is None else adj[child] + inc

@@ -212,6 +212,7 @@ class CompiledModel:
         self.output_shape = tuple(output_shape)
         self.has_jacobian = jacobian
         self._model = model
+        self._active = None          # sweep.active_nodes, made on first use
         if case is None:        # compiled straight from a SymbolicModel
             self.shapes = {name: arr.shape for name, arr in model.symbols.items()}
             self.structural, self.wrt = model.structural, model.wrt
@@ -312,7 +313,9 @@ def exact(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
         for r, w in zip(tape.roots[:n_out], v_flat):
             if w != 0:
                 seeds[r] = seeds.get(r, 0) + mpmath.mpf(w)
-        grads = sweep.backward(tape, vals, seeds)
+        if getattr(model, "_active", None) is None:
+            model._active = sweep.active_nodes(tape, model.wrt)
+        grads = sweep.backward(tape, vals, seeds, model._active)
         by_sweep = _by_input(model, tape, grads)
         if not model.has_jacobian:
             return ExactResult(output, {k: _to_float(g, model.shapes[k]) for k, g in by_sweep.items()},
