@@ -23,11 +23,12 @@ from collections import namedtuple
 from typing import Any, Callable
 
 import numpy as np
+import sympy as sp
 import torch
 
 from . import mirror
 from .errors import ExpressionError, SymbolicError, UnknownFunctionError
-from .mirror._arrays import as_obj, sym_number
+from .mirror._arrays import as_obj, scalar_array, sym_number
 from .symbolic import SymbolicReading
 
 _READING = SymbolicReading({})
@@ -154,6 +155,8 @@ class SymbolicArray:
             return lambda *args, **kwargs: self
         if name in _BINARY or name in _COMPARE:
             return lambda *args, **kwargs: call(name, [self, *args], kwargs)
+        if name.endswith("_"):
+            raise _in_place(name)
         try:
             mirror.resolve(name)
         except UnknownFunctionError:
@@ -205,8 +208,7 @@ def call(name: str, args: list, kwargs: dict) -> Any:
     if name in _COMPARE and len(args) == 2 and not kwargs:
         return _wrap(_READING.compare(_COMPARE[name], _operand(args[0]), _operand(args[1])))
     if name.endswith("_") and not name.endswith("__"):
-        raise SymbolicError(f"a traced function calls the in-place '{name}'",
-                            hint="Use the out-of-place form (x.add(y), not x.add_(y)), or pass sympy_fn.")
+        raise _in_place(name)
     try:
         fn = mirror.resolve(name)
     except UnknownFunctionError:
@@ -223,6 +225,11 @@ def call(name: str, args: list, kwargs: dict) -> Any:
     if name in _WITH_INDICES and (len(args) > 1 and isinstance(args[1], int) or "dim" in kwargs):
         return ValuesIndices(result, None)   # torch's (values, indices); indices have no symbolic meaning
     return result
+
+
+def _in_place(name: str) -> SymbolicError:
+    return SymbolicError(f"a traced function calls the in-place '{name}'",
+                         hint="Use the out-of-place form (x.add(y), not x.add_(y)), or pass sympy_fn.")
 
 
 def _unknown(name: str) -> UnknownFunctionError:
@@ -291,6 +298,8 @@ def _unwrap(value: Any) -> Any:
 def _wrap(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return SymbolicArray(value)
+    if isinstance(value, sp.Basic):            # numpy hands back bare objects for 0-d operands
+        return SymbolicArray(scalar_array(value))
     if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
         return type(value)(_wrap(v) for v in value)
     return value
