@@ -234,6 +234,8 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
     custom = dict(raw.get("functions") or {})
     torch_expr = _expr(torch_src, "torch" if "torch" in raw else "forward", name, variables,
                        lambda f: f in custom or _known(f))
+    if "sympy" not in raw:
+        _refuse_torch_only_names(torch_expr, custom, name)
     sympy_expr = _expr(sympy_src, "sympy" if "sympy" in raw else "forward", name, variables, _known)
     expect_raw = raw.get("expect") or {}
     for key in (expect_raw.get("grad") or {}):
@@ -254,6 +256,15 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
         source=f"{file}:{getattr(raw, 'line', 0)}" if file else None,
         options={k: v for k, v in backward.items()},
     )
+
+
+def _refuse_torch_only_names(expr, custom, case) -> None:
+    """A ``functions:`` name read by the symbolic side too (it has no mirror of that name)."""
+    for fname in sorted(expr.functions & set(custom)):
+        if not _known(fname):
+            raise CaseError(f"in 'forward': '{fname}' comes from 'functions:', which only the torch side uses",
+                            case=case, hint=f"Write 'torch: ...' with {fname}(...) and 'sympy: ...' with its "
+                                            "mathematical definition instead of 'forward'.")
 
 
 def _expr(source, field_name, case, variables, known):
