@@ -8,6 +8,7 @@ previous report readable.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import sys
@@ -72,10 +73,14 @@ def write_reports(results: Sequence[CaseResult], directory: str | Path, *, comma
     detail = tables.details(results)
     summ = tables.summary(results, detail)
     paths = {"summary": out / "summary.csv", "details": out / "details.csv", "html": out / "report.html"}
-    html = render_html(summ, detail, environment(command), load_errors)
+    env = environment(command)
+    html = render_html(summ, detail, env, load_errors)
     atomic_write(paths["summary"], summ.to_csv(index=False))
     atomic_write(paths["details"], detail.to_csv(index=False))
     atomic_write(paths["html"], html)
+    # `verifier diff` reads this to say what changed between two runs (torch version, machine)
+    paths["environment"] = out / "environment.json"
+    atomic_write(paths["environment"], json.dumps(env, indent=2))
     return paths
 
 
