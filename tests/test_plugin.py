@@ -160,3 +160,12 @@ def test_an_unwritable_report_dir_is_a_usage_error(pytester, cases):
     result = pytester.runpytest("--verifier-report", "afile/sub")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--verifier-report: cannot write reports to 'afile/sub'*"])
+
+
+def test_a_case_name_used_twice_fails_the_second_time(pytester, cases):
+    one = "cases:\n  - name: same.name\n    inputs: {x: [1.0]}\n    forward: (x**2).sum()\n"
+    cases(a_first=one, b_second=one)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["case file error: *b_second.yaml:2: case 'same.name': duplicate case name "
+                                 "(also at *a_first.yaml:2)*"])

@@ -78,6 +78,8 @@ def assert_gradients(
     if not callable(torch_fn):
         raise CaseError(f"torch_fn must be callable, not {type(torch_fn).__name__}")
     case_name = name or _name_of(torch_fn)
+    if isinstance(dtypes, str):            # dtypes="float32" means one dtype, not seven letters
+        dtypes = (dtypes,)
     fields: dict[str, Any] = {"dtypes": list(dtypes)}
     if grad_output is not None:
         fields["grad_output"] = grad_output if isinstance(grad_output, str) else _plain_values(grad_output)

@@ -24,6 +24,7 @@ _RESULTS = pytest.StashKey[list]()
 _RUNNER = pytest.StashKey[object]()
 _LOAD_ERRORS = pytest.StashKey[list]()
 _REPORT_PATHS = pytest.StashKey[dict]()
+_CASE_NAMES = pytest.StashKey[dict]()
 _CASES_KEY = re.compile(r"^cases\s*:", re.MULTILINE)
 SNIFF_BYTES = 1 << 20   # a case file is at most 1 MiB (loading.MAX_FILE_BYTES)
 
@@ -38,6 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "verifier: a gradient check collected from a verifier case file")
     config.stash[_RESULTS] = []
     config.stash[_LOAD_ERRORS] = []
+    config.stash[_CASE_NAMES] = {}
     directory = config.getoption("verifier_report", None)
     if directory and not hasattr(config, "workerinput"):
         from .errors import VerifierError
@@ -69,9 +71,16 @@ class CaseFile(pytest.File):
     """One case file: an item per case × dtype, and one per case that did not load."""
 
     def collect(self):
+        from .errors import CaseError
         from .loading import load_file
         loaded = load_file(self.path)
+        seen = self.config.stash[_CASE_NAMES]
         for case in loaded.cases:
+            if case.name in seen:   # as `verifier run` does: names are unique across the run
+                loaded.errors.append(CaseError(f"duplicate case name (also at {seen[case.name]})", file=case.source,
+                                               case=case.name, hint="Case names must be unique across the run."))
+                continue
+            seen[case.name] = case.source
             for dtype in case.dtypes:
                 yield CaseItem.from_parent(self, name=f"{case.name}[{dtype}]", case=case, dtype=dtype)
         for index, error in enumerate(loaded.errors):
