@@ -146,7 +146,7 @@ def _heatmap(name: str, side: str, ratio: np.ndarray, shape: tuple[int, ...]) ->
     cell = max(2, min(16, TARGET_PIXELS // max(h, w)))
     pixels = np.repeat(np.repeat(colour(grid), cell, axis=0), cell, axis=1)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", optimize=True)
+    Image.fromarray(pixels).save(buffer, format="PNG")
     finite = ratio[np.isfinite(ratio)]
     return HeatMap(
         input=name, side=side, uri="data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"),
