@@ -163,6 +163,18 @@ def test_the_symbolic_side_never_reads_a_functions_name(write_case):
     assert "case 'needs.sympy'" in str(err) and "sympy: ..." in str(err)
 
 
+def test_forward_may_be_the_symbolic_side_of_a_torch_override(write_case):
+    path = write_case("""
+        cases:
+          - name: torch.override
+            functions: {mine: "torch.nn.functional:softplus"}
+            inputs: {x: [1.0, 2.0]}
+            torch: mine(x).sum()
+            forward: log(1 + exp(x)).sum()
+        """)
+    assert _run(path)[("torch.override", "float64")].status == "pass"
+
+
 def test_code_is_imported_only_when_a_case_runs(cli, module, tmp_path):
     marker = tmp_path / "imported.txt"
     name = module(f"from pathlib import Path\nPath({str(marker)!r}).write_text('yes')\n"
