@@ -245,3 +245,19 @@ def test_accumulation_is_shown_in_the_message_and_the_details(library):
     assert r.status == "pass", r.message
     assert "after 3 backward calls .grad is 3x the first call's" in r.message
     np.testing.assert_allclose(r.rows["accumulated"], 3 * r.rows["exact"], rtol=1e-12)
+
+
+def test_inplace_methods_refuse_a_constant_input_and_allow_intermediates():
+    """A constant input modified in place would corrupt the exact side's point; a computed tensor may be."""
+    from verifier import make_case
+    bad = make_case("t.inplace_const", {"x": [1.0, 2.0], "c": {"value": [1.0, 1.0], "requires_grad": False}},
+                    forward="(x * c.add_(1)).sum()")
+    r = Runner().run(bad, "float64")
+    assert r.status == "error" and "add_ would modify a constant input in place" in r.message
+    add_ = mirror.resolve("add_").torch
+    x = torch.ones(3, requires_grad=True)
+    assert add_(x * 2, 1).grad_fn is not None                   # an intermediate of the graph
+    import torch.autograd.forward_ad as fwAD
+    with fwAD.dual_level():                                      # a forward-mode intermediate
+        d = fwAD.make_dual(torch.ones(3), torch.ones(3))
+        assert fwAD.unpack_dual(add_(d * 2, 1)).tangent is not None

@@ -386,13 +386,20 @@ def xlogy(x, y):
 # tensor saved for backward and then modified must make backward fail).
 
 
+def _has_tangent(x) -> bool:
+    """Whether ``x`` carries a forward-mode tangent (then it is a computed dual tensor)."""
+    return torch.autograd.forward_ad.unpack_dual(x).tangent is not None
+
+
 def _inplace(method):
     """Torch callable ``x.<method>(...)``, refusing to modify a case input that is a constant."""
 
     def call(x, *args, **kwargs):
-        if torch.is_grad_enabled() and x.is_leaf and not x.requires_grad:
-            # a constant input: modifying it would change the values the exact
-            # side and the finite differences read afterwards
+        if torch.is_grad_enabled() and x.is_leaf and not x.requires_grad and not _has_tangent(x):
+            # a constant input (no graph, no forward-mode tangent): modifying it
+            # would change the values the exact side and the finite differences
+            # read afterwards. Under no_grad (finite differences) every tensor
+            # looks like this, and the autograd run has already refused it.
             raise unsupported(f"{method} would modify a constant input in place",
                               hint="Apply in-place methods to intermediate results, e.g. (x * 2).add_(1).")
         return getattr(x, method)(*args, **kwargs)
