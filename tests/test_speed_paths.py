@@ -347,3 +347,63 @@ def test_detail_rows_are_one_frame_equal_to_per_input_frames():
     pd.testing.assert_frame_equal(rows, pd.concat(parts, ignore_index=True))
     assert list(rows["index"]) == ["(0, 0)", "(0, 1)", "(1, 0)", "(1, 1)", "(2, 0)", "(2, 1)", "(0,)", "(1,)"]
     assert rows["ok"].dtype == bool and rows["exact"].dtype == np.float64
+
+
+# --- screening for kinks before the SymPy-walking detector ---------------------------------------------
+
+def _library(*names):
+    from verifier.loading import load_paths
+    from verifier.registry import builtin_cases_dir
+    return load_paths([builtin_cases_dir() / name for name in names]).cases
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kink_screen_never_hides_a_candidate(dtype):
+    """Wherever the full detector finds a candidate, the tape's screen says 'maybe' (so it runs)."""
+    from verifier import kinks
+    from verifier.runner import _round
+    checked = flagged = 0
+    for case in _library("kinks.yaml", "elementwise.yaml", "reductions.yaml"):
+        if case.expect.error or dtype not in case.dtypes:
+            continue
+        model = symbolic.build(case)
+        point = {s.name: _round(s.values(), dtype) for s in case.inputs if s.dtype is None}
+        weights = np.random.default_rng(0).normal(size=model.output.shape)
+        try:
+            ex = symbolic.exact(model, point, weights)
+        except SymbolicError:
+            continue
+        full = kinks.detect(model, point, weights)
+        checked += 1
+        flagged += bool(full.candidates)
+        if full.candidates:
+            assert ex.may_kink, (case.name, full.candidates)
+    assert checked > 50 and flagged >= 8
+
+
+def test_kink_screen_clears_smooth_points_and_flags_kinks():
+    smooth = _case("torch.relu(x) + torch.abs(x)", x=(6,))
+    model = symbolic.build(smooth)
+    assert not symbolic.exact(model, {"x": smooth.input("x").values()}, np.ones(6)).may_kink
+    at_zero = verifier.make_case("t.k", {"x": {"value": [0.0, 1.0, -2.0]}}, forward="torch.relu(x)")
+    model = symbolic.build(at_zero)
+    assert symbolic.exact(model, {"x": np.array([0.0, 1.0, -2.0])}, np.ones(3)).may_kink
+
+
+def test_template_kink_screen(monkeypatch):
+    monkeypatch.setattr(templates, "TEMPLATE_MIN_ELEMENTS", 1)
+    case = verifier.make_case("t.k", {"x": {"value": [0.5, -1.0, 2.0, 0.0]}}, forward="torch.clamp(x, -1, 1)")
+    model = templates.build_template(case)
+    assert templates.exact(model, {"x": np.array([0.5, -1.0, 2.0, 0.0])}, None).may_kink       # x = -1 is a bound
+    assert not templates.exact(model, {"x": np.array([0.5, -0.3, 2.0, 0.0])}, None).may_kink
+
+
+def test_undefined_value_in_an_untaken_branch_is_fine():
+    x = sp.Symbol("x", real=True)
+    expr = sp.Piecewise((sp.zoo, x < -5), (x ** 2, True))
+    tape = compile_tape([expr], {x: ("x", 0)})
+    with mpmath.workdps(40):
+        vals = sweep.forward(tape, [mpmath.mpf(3)])
+        assert sweep.value(vals, tape.roots[0], "output") == 9
+        with pytest.raises(SymbolicError, match="undefined value"):
+            sweep.value(sweep.forward(tape, [mpmath.mpf(-6)]), tape.roots[0], "output")

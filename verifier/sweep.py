@@ -73,6 +73,8 @@ def constant(text: str):
     """An mpmath value (or bool) for a tape constant, at the working precision."""
     if text == "true" or text == "false":
         return text == "true"
+    if text in ("zoo", "nan"):
+        raise SymbolicError(f"the expression holds an undefined value ({text}) at the point")
     if "/" in text:
         p, q = text.split("/")
         return mpmath.mpf(int(p)) / int(q)
@@ -306,3 +308,45 @@ def leaf_values(tape: Tape, point: Mapping[str, np.ndarray]) -> list:
     flat = {name: np.asarray(arr, dtype=np.float64).ravel().tolist() for name, arr in point.items()}
     return [mpmath.mpf(flat[name][k]) for name, k in tape.leaves]
 
+
+
+_ZERO_AT_KINK = ("Abs", "sign", "Heaviside")
+_INEQUALITY = ("<", "<=", ">", ">=")
+_TIE = mpmath.mpf(10) ** -30
+
+
+def kink_free(tape: Tape, vals: list, roots: Sequence[int]) -> bool:
+    """True when no node under ``roots`` can be a kink at the point, so the kink detector can be skipped.
+
+    Conservative (a superset of :func:`verifier.kinks.candidates`): an Abs,
+    sign or Heaviside whose argument is within 1e-30 of 0, a Max/Min whose two
+    extreme arguments are that close, or an inequality anywhere (every
+    Piecewise branch, not only the one taken) that holds that nearly with
+    equality. Any such node, or a value that could not be computed, says
+    "maybe" and the full detector runs.
+    """
+    ops, args, extra = tape.ops, tape.args, tape.extra
+    seen, stack = set(), list(roots)
+    while stack:
+        i = stack.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        op = ops[i]
+        a = args[i]
+        try:
+            if op == FUNC and extra[i] in _ZERO_AT_KINK:
+                if abs(vals[a[0]]) <= _TIE:
+                    return False
+            elif op == FUNC and extra[i] in ("Max", "Min") and len(a) > 1:
+                best = sorted((vals[j] for j in a), reverse=extra[i] == "Max")
+                if abs(best[0] - best[1]) <= _TIE * (1 + abs(best[0])):
+                    return False
+            elif op == REL and extra[i] in _INEQUALITY:
+                lhs, rhs = vals[a[0]], vals[a[1]]
+                if abs(lhs - rhs) <= _TIE * (1 + abs(lhs) + abs(rhs)):
+                    return False
+        except TypeError:          # a poisoned or complex value: let the full detector decide
+            return False
+        stack.extend(a)
+    return True

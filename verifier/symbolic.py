@@ -190,6 +190,7 @@ class ExactResult:
     vjp: dict[str, np.ndarray]
     route: str
     route_gap: float | None = None             # max |Jacobian route - scalar route|
+    may_kink: bool = True                      # False: no Abs/Max/Piecewise boundary is near a kink here
 
 
 class CompiledModel:
@@ -317,10 +318,13 @@ def exact(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
             model._active = sweep.active_nodes(tape, model.wrt)
         grads = sweep.backward(tape, vals, seeds, model._active)
         by_sweep = _by_input(model, tape, grads)
+        may_kink = not sweep.kink_free(tape, vals, tape.roots[:n_out])
         if not model.has_jacobian:
             return ExactResult(output, {k: _to_float(g, model.shapes[k]) for k, g in by_sweep.items()},
-                               "reverse sweep over the expression graph")
-        return _two_routes(model, vals, by_sweep, v_flat, output, digits)
+                               "reverse sweep over the expression graph", may_kink=may_kink)
+        result = _two_routes(model, vals, by_sweep, v_flat, output, digits)
+        result.may_kink = may_kink
+        return result
 
 
 def _by_input(model: CompiledModel, tape: Tape, grads: list) -> dict[str, list]:

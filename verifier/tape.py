@@ -235,6 +235,9 @@ def _number(node) -> str:
     for name, value in _NAMED.items():
         if node is value:
             return name
+    if node is sp.zoo or node is sp.nan:
+        # undefined values (1/0 in a branch the point may not take): poison at evaluation, not here
+        return "zoo" if node is sp.zoo else "nan"
     raise SymbolicError(f"cannot evaluate the number {node!r}")
 
 

@@ -182,13 +182,14 @@ def exact(model: TemplateModel, point, weights, *, real=np.float64):
     leaf_of = {name: k for k, (name, _) in enumerate(tape.leaves)}
     output = np.empty(n)
     by_sweep = {name: np.zeros(n, dtype=real) for name in droots}
-    gap = 0.0
+    gap, kink_free = 0.0, True
     for start in range(0, n, CHUNK):
         sl = slice(start, min(n, start + CHUNK))
         values = vectorised.forward(tape, vectorised.leaf_arrays(tape, {k: c[sl] for k, c in columns.items()},
                                                                   real))
         vals = values[0]
         output[sl] = _finite_or_raise(np.broadcast_to(vals[tape.roots[0]], (sl.stop - sl.start,)), "output", start)
+        kink_free = kink_free and vectorised.kink_free(tape, values, tape.roots[0])
         seed = v[sl].astype(real)
         adj = vectorised.backward(tape, values, seed, tape.roots[0])
         for name, r in droots.items():
@@ -213,7 +214,7 @@ def exact(model: TemplateModel, point, weights, *, real=np.float64):
     route = (f"elementwise template over {n} elements: reverse sweep and symbolic derivative agree "
              f"({np.dtype(real).name}); {min(SAMPLES, n)} elements re-evaluated in "
              f"{sweep_digits()} digits differ by at most {deviation:.1e} (relative)")
-    return ExactResult(output.reshape(shape), vjp, route, gap)
+    return ExactResult(output.reshape(shape), vjp, route, gap, may_kink=not kink_free)
 
 
 def sweep_digits() -> int:

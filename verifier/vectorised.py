@@ -71,6 +71,8 @@ def constant(text: str, real=np.float64):
     """A ``real`` scalar (or bool) for a tape constant, correctly rounded."""
     if text in ("true", "false"):
         return np.bool_(text == "true")
+    if text in ("zoo", "nan"):
+        return real(np.nan)
     if text in ("oo", "-oo"):
         return real(np.inf if text == "oo" else -np.inf)
     if text in _NAMED:
@@ -233,3 +235,37 @@ def _rule(name: str, xs: list, y, a: tuple):
 def leaf_arrays(tape: Tape, columns: Mapping[str, np.ndarray], real=np.float64) -> list:
     """The leaves' value arrays (each input's broadcast, flattened chunk) as ``real``."""
     return [np.asarray(columns[name], dtype=real) for name, _ in tape.leaves]
+
+
+def kink_free(tape: Tape, values: tuple[list, dict], root: int, slack: float = 1e-12) -> bool:
+    """True when no element is near a kink of the template (see :func:`verifier.sweep.kink_free`).
+
+    Values are float64 here, so "near" is within ``slack`` relative: an exact
+    kink computed with rounding still counts, and a false alarm only means the
+    full (slow) detector runs.
+    """
+    vals = values[0]
+    ops, args, extra = tape.ops, tape.args, tape.extra
+    seen, stack = set(), [root]
+    with np.errstate(all="ignore"):
+        while stack:
+            i = stack.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            a = args[i]
+            if ops[i] == FUNC and extra[i] in ("Abs", "sign", "Heaviside"):
+                near = ~(np.abs(vals[a[0]]) > slack)                    # NaN counts as near
+            elif ops[i] == FUNC and extra[i] in ("Max", "Min") and len(a) > 1:
+                stacked = np.sort(np.stack(np.broadcast_arrays(*[vals[j] for j in a])), axis=0)
+                first, second = (stacked[-1], stacked[-2]) if extra[i] == "Max" else (stacked[0], stacked[1])
+                near = ~(np.abs(first - second) > slack * (1 + np.abs(first)))
+            elif ops[i] == REL and extra[i] in ("<", "<=", ">", ">="):
+                lhs, rhs = vals[a[0]], vals[a[1]]
+                near = ~(np.abs(lhs - rhs) > slack * (1 + np.abs(lhs) + np.abs(rhs)))
+            else:
+                near = False
+            if np.any(near):
+                return False
+            stack.extend(a)
+    return True
