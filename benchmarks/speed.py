@@ -16,7 +16,8 @@ P1  dense functions with n = 1024 input elements: our full check (exact Jᵀv
     in 40-digit arithmetic, finite differences, backward, comparison rows)
     against gradcheck(fast_mode=False). "warm": the compiled symbolic graph
     comes from the disk cache, the exact values are still computed at the
-    point; "cold": SymPy builds the graph in the run. Target: warm <= 2x.
+    point (the values cache is off); "cold": SymPy builds the graph in the
+    run. Target: warm <= 2x.
 P2  an elementwise case with 10^6 elements, exact for every element (one
     scalar template, evaluated vectorised in float64, plus 16 elements in 40
     digits); finite differences SAMPLED at 16 elements. Runs in a fresh
@@ -26,9 +27,12 @@ P2  an elementwise case with 10^6 elements, exact for every element (one
     Targets: <= 3 s, <= 1 GiB.
 P3  every case in cases/ plus a generated representative set (elementwise,
     reductions, shape, linalg, nn), each in each of its dtypes: our Runner
-    warm (tapes cached) and cold (empty cache) against gradcheck slow mode
-    in float64 on the same cases and inputs. Also `verifier run` end to end
-    (a fresh interpreter, reports written). Targets: warm <= 2x, cold <= 60 s.
+    warm (the default cache: tapes, and exact values and kink reports at the
+    case's point; torch's backward and finite differences run and are judged
+    anew), warm with only the tapes cached, and cold (empty cache), against
+    gradcheck slow mode in float64 on the same cases and inputs. Also
+    `verifier run` end to end (a fresh interpreter, reports written).
+    Targets: warm <= 2x, cold <= 60 s.
 """
 
 from __future__ import annotations
@@ -110,7 +114,7 @@ def p1(repeat: int) -> list[dict]:
     for name, (inputs, expr) in P1_CASES.items():
         case = verifier.make_case(f"p1.{name}", inputs, forward=expr, grad_output="random")
         with tempfile.TemporaryDirectory() as tmp:
-            cache = Cache(tmp)
+            cache = Cache(tmp, values=False)        # warm = the tape cached; exact values computed here
             cold_w, cold_c, res = timed(lambda: _fresh_run(case, tmp), 1)
             warm_w, warm_c, res = timed(lambda: Runner(cache=cache).run(case, "float64"), repeat)
         gc_w, gc_c, ok = timed(lambda: gradcheck_case(case), repeat)
@@ -123,7 +127,7 @@ def p1(repeat: int) -> list[dict]:
 
 def _fresh_run(case, tmp):
     # a new directory each time: the SymPy build happens inside the timed call
-    return Runner(cache=Cache(tempfile.mkdtemp(dir=tmp))).run(case, "float64")
+    return Runner(cache=Cache(tempfile.mkdtemp(dir=tmp), values=False)).run(case, "float64")
 
 
 def p2_child() -> dict:
@@ -166,7 +170,7 @@ def softmax_sizes(repeat: int) -> list[dict]:
                                   forward="F.softmax(x, dim=0)", grad_output="random")
         with tempfile.TemporaryDirectory() as tmp:
             cold_w, cold_c, res = timed(lambda: _fresh_run(case, tmp), 1)
-            cache = Cache(tmp)
+            cache = Cache(tmp, values=False)
             Runner(cache=cache).run(case, "float64")
             warm_w, warm_c, res = timed(lambda: Runner(cache=cache).run(case, "float64"), repeat)
         gc_w, gc_c, _ = timed(lambda: gradcheck_case(case), repeat)
@@ -189,20 +193,24 @@ def p3(cases_dir: Path, repeat: int) -> list[dict]:
     cases = suite_cases(cases_dir)
     pairs = [(c, d) for c in cases for d in c.dtypes]
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Cache(tmp)
+        tapes_only = Cache(Path(tmp) / "tapes", values=False)
+        full = Cache(Path(tmp) / "full")
 
-        def ours():
+        def ours(cache):
             runner = Runner(cache=cache)
             return [runner.run(c, d).status for c, d in pairs]
 
-        cold_w, cold_c, statuses = timed(ours, 1)
-        warm_w, warm_c, statuses = timed(ours, repeat)
+        cold_w, cold_c, statuses = timed(lambda: ours(tapes_only), 1)
+        tape_w, tape_c, statuses = timed(lambda: ours(tapes_only), repeat)
+        ours(full)
+        warm_w, warm_c, statuses = timed(lambda: ours(full), repeat)
         cli_cold, cli_warm = cli_runs(cases_dir)
     gc_w, gc_c, _ = timed(lambda: [gradcheck_case(c, d) for c, d in pairs], repeat)
     counts = {s: statuses.count(s) for s in sorted(set(statuses))}
     return [{"target": "P3", "case": f"{len(cases)} cases ({len(cases) - len(representative_cases())} from "
                                      f"{cases_dir.name}/), {len(pairs)} case x dtype runs",
              "status": counts, "ours_s": warm_w, "ours_cpu_s": warm_c, "cold_s": cold_w, "cold_cpu_s": cold_c,
+             "tapes_only_s": tape_w, "tapes_only_cpu_s": tape_c,
              "gradcheck_s": gc_w, "gradcheck_cpu_s": gc_c, "ratio": warm_w / gc_w, "ratio_cpu": warm_c / gc_c,
              "cli_cold_s": cli_cold, "cli_warm_s": cli_warm, "peak_rss_mib": rss_mib()}]
 
@@ -236,6 +244,10 @@ def show(rows: list[dict]) -> None:
             print(f"  cold (symbolic work in the run) {f(r['cold_s'])}"
                   + (f" [{f(r['cold_cpu_s'])}]" if "cold_cpu_s" in r else "")
                   + (f", ratio {r['cold_ratio']:.2f}x" if "cold_ratio" in r else ""))
+        if "tapes_only_s" in r:
+            print(f"  warm with only the tapes cached (exact values and kink reports computed at the point): "
+                  f"{f(r['tapes_only_s'])} [{f(r['tapes_only_cpu_s'])}], ratio "
+                  f"{r['tapes_only_s'] / r['gradcheck_s']:.2f}x [{r['tapes_only_cpu_s'] / r['gradcheck_cpu_s']:.2f}x]")
         if "cli_cold_s" in r:
             print(f"  `verifier run` end to end: cold {f(r['cli_cold_s'])}, warm {f(r['cli_warm_s'])}")
         if "gradcheck_note" in r:

@@ -238,7 +238,7 @@ CACHED = [
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cached_tape_gives_identical_results(expr, inputs, dtype, tmp_path):
     case = _case(expr, **inputs)
-    cache = Cache(tmp_path)
+    cache = Cache(tmp_path, values=False)
     cold = Runner(cache=cache).run(case, dtype)
     assert (cache.hits, cache.misses) == (0, 1)
     warm = Runner(cache=cache).run(case, dtype)
@@ -285,7 +285,7 @@ def test_a_swapped_mirror_is_not_served_from_the_cache(tmp_path, monkeypatch):
 
 def test_corrupt_cache_entries_are_misses(tmp_path):
     case = _case("torch.exp(x) * 2", x=(3,))
-    cache = Cache(tmp_path)
+    cache = Cache(tmp_path, values=False)
     first = Runner(cache=cache).run(case, "float64")
     path = cache.path(case_key(case, "tape"))
     path.write_text("{not json")
@@ -407,3 +407,41 @@ def test_undefined_value_in_an_untaken_branch_is_fine():
         assert sweep.value(vals, tape.roots[0], "output") == 9
         with pytest.raises(SymbolicError, match="undefined value"):
             sweep.value(sweep.forward(tape, [mpmath.mpf(-6)]), tape.roots[0], "output")
+
+
+def test_cached_values_and_kinks_are_the_computed_ones(tmp_path):
+    """With values cached, a re-run reads exact Jᵀv and the kink report; torch still runs and is judged."""
+    from verifier.loading import load_paths
+    from verifier.registry import builtin_cases_dir
+    cases = [c for c in load_paths([builtin_cases_dir() / "kinks.yaml"]).cases if not c.expect.error][:4]
+    cases.append(_case("F.softmax(x, dim=0)", x=(6,)))
+    for case in cases:
+        for dtype in case.dtypes[:2]:
+            cold = Runner(cache=Cache(tmp_path)).run(case, dtype)
+            cache = Cache(tmp_path)
+            warm = Runner(cache=cache).run(case, dtype)
+            assert cache.misses == 0 and cache.hits >= 2, case.name      # tape and values
+            assert warm.status == cold.status and warm.message == cold.message
+            assert warm.route == cold.route
+            import pandas as pd
+            pd.testing.assert_frame_equal(warm.rows, cold.rows)
+
+
+def test_cached_values_still_catch_a_wrong_torch_gradient(tmp_path):
+    inputs = {"x": {"shape": [5], "sample": "normal", "seed": 2}}
+    right = verifier.make_case("t.same", inputs, forward="torch.sin(x) * 2", grad_output="random")
+    wrong = verifier.make_case("t.same", inputs, torch="torch.sin(x) * 2.002", sympy="torch.sin(x) * 2",
+                               grad_output="random")
+    assert Runner(cache=Cache(tmp_path)).run(right, "float64").status == "pass"
+    cache = Cache(tmp_path)
+    result = Runner(cache=cache).run(wrong, "float64")
+    assert cache.hits >= 2 and result.status == "fail"
+
+
+def test_values_are_keyed_by_the_point(tmp_path):
+    case = _case("torch.exp(x) * x", x=(4,))
+    cache = Cache(tmp_path)
+    a = Runner(cache=cache).run(case, "float64")
+    b = Runner(cache=cache).run(case, "float32")                       # another rounding of the inputs
+    assert not np.array_equal(a.exact.vjp["x"], b.exact.vjp["x"])
+    assert len(list(tmp_path.rglob("*.json"))) == 3                      # one tape, two sets of values

@@ -37,7 +37,8 @@ from .case import Case
 
 FORMAT = 1
 # The exact engine's sources: a change to any of them changes what a cached tape means.
-_ENGINE_FILES = ("symbolic.py", "tape.py", "templates.py", "language.py", "mirror")
+_ENGINE_FILES = ("symbolic.py", "tape.py", "sweep.py", "templates.py", "vectorised.py", "language.py", "evaluation.py",
+                 "kinks.py", "mirror")
 
 
 def default_dir() -> Path:
@@ -54,10 +55,11 @@ def enabled_by_default() -> bool:
 
 
 class Cache:
-    """Compiled tapes on disk, one JSON file per key."""
+    """Compiled tapes (and, with ``values``, exact results at a point) on disk, one JSON file per key."""
 
-    def __init__(self, directory: str | os.PathLike | None = None) -> None:
+    def __init__(self, directory: str | os.PathLike | None = None, *, values: bool = True) -> None:
         self.directory = Path(directory) if directory is not None else default_dir()
+        self.values = values
         self.hits = 0
         self.misses = 0
 
@@ -173,4 +175,75 @@ def _code_digest(code) -> str:
         else:
             digest.update(repr(const).encode())
     digest.update(repr(code.co_names).encode())
+    return digest.hexdigest()
+
+
+def cached_exact(cache: Cache | None, model, point, weights):
+    """``symbolic.exact(model, point, weights)``, from the cache when this exact question was answered before.
+
+    The key is the tape's key plus the bytes of every float input at the point
+    (as the dtype rounded it) and of the weights, so a hit is the same
+    computation on the same numbers: a re-run of an unchanged suite skips
+    the 40-digit evaluation too. Templates (10⁶ values) are never stored.
+    """
+    from .symbolic import ExactResult, exact
+    key = _values_key(cache, model, point, weights, "values")
+    if key is None:
+        return exact(model, point, weights)
+    data = cache.load(key)
+    if data is not None:
+        try:
+            return ExactResult(np.array(data["output"], dtype=np.float64).reshape(data["output_shape"]),
+                               {k: np.array(v, dtype=np.float64).reshape(data["shapes"][k])
+                                for k, v in data["vjp"].items()},
+                               str(data["route"]), data["route_gap"], bool(data["may_kink"]))
+        except (KeyError, TypeError, ValueError):
+            pass                         # malformed: compute again
+    result = exact(model, point, weights)
+    cache.store(key, {"output": result.output.ravel().tolist(), "output_shape": list(result.output.shape),
+                      "vjp": {k: v.ravel().tolist() for k, v in result.vjp.items()},
+                      "shapes": {k: list(v.shape) for k, v in result.vjp.items()},
+                      "route": result.route, "route_gap": result.route_gap, "may_kink": result.may_kink})
+    return result
+
+
+def cached_kinks(cache: Cache | None, model, point, weights, may_kink: bool):
+    """``kinks.detect(model, point, weights)`` when ``may_kink`` (else an empty report), cached like values.
+
+    The detector walks the SymPy graph, so on a cached tape it would build
+    SymPy again in every run; its report at a point is as deterministic as
+    the exact values there.
+    """
+    from . import kinks
+    if not may_kink:
+        return kinks.KinkReport()
+    key = _values_key(cache, model, point, weights, "kinks")
+    data = cache.load(key) if key else None
+    if data is not None:
+        try:
+            return kinks.KinkReport(
+                [str(c) for c in data["candidates"]],
+                [kinks.ElementKink(str(e[0]), tuple(int(i) for i in e[1]), float(e[2]), float(e[3]),
+                                   float(e[4]), tuple(str(t) for t in e[5])) for e in data["elements"]])
+        except (KeyError, TypeError, ValueError, IndexError):
+            pass
+    report = kinks.detect(model, point, weights)
+    if key:
+        cache.store(key, {"candidates": report.candidates,
+                          "elements": [[e.input, list(e.index), e.left, e.right, e.curvature_jump,
+                                        list(e.sources)] for e in report.elements]})
+    return report
+
+
+def _values_key(cache: Cache | None, model, point, weights, kind: str) -> str | None:
+    """The key of a result at a point: the tape's key plus the bytes of the point and the weights."""
+    tape_key = getattr(model, "key", None)
+    if cache is None or not cache.values or tape_key is None:
+        return None
+    digest = hashlib.sha256(f"{kind}:{tape_key}".encode())
+    for name in sorted(point):
+        arr = np.ascontiguousarray(np.asarray(point[name], dtype=np.float64))
+        digest.update(f"{name}{arr.shape}".encode() + arr.tobytes())
+    w = None if weights is None else np.ascontiguousarray(np.asarray(weights, dtype=np.float64))
+    digest.update(b"none" if w is None else f"{w.shape}".encode() + w.tobytes())
     return digest.hexdigest()

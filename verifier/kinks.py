@@ -312,6 +312,8 @@ class KinkVerdict:
 
 def verdict(declared: str | None, report: KinkReport, rows: pd.DataFrame) -> KinkVerdict | None:
     """Check the kink facts (``annotate``d rows) against the case's declaration; None: nothing to say."""
+    if not declared and ("kink" not in rows or not bool(rows["kink"].any())):
+        return None             # the common case, without copying the table
     at_kink = rows[rows["kink"].astype(bool)] if "kink" in rows and not rows.empty else rows.iloc[0:0]
     if not declared and at_kink.empty:
         return None

@@ -214,6 +214,7 @@ class CompiledModel:
         self.has_jacobian = jacobian
         self._model = model
         self._active = None          # sweep.active_nodes, made on first use
+        self.key = None              # the disk-cache key, when the cache is in use
         if case is None:        # compiled straight from a SymbolicModel
             self.shapes = {name: arr.shape for name, arr in model.symbols.items()}
             self.structural, self.wrt = model.structural, model.wrt
@@ -279,13 +280,16 @@ def prepare(case: Case, cache=None):
         data = cache.load(key) if key else None
         if data is not None:
             try:
-                return CompiledModel(case, Tape.from_data(data["tape"]), tuple(data["output_shape"]),
-                                     bool(data["jacobian"]))
+                compiled = CompiledModel(case, Tape.from_data(data["tape"]), tuple(data["output_shape"]),
+                                         bool(data["jacobian"]))
+                compiled.key = key
+                return compiled
             except (KeyError, TypeError, ValueError):
                 pass                  # a malformed entry is a miss
     compiled = compile_model(build(case), case)
     if cache is not None and key:
         cache.store(key, compiled.to_data())
+        compiled.key = key
     return compiled
 
 
