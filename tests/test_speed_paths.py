@@ -445,3 +445,17 @@ def test_values_are_keyed_by_the_point(tmp_path):
     b = Runner(cache=cache).run(case, "float32")                       # another rounding of the inputs
     assert not np.array_equal(a.exact.vjp["x"], b.exact.vjp["x"])
     assert len(list(tmp_path.rglob("*.json"))) == 3                      # one tape, two sets of values
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rows_without_kinks_equal_what_annotate_makes(dtype):
+    """The runner adds the kink columns itself when nothing is at a kink; the frame must be annotate()'s."""
+    import pandas as pd
+    from verifier import kinks
+    from verifier.runner import _NO_KINK
+    case = _case("x * y + torch.relu(x)", x=(3, 2), y=(2,))
+    res = Runner(cache=False).run(case, dtype)
+    assert not res.kinks.elements
+    plain = res.rows.drop(columns=list(_NO_KINK))
+    pd.testing.assert_frame_equal(res.rows, kinks.annotate(plain, kinks.KinkReport()))
+    assert list(_NO_KINK) == kinks.KINK_COLUMNS        # a new kink column must be added here too

@@ -72,8 +72,13 @@ def within(got: np.ndarray, exact: np.ndarray, tol: Tolerance) -> tuple[np.ndarr
 
 
 def element_rows(case: Case, dtype: str, exact: Mapping[str, np.ndarray],
-                 autograd: Mapping[str, np.ndarray], fd, tol: Tolerance) -> pd.DataFrame:
-    """One row per input × element: values, the three error pairs, verdicts."""
+                 autograd: Mapping[str, np.ndarray], fd, tol: Tolerance, *,
+                 constant_columns: Mapping[str, object] | None = None) -> pd.DataFrame:
+    """One row per input × element: values, the three error pairs, verdicts.
+
+    ``constant_columns`` are appended, one value for every row (the runner's
+    kink columns when nothing is at a kink: cheaper than adding them later).
+    """
     frames = []
     for name, ex in exact.items():
         ex = np.asarray(ex, dtype=np.float64)
@@ -97,11 +102,11 @@ def element_rows(case: Case, dtype: str, exact: Mapping[str, np.ndarray],
             "ok": ok.ravel(), "fd_ok": fd_ok.ravel(),
         }, ex.size))
     if not frames:
-        return pd.DataFrame(columns=DETAIL_COLUMNS)
-    return _one_frame(frames)
+        return pd.DataFrame(columns=DETAIL_COLUMNS + list(constant_columns or ()))
+    return _one_frame(frames, constant_columns or {})
 
 
-def _one_frame(parts: list[tuple[dict, int]]) -> pd.DataFrame:
+def _one_frame(parts: list[tuple[dict, int]], constant_columns: Mapping[str, object]) -> pd.DataFrame:
     """One DataFrame from per-input column dicts of ``n`` rows each (scalars repeat).
 
     A DataFrame per input, ``concat`` and a column reindex cost ~3 ms per case
@@ -125,6 +130,7 @@ def _one_frame(parts: list[tuple[dict, int]]) -> pd.DataFrame:
         else:
             columns[col] = np.concatenate([np.full(n, v) if np.ndim(v) == 0 else np.asarray(v).ravel()
                                            for v, (_, n) in zip(values, parts)])
+    columns.update(constant_columns)
     return pd.DataFrame(columns)
 
 

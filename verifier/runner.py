@@ -36,6 +36,8 @@ class Check:
 
 
 _FROZEN = False
+# What kinks.annotate() adds to rows where no element is at a kink.
+_NO_KINK = {"kink": False, "kink_left": np.nan, "kink_right": np.nan, "kink_rule": ""}
 
 
 def _freeze_baseline() -> None:
@@ -141,10 +143,12 @@ class Runner:
         fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype,
                                 **self.fd_options)
         tol = tolerance_for(case, dtype)
-        result.rows = element_rows(case, dtype, ex.vjp, ag.grads, fd, tol)
         # the tape already knows when nothing is near a kink: skip the SymPy-walking detector then
         result.kinks = cached_kinks(self.cache, model, point, weights, ex.may_kink)
-        result.rows = _kinks.annotate(result.rows, result.kinks)
+        if result.kinks.elements:
+            result.rows = _kinks.annotate(element_rows(case, dtype, ex.vjp, ag.grads, fd, tol), result.kinks)
+        else:       # annotate() would only add these columns, at the price of a copy of the table
+            result.rows = element_rows(case, dtype, ex.vjp, ag.grads, fd, tol, constant_columns=_NO_KINK)
         result.checks = _checks(case, dtype, result.rows, ag, ex, tol)
         notes = []
         kink = _kinks.verdict(case.kink, result.kinks, result.rows)
