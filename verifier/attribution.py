@@ -1,0 +1,64 @@
+"""Who is wrong at each gradient element — autograd, the finite difference, or nobody — and errors in ULPs.
+
+The exact value is the reference (SymPy, 40 digits). For every element:
+
+* ``autograd_wrong``: autograd is outside its tolerance of exact. That is
+  the one verdict that fails a case, whatever the finite difference says.
+* ``fd_inaccurate``: autograd agrees with exact, but the finite difference
+  does not: it is outside the FD tolerance, or further from exact than its
+  own error estimate claims (so the estimate was wrong), or not finite.
+* ``all_agree``: exact, autograd and the finite difference agree (the FD
+  within its tolerance and within its own error estimate).
+* ``fd_not_sampled``: autograd agrees with exact; no finite difference was
+  taken here (``max_elements`` sampled other elements).
+
+ULP distances are measured in the *case's* dtype: |got - exact| divided by
+the spacing of that dtype's numbers at |exact| (``ulp``), so 0.5 means
+"correctly rounded" and float32's 1 ulp is float32's, not float64's. At an
+exact zero the spacing is the dtype's smallest subnormal, so any error is a
+huge number of ulps there: judge such elements by the absolute error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+KINDS = ("autograd_wrong", "fd_inaccurate", "all_agree", "fd_not_sampled")
+
+# significand bits (with the implicit one) and the smallest normal exponent, per dtype
+_BITS = {"float64": (53, -1022), "float32": (24, -126), "float16": (11, -14), "bfloat16": (8, -126)}
+
+
+def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
+    """The spacing of ``dtype``'s numbers at |values| (its smallest subnormal at and below the normal range)."""
+    digits, min_exp = _BITS[dtype]
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    _, exponent = np.frexp(values)            # values = m·2^e with m in [0.5, 1): the binade is 2^(e-1)
+    binade = np.where(values == 0, min_exp, np.maximum(exponent - 1, min_exp))
+    spacing = np.ldexp(1.0, binade - (digits - 1))
+    return np.where(np.isfinite(values), spacing, np.nan)
+
+
+def ulp_distance(got: np.ndarray, exact: np.ndarray, dtype: str) -> np.ndarray:
+    """|got - exact| in ulps of ``dtype`` at the exact value (0 where they are equal, infinities included)."""
+    got = np.asarray(got, dtype=np.float64)
+    exact = np.asarray(exact, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        dist = np.abs(got - exact) / ulp(exact, dtype)
+    return np.where(got == exact, 0.0, dist)
+
+
+def attribute(ok: np.ndarray, finite_diff: np.ndarray, exact: np.ndarray, estimate: np.ndarray,
+              fd_ok: np.ndarray, sampled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(kind per element, FD within its own estimate) from the verdicts and values, all the same shape."""
+    fd = np.asarray(finite_diff, dtype=np.float64)
+    exact = np.asarray(exact, dtype=np.float64)
+    estimate = np.asarray(estimate, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        within_estimate = np.isfinite(fd) & (np.abs(fd - exact) <= estimate)
+    within_estimate |= np.isfinite(fd) & (fd == exact)
+    kind = np.where(~np.asarray(ok, dtype=bool), "autograd_wrong",
+                    np.where(~np.asarray(sampled, dtype=bool), "fd_not_sampled",
+                             np.where(within_estimate & np.asarray(fd_ok, dtype=bool), "all_agree",
+                                      "fd_inaccurate")))
+    return kind.astype(object), within_estimate
