@@ -124,6 +124,11 @@ class Case:
     functions: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None         # "file:line" or "python:module"
     options: Mapping[str, Any] = field(default_factory=dict)  # extensions (backward repeat, ...)
+    checks: Mapping[str, bool] = field(default_factory=dict)  # optional checks switched on/off (forward_mode, ...)
+
+    def check_enabled(self, name: str) -> bool:
+        """Whether the optional check ``name`` runs for this case (on unless switched off)."""
+        return bool(self.checks.get(name, True))
 
     @property
     def family(self) -> str:

@@ -19,8 +19,14 @@ from .autograd import TORCH_DTYPES, AutogradResult, forward_float64, run_autogra
 from .case import Case
 from .compare import DETAIL_COLUMNS, element_rows, first_mismatches, tolerance_for, within
 from .errors import CaseError, SymbolicError
-from .finite_diff import finite_differences
+from .finite_diff import FDResult, fd_options, finite_differences
+from .forward_mode import DirectionalResult, check_forward_mode
+from .second_order import check_second_order
 from .symbolic import ExactResult, SymbolicModel, build, exact
+
+#: Finite differences are taken on at most this many elements per input (a
+#: seeded sample above it, which the report states); None takes them all.
+FD_MAX_ELEMENTS = 1024
 
 
 @dataclass
@@ -30,6 +36,14 @@ class Check:
     name: str
     ok: bool
     detail: str = ""
+    skipped: bool = False                         # did not run (the detail says why); never fails a case
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    elements: int | None = None
+
+    @property
+    def status(self) -> str:
+        return "skip" if self.skipped else ("pass" if self.ok else "fail")
 
 
 @dataclass
@@ -47,6 +61,9 @@ class CaseResult:
     seconds: float = 0.0
     autograd: AutogradResult | None = None
     exact: ExactResult | None = None
+    fd: FDResult | None = None
+    forward_mode: DirectionalResult | None = None
+    second_order: DirectionalResult | None = None
 
     @property
     def name(self) -> str:
@@ -56,8 +73,13 @@ class CaseResult:
 class Runner:
     """Runs cases, caching each case's symbolic model across dtypes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fd_max_elements: int | None = FD_MAX_ELEMENTS, forward_mode: bool = True,
+                 second_order: bool = True) -> None:
         self._models: dict[int, tuple[Case, SymbolicModel]] = {}
+        self.fd_max_elements = fd_max_elements
+        # run-wide switches of the optional checks; a case can switch each off for itself (`checks:`)
+        self.forward_mode = forward_mode
+        self.second_order = second_order
 
     def model(self, case: Case) -> SymbolicModel:
         hit = self._models.get(id(case))
@@ -104,15 +126,37 @@ class Runner:
                                 hint="The two readings must compute the same function; check 'torch'/'sympy'.")
         ex = exact(model, point, weights)
         result.exact, result.route = ex, ex.route
-        fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype)
+        fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype,
+                                **fd_options(case), max_elements=self.fd_max_elements)
+        result.fd = fd
         tol = tolerance_for(case, dtype)
         result.rows = element_rows(case, dtype, ex.vjp, ag.grads, fd, tol)
         result.checks = _checks(case, dtype, result.rows, ag, ex, tol)
+        result.checks += self._directional(result, model, values, point, weights, tol)
         failed = [c for c in result.checks if not c.ok]
         if failed:
             result.status = "fail"
             result.message = "; ".join(f"{c.name}: {c.detail}" for c in failed)
         return result
+
+
+    def _directional(self, result: CaseResult, model: SymbolicModel, values, point, weights, tol) -> list[Check]:
+        """The forward-mode and second-order checks that are switched on, as check rows."""
+        case, dtype, out = result.case, result.dtype, []
+        if self.forward_mode and case.check_enabled("forward_mode"):
+            result.forward_mode = check_forward_mode(case, model, values, point, dtype, tol)
+            out.append(_as_check(result.forward_mode))
+        if self.second_order and case.check_enabled("second_order"):
+            result.second_order = check_second_order(case, model, values, point, weights, dtype, tol)
+            out.append(_as_check(result.second_order))
+        return out
+
+
+def _as_check(d: DirectionalResult) -> Check:
+    return Check(d.name, d.status != "fail", d.detail, skipped=d.status == "skip",
+                 max_abs_err=None if d.status == "skip" else d.max_abs_err,
+                 max_rel_err=None if d.status == "skip" else d.max_rel_err,
+                 elements=d.elements or None)
 
 
 def _round(values: np.ndarray, dtype: str) -> np.ndarray:
