@@ -44,6 +44,8 @@ class Objective:
         self._validated: set[str] = set()      # inputs whose batched forward was checked
         y = self._forward(self.base)
         self.out_numel = max(1, y.numel())
+        self.out_shape = tuple(y.shape)
+        self.base_terms = self._weighted(y)
         self.value = self._reduce(y)
         # Σ|v⊙f| at the base point: the size of what g's rounding is relative to.
         self.magnitude = float(self._reduce(y, absolute=True).real)
@@ -54,10 +56,19 @@ class Objective:
             raise TypeError(f"the forward returned a {type(y).__name__}, not a tensor")
         return y
 
-    def _reduce(self, y: torch.Tensor, absolute: bool = False) -> torch.Tensor:
+    def _weighted(self, y: torch.Tensor) -> torch.Tensor:
         y = y if y.is_complex() else y.to(torch.float64)
-        terms = y if self.weights is None else y * self.weights
+        return y if self.weights is None else y * self.weights
+
+    def _reduce(self, y: torch.Tensor, absolute: bool = False) -> torch.Tensor:
+        terms = self._weighted(y)
         return (terms.abs() if absolute else terms).sum()
+
+    def terms(self, name: str, shift: torch.Tensor) -> torch.Tensor:
+        """The unreduced terms v⊙f with *every* element of input ``name`` moved by ``shift`` (its shape)."""
+        self.calls += 1
+        self.points += 1
+        return self._weighted(self._forward({**self.base, name: self.base[name] + shift}))
 
     def at(self, args: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """g at one point (inputs by name; missing ones take the base value)."""

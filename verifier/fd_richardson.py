@@ -28,6 +28,7 @@ points away from the near bound is tried too, and the better one is kept.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -44,7 +45,13 @@ ONE_SIDED_LEVELS = 6
 #: A stencil reaches at most this fraction of the distance to a domain bound.
 DOMAIN_FRACTION = 0.25
 #: Rounding of one g evaluation, in units of eps·Σ|v⊙f|.
-NOISE_ULPS = 2.0
+NOISE_ULPS = 4.0
+#: The smallest error an estimate claims, in units of eps·|value|.
+FLOOR_ULPS = 2.0
+
+#: Method names; per-element arrays hold their index (an int8), not the string.
+METHODS = ("failed", "central-richardson", "bounded-central-richardson", "one-sided-richardson", "complex-step")
+FAILED, CENTRAL, BOUNDED, ONE_SIDED, COMPLEX = range(len(METHODS))
 
 
 @dataclass
@@ -52,22 +59,28 @@ class Stencil:
     """Offsets around each element (rows) and how to turn the g values into quotients."""
 
     kind: str                  # "central" (central or bounded central) | "one-sided"
-    labels: np.ndarray         # (n,) the method name each row reports
+    codes: np.ndarray          # (n,) the method each row reports (an index into METHODS)
     steps: np.ndarray          # (n, K) the step h_k of each level, largest first
     offsets: np.ndarray        # (n, P) where g is evaluated, relative to x (actual float64 offsets)
     direction: np.ndarray      # (n,) +1/-1: one-sided direction (1 for central)
     powers: tuple[int, ...]    # the error-series powers the tableau cancels, in order
 
-    def quotients(self, g: np.ndarray, g0: float) -> np.ndarray:
-        """(n, K) difference quotients from the (n, P) g values at ``offsets`` (g0 = g(x))."""
+    def quotients(self, g: np.ndarray, g0) -> np.ndarray:
+        """(n, K) difference quotients from the (n, P) g values at ``offsets`` (g0 = g(x), or one per row)."""
         if self.kind == "one-sided":
-            return self.direction[:, None] * (g - g0) / np.abs(self.offsets)
+            return self.direction[:, None] * (g - _column(g0)) / np.abs(self.offsets)
         plus, minus = g[:, 0::2], g[:, 1::2]
         return (plus - minus) / (self.offsets[:, 0::2] - self.offsets[:, 1::2])
 
-    def rounding(self, noise: float) -> np.ndarray:
-        """(n, K) rounding in each quotient, for g values off by ``noise`` each."""
-        return (2.0 if self.kind == "one-sided" else 1.0) * noise / self.steps
+    def rounding(self, noise) -> np.ndarray:
+        """(n, K) rounding in each quotient, for g values off by ``noise`` each (a number, or one per row)."""
+        return (2.0 if self.kind == "one-sided" else 1.0) * _column(noise) / self.steps
+
+
+def _column(value):
+    """A per-row array as an (n, 1) column; a number as it is."""
+    value = np.asarray(value, dtype=np.float64)
+    return value[:, None] if value.ndim else value
 
 
 def _pow2_floor(v: np.ndarray) -> np.ndarray:
@@ -99,8 +112,8 @@ def plan(x: np.ndarray, domain: tuple[float, float] | None) -> list[Stencil]:
     steps = central_h0[:, None] * levels
     offsets = np.empty((len(x), 2 * LEVELS))
     offsets[:, 0::2], offsets[:, 1::2] = steps, -steps
-    labels = np.where(near, "bounded-central-richardson", "central-richardson").astype(object)
-    central = Stencil("central", labels, steps, _actual(x, offsets), np.ones(len(x)),
+    codes = np.where(near, BOUNDED, CENTRAL).astype(np.int8)
+    central = Stencil("central", codes, steps, _actual(x, offsets), np.ones(len(x)),
                       tuple(range(2, 2 * LEVELS, 2)))
     if not near.any():
         return [central]
@@ -111,7 +124,7 @@ def plan(x: np.ndarray, domain: tuple[float, float] | None) -> list[Stencil]:
     one_steps = one_h0[:, None] * 2.0 ** -np.arange(ONE_SIDED_LEVELS)
     one_offsets = _actual(x, direction[:, None] * one_steps)
     one_offsets[~near] = np.nan                     # only near-bound elements use it
-    one = Stencil("one-sided", np.full(len(x), "one-sided-richardson", dtype=object), one_steps, one_offsets,
+    one = Stencil("one-sided", np.full(len(x), ONE_SIDED, dtype=np.int8), one_steps, one_offsets,
                   direction, tuple(range(1, ONE_SIDED_LEVELS)))
     return [central, one]
 
@@ -138,12 +151,12 @@ def extrapolate(quotients: np.ndarray, rounding: np.ndarray, powers: tuple[int, 
             k = j + m
             if m == 0 and k == 0:
                 continue                              # the coarsest plain quotient has nothing to compare with
-            parts = []
+            err = np.zeros(n)
             if prev_col is not None:
-                parts.append(np.abs(col[:, j] - prev_col[:, j]))   # the last correction
+                err = np.abs(col[:, j] - prev_col[:, j])                    # the last correction
             if j > 0:
-                parts.append(np.abs(col[:, j] - col[:, j - 1]))    # the same order at the next coarser step
-            err = np.max(parts, axis=0) + rho[:, j]
+                err = np.maximum(err, np.abs(col[:, j] - col[:, j - 1]))    # same order, next coarser step
+            err = err + rho[:, j]
             value = col[:, j]
             err = np.where(np.isfinite(err) & np.isfinite(value), err, np.inf)
             better = err < best_err
@@ -151,3 +164,50 @@ def extrapolate(quotients: np.ndarray, rounding: np.ndarray, powers: tuple[int, 
             best_err = np.where(better, err, best_err)
             best_level = np.where(better, k, best_level)
     return best, best_err, best_level
+
+
+def estimate(x: np.ndarray, domain, evaluate: Callable[[Stencil, np.ndarray], np.ndarray], g0,
+             noise: Callable[[np.ndarray], object], measured: Callable[[np.ndarray], np.ndarray] | None = None):
+    """The best Richardson estimate per element over the stencils :func:`plan` proposes.
+
+    ``evaluate(stencil, rows)`` returns the (n, P) g values at the stencil's
+    offsets for the rows marked True (NaN elsewhere); ``g0`` is g at x (a
+    number, or one per row); ``noise(slopes)`` gives the rounding of one g
+    value (a number or one per row) from the finest plain quotients.
+    ``measured(best)``, when given, returns a measured rounding per row
+    (using the best derivative so far); where it exceeds ``noise`` the
+    estimates are redone with it.
+    Returns (value, error estimate, step, method code) per element.
+    """
+    quotients = []
+    rounding = None
+    for stencil in plan(x, domain):
+        rows = np.isfinite(stencil.offsets).all(axis=1)
+        if not rows.any():
+            continue
+        q = stencil.quotients(evaluate(stencil, rows), g0)
+        quotients.append((stencil, q))
+        if rounding is None:
+            rounding = noise(q[:, -1])
+    found = _select(len(x), quotients, rounding)
+    if measured is not None and quotients:
+        rounding = np.maximum(rounding, measured(found[0]))
+        found = _select(len(x), quotients, rounding)
+    best, best_err, best_step, codes = found
+    # no estimate is better than the rounding of the value itself (and of the exact value it is compared with)
+    best_err = np.maximum(best_err, FLOOR_ULPS * EPS64 * np.abs(best))
+    return best, np.where(np.isfinite(best_err), best_err, np.nan), best_step, codes
+
+
+def _select(n: int, quotients: list, rounding):
+    """Per element, the tableau candidate with the smallest error estimate over all stencils."""
+    best, best_err = np.full(n, np.nan), np.full(n, np.inf)
+    best_step, codes = np.full(n, np.nan), np.full(n, FAILED, dtype=np.int8)
+    for stencil, q in quotients:
+        value, err, level = extrapolate(q, stencil.rounding(rounding), stencil.powers)
+        better = err < best_err
+        best = np.where(better, value, best)
+        best_err = np.where(better, err, best_err)
+        best_step = np.where(better, stencil.steps[np.arange(n), level], best_step)
+        codes = np.where(better, stencil.codes, codes)
+    return best, best_err, best_step, codes

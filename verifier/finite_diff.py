@@ -35,9 +35,10 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from . import mirror
+from . import fd_elementwise, mirror
 from .fd_batch import Objective
-from .fd_richardson import BASE_STEP, DOMAIN_FRACTION, EPS64, LEVELS, NOISE_ULPS, extrapolate, plan
+from .fd_richardson import (BASE_STEP, COMPLEX, DOMAIN_FRACTION, EPS64, FAILED, LEVELS, METHODS, NOISE_ULPS,
+                            estimate, extrapolate)
 
 #: The complex step relative to max(1, |x_j|): tiny, since nothing cancels.
 COMPLEX_STEP = 2.0 ** -66          # ≈ 1.4e-20
@@ -51,6 +52,10 @@ COMPLEX_STEP_ULPS = 4.0
 PROBE_RTOL = 1e-7
 
 NOT_SAMPLED = "not sampled"
+
+#: Inputs with more elements than this take all-at-once differences when the case is elementwise in them
+#: (below it, one element at a time is cheap and needs no structural claim).
+ELEMENTWISE_MIN = 256
 
 
 @dataclass
@@ -66,13 +71,15 @@ class FDResult:
     notes: list[str] = field(default_factory=list)                 # fallbacks and sampling, in words
     evaluations: int = 0                          # points at which g was evaluated
     calls: int = 0                                # torch forward calls (a batch counts once)
+    used: set[str] = field(default_factory=set, repr=False)       # the methods some element used
 
 
 def fd_options(case) -> dict:
     """The keyword options :func:`finite_differences` takes from a case: domains and the complex step."""
     domains = {spec.name: spec.domain for spec in case.inputs if spec.domain is not None}
     allowed, why = complex_step_allowed(case)
-    return {"domains": domains, "complex_step": allowed, "complex_step_reason": why}
+    return {"domains": domains, "complex_step": allowed, "complex_step_reason": why,
+            "elementwise": fd_elementwise.elementwise_inputs(case)}
 
 
 def complex_step_allowed(case) -> tuple[bool, str]:
@@ -97,14 +104,18 @@ def finite_differences(f: Callable[[Mapping[str, torch.Tensor]], torch.Tensor],
                        weights: np.ndarray | None, dtype: str = "float64", *,
                        domains: Mapping[str, tuple[float, float] | None] | None = None,
                        complex_step: bool = False, complex_step_reason: str = "",
-                       max_elements: int | None = None, seed: int = 0, batch: bool = True) -> FDResult:
+                       elementwise: tuple[str, ...] = (), max_elements: int | None = None, seed: int = 0,
+                       batch: bool = True) -> FDResult:
     """Jᵀv of ``f`` at ``point`` (float64 arrays by name) along each element of the inputs ``wrt``.
 
     ``f`` maps floating input tensors by name to the output. ``dtype`` is
     the case's dtype (differences always run in float64). ``domains`` gives
     open intervals the stencils must stay inside. ``complex_step`` says the
     caller vouches that ``f`` is analytic (it is still probed).
-    ``max_elements`` caps the elements per input (a seeded sample).
+    ``elementwise`` names inputs in which ``f`` is elementwise: large ones
+    are perturbed all at once (:mod:`verifier.fd_elementwise`, confirmed
+    on a few elements). ``max_elements`` caps the elements per input
+    otherwise (a seeded sample).
     """
     del dtype   # every dtype differentiates in float64; kept for the interface
     domains = domains or {}
@@ -124,6 +135,11 @@ def finite_differences(f: Callable[[Mapping[str, torch.Tensor]], torch.Tensor],
         shape = tuple(base[name].shape)
         sel = chosen[name]
         x = base[name].reshape(-1).numpy()
+        if name in elementwise and shape == real.out_shape and x.size > ELEMENTWISE_MIN:
+            found = _all_at_once(real, cobj, name, x, domains.get(name), seed, result.notes)
+            if found is not None:
+                _store(result, name, shape, np.arange(x.size), *found)
+                continue
         try:
             if cobj is not None:
                 val, err, step, labels = _complex(cobj, name, x, sel)
@@ -132,7 +148,7 @@ def finite_differences(f: Callable[[Mapping[str, torch.Tensor]], torch.Tensor],
         except Exception as exc:   # a forward that fails at a perturbed point: reported, not raised
             result.notes.append(f"finite differences failed for '{name}': {type(exc).__name__}: {exc}")
             val = err = step = np.full(len(sel), np.nan)
-            labels = np.full(len(sel), "failed", dtype=object)
+            labels = np.full(len(sel), FAILED, dtype=np.int8)
         _store(result, name, shape, sel, val, err, step, labels)
         if len(sel) < int(np.prod(shape, dtype=int)):
             result.notes.append(f"'{name}': finite differences on {len(sel)} of {int(np.prod(shape, dtype=int))} "
@@ -143,9 +159,31 @@ def finite_differences(f: Callable[[Mapping[str, torch.Tensor]], torch.Tensor],
             result.calls += obj.calls
             if obj.fallback and obj.fallback != "batching switched off":
                 result.notes.append(f"batched evaluation fell back to {obj.fallback}")
-    used = sorted({m for arr in result.methods.values() for m in arr.ravel() if m != NOT_SAMPLED})
-    result.method = "+".join(used) or "none"
+    result.method = "+".join(sorted(result.used)) or "none"
     return result
+
+
+def _all_at_once(real: Objective, cobj: Objective | None, name: str, x: np.ndarray, domain, seed: int,
+                 notes: list[str]):
+    """All-at-once estimates for every element, confirmed one at a time on a few; None if they disagree."""
+    try:
+        if cobj is not None:
+            found = fd_elementwise.complex_step(cobj, name, x, COMPLEX_STEP, COMPLEX_STEP_SECOND, COMPLEX_STEP_ULPS)
+        else:
+            found = fd_elementwise.richardson(real, name, x, domain)
+        check = _sample(x.size, fd_elementwise.CONFIRM_ELEMENTS, seed)
+        reference = _complex(cobj, name, x, check) if cobj is not None else _richardson(real, name, x, check,
+                                                                                         domain)
+    except Exception as exc:
+        notes.append(f"'{name}': all-at-once differences failed ({type(exc).__name__}: {exc}); one at a time")
+        return None
+    why = fd_elementwise.confirm(found, reference, check)
+    if why:
+        notes.append(f"'{name}': all-at-once differences disagreed with one at a time at {why}; one at a time")
+        return None
+    notes.append(f"'{name}': all {x.size} elements perturbed at once (elementwise), confirmed one at a time on "
+                 f"{len(check)}")
+    return found
 
 
 def _sample(numel: int, max_elements: int | None, seed: int) -> np.ndarray:
@@ -154,12 +192,17 @@ def _sample(numel: int, max_elements: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(numel, size=max(0, int(max_elements)), replace=False))
 
 
-def _store(result: FDResult, name, shape, sel, val, err, step, labels) -> None:
+_NAMES = np.array((NOT_SAMPLED, *METHODS), dtype=object)   # method code + 1 -> name; 0: not sampled
+
+
+def _store(result: FDResult, name, shape, sel, val, err, step, codes) -> None:
     size = int(np.prod(shape, dtype=int))
     full = {key: np.full(size, np.nan) for key in ("v", "e", "s")}
-    methods = np.full(size, NOT_SAMPLED, dtype=object)
+    index = np.zeros(size, dtype=np.int8)
     sampled = np.zeros(size, dtype=bool)
-    full["v"][sel], full["e"][sel], full["s"][sel], methods[sel], sampled[sel] = val, err, step, labels, True
+    full["v"][sel], full["e"][sel], full["s"][sel], index[sel], sampled[sel] = val, err, step, codes + 1, True
+    methods = _NAMES[index]
+    result.used.update(_NAMES[code] for code in np.unique(index) if code > 0)
     result.values[name] = full["v"].reshape(shape)
     result.error_estimate[name] = full["e"].reshape(shape)
     result.steps[name] = full["s"].reshape(shape)
@@ -168,31 +211,17 @@ def _store(result: FDResult, name, shape, sel, val, err, step, labels) -> None:
 
 
 def _richardson(obj: Objective, name: str, x: np.ndarray, sel: np.ndarray, domain):
-    """Best Richardson estimate per selected element (value, error estimate, step, method)."""
+    """Best Richardson estimate per selected element (value, error estimate, step, method code)."""
     xs = x[sel]
-    n = len(sel)
-    best, best_err = np.full(n, np.nan), np.full(n, np.inf)
-    best_step, labels = np.full(n, np.nan), np.full(n, "failed", dtype=object)
-    noise = None
-    for stencil in plan(xs, domain):
-        rows = np.isfinite(stencil.offsets).all(axis=1)
-        if not rows.any():
-            continue
+
+    def evaluate(stencil, rows):
         points = stencil.offsets.shape[1]
         g = np.full(stencil.offsets.shape, np.nan)
         offsets = torch.as_tensor(stencil.offsets[rows].ravel())
         g[rows] = obj.along(name, np.repeat(sel[rows], points), offsets).numpy().reshape(-1, points)
-        quotients = stencil.quotients(g, float(obj.value))
-        if noise is None:
-            noise = _noise(obj, xs, quotients[:, -1], len(x))
-        value, err, level = extrapolate(quotients, stencil.rounding(noise), stencil.powers)
-        better = err < best_err
-        best = np.where(better, value, best)
-        best_err = np.where(better, err, best_err)
-        best_step = np.where(better, stencil.steps[np.arange(n), level], best_step)
-        labels = np.where(better, stencil.labels, labels)
-    best_err = np.where(np.isfinite(best_err), best_err, np.nan)
-    return best, best_err, best_step, labels
+        return g
+
+    return estimate(xs, domain, evaluate, float(obj.value), lambda slopes: _noise(obj, xs, slopes, len(x)))
 
 
 def _noise(obj: Objective, xs: np.ndarray, slopes: np.ndarray, numel: int) -> float:
@@ -218,7 +247,7 @@ def _complex(obj: Objective, name: str, x: np.ndarray, sel: np.ndarray):
     value = d[:, 0]
     scale = np.max(np.abs(value)) if value.size else 0.0
     err = np.abs(d[:, 0] - d[:, 1]) + COMPLEX_STEP_ULPS * EPS64 * (np.abs(value) + scale)
-    return value, err, h, np.full(len(sel), "complex-step", dtype=object)
+    return value, err, h, np.full(len(sel), COMPLEX, dtype=np.int8)
 
 
 def _probe(f, base, w, real: Objective, wrt, domains, seed):
