@@ -270,3 +270,11 @@ def test_a_wrong_elementwise_claim_is_caught_and_abandoned():
     assert any("disagreed with one at a time" in note for note in fd.notes)
     assert fd.evaluations >= 300 * 8              # fell back to one element at a time
     assert max_rel(fd.values, ex) < 1e-11 and bounded(fd, ex)
+
+
+def test_a_forward_that_raises_at_the_point_itself_gives_no_fd_and_says_why():
+    def f(args):
+        raise RuntimeError("no float64 kernel")
+    fd = finite_differences(f, {"x": np.array([1.0, 2.0])}, ("x",), None)
+    assert fd.method == "failed" and np.all(np.isnan(fd.values["x"]))
+    assert any("no float64 kernel" in note for note in fd.notes)

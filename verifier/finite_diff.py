@@ -121,8 +121,17 @@ def finite_differences(f: Callable[[Mapping[str, torch.Tensor]], torch.Tensor],
     domains = domains or {}
     base = {k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in point.items()}
     w = None if weights is None else torch.as_tensor(np.asarray(weights, dtype=np.float64))
-    real = Objective(f, base, w, batch=batch)
     result = FDResult({}, "", {}, {})
+    try:
+        real = Objective(f, base, w, batch=batch)
+    except Exception as exc:   # the float64 forward fails at the point itself: no FD, said so
+        result.notes.append(f"finite differences failed: the float64 forward raised {type(exc).__name__}: {exc}")
+        for name in wrt:
+            n = int(base[name].numel())
+            _store(result, name, tuple(base[name].shape), np.arange(n), *np.full((3, n), np.nan),
+                   np.full(n, FAILED, dtype=np.int8))
+        result.method = "failed"
+        return result
     chosen = {name: _sample(int(base[name].numel()), max_elements, seed) for name in wrt}
     cobj = None
     if complex_step:
