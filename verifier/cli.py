@@ -1,4 +1,4 @@
-"""The command line: ``verifier run | list | validate | explain | new | schema | functions``.
+"""The command line: ``verifier run | list | validate | explain | new | schema | functions | diff``.
 
 Exit codes: 0 every case passed; 1 a case failed, errored or timed out;
 2 a usage error or a case file that does not load.
@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("-o", "--output", default=None, help="file to write (default: cases/NAME.yaml)")
     sub.add_parser("schema", help="print the case file JSON Schema")
     sub.add_parser("functions", help="list the supported functions and their definitions")
+    from .diff import add_parser as add_diff_parser
+    add_diff_parser(sub)
     return p
 
 
@@ -142,8 +144,13 @@ def cmd_functions(args) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args) -> int:
+    from .diff import command
+    return command(args)
+
+
 COMMANDS = {"run": cmd_run, "list": cmd_list, "validate": cmd_validate, "explain": cmd_explain,
-            "new": cmd_new, "schema": cmd_schema, "functions": cmd_functions}
+            "new": cmd_new, "schema": cmd_schema, "functions": cmd_functions, "diff": cmd_diff}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

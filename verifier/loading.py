@@ -234,6 +234,8 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
     custom = dict(raw.get("functions") or {})
     torch_expr = _expr(torch_src, "torch" if "torch" in raw else "forward", name, variables,
                        lambda f: f in custom or _known(f))
+    if "sympy" not in raw and custom:
+        _refuse_torch_only_names(sympy_src, custom, name, variables)
     sympy_expr = _expr(sympy_src, "sympy" if "sympy" in raw else "forward", name, variables, _known)
     expect_raw = raw.get("expect") or {}
     for key in (expect_raw.get("grad") or {}):
@@ -255,6 +257,19 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
         options={k: v for k, v in backward.items()},
         checks={k: bool(v) for k, v in (raw.get("checks") or {}).items()},
     )
+
+
+def _refuse_torch_only_names(forward, custom, case, variables) -> None:
+    """The symbolic side reads ``forward``: a ``functions:`` name there has no definition to read."""
+    try:
+        expr = parse(forward, known_functions=lambda f: f in custom or _known(f), variables=variables)
+    except CaseError:
+        return      # _expr reports the syntax error itself
+    for fname in sorted(expr.functions & set(custom)):
+        if not _known(fname):
+            raise CaseError(f"in 'forward': '{fname}' comes from 'functions:', which only the torch side uses",
+                            case=case, hint=f"Write 'torch: ...' with {fname}(...) and 'sympy: ...' with its "
+                                            "mathematical definition instead of 'forward'.")
 
 
 def _expr(source, field_name, case, variables, known):

@@ -8,6 +8,8 @@ previous report readable.
 from __future__ import annotations
 
 import datetime as _dt
+import html
+import json
 import os
 import platform
 import sys
@@ -19,7 +21,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from . import tables
+from . import heatmap, tables
 from .errors import VerifierError
 from .runner import CaseResult
 
@@ -74,11 +76,15 @@ def write_reports(results: Sequence[CaseResult], directory: str | Path, *, comma
     check_rows = tables.checks(results)
     paths = {"summary": out / "summary.csv", "details": out / "details.csv", "checks": out / "checks.csv",
              "html": out / "report.html"}
-    html = render_html(summ, detail, environment(command), load_errors, check_rows)
+    env = environment(command)
+    html = render_html(summ, detail, env, load_errors, check_rows)
     atomic_write(paths["summary"], summ.to_csv(index=False))
     atomic_write(paths["details"], detail.to_csv(index=False))
     atomic_write(paths["checks"], check_rows.to_csv(index=False))
     atomic_write(paths["html"], html)
+    # `verifier diff` reads this to say what changed between two runs (torch version, machine)
+    paths["environment"] = out / "environment.json"
+    atomic_write(paths["environment"], json.dumps(env, indent=2))
     return paths
 
 
@@ -92,14 +98,40 @@ def _styled(df: pd.DataFrame, table_id: str, link_cases: bool = False) -> str:
         return "<p><em>none</em></p>"
     shown = df.copy()
     if link_cases:
-        shown["case"] = [f'<a href="#case-{_anchor(c, d)}">{c}</a>' for c, d in zip(df["case"], df["dtype"])]
+        shown["case"] = [f'<a href="#case-{_anchor(c, d)}">{html.escape(str(c))}</a>'
+                         for c, d in zip(df["case"], df["dtype"])]
     styler = shown.style.apply(_status_style, axis=1) if "status" in shown else shown.style
     if "ok" in shown:
         styler = shown.style.apply(lambda r: ["background-color: #f8d0d0" if not r["ok"] else "" for _ in r],
                                    axis=1)
-    styler = styler.format(precision=6, na_rep="").hide(axis="index").set_table_attributes(
-        f'id="{table_id}" class="grid"')
-    return styler.to_html(escape=False) if link_cases else styler.to_html()
+    # Styler does not escape by default: torch's messages may hold '<' ("<class 'NoneType'>")
+    styler = styler.format(_formatters(shown), na_rep="", escape="html")
+    if link_cases:
+        styler = styler.format(str, subset=["case"])          # the links built above, names escaped there
+    # Styler writes its own id="T_<uuid>" first (a second id attribute would be ignored): name it
+    styler = styler.hide(axis="index").set_uuid(table_id).set_table_attributes(f'class="grid t-{table_id}"')
+    return styler.to_html()
+
+
+# Values get every digit a float64 has; errors and tolerances three significant ones.
+_FULL_PRECISION = ("exact", "autograd", "finite_diff")
+
+
+def _formatters(df: pd.DataFrame) -> dict:
+    out = {}
+    for col in df.columns:
+        if pd.api.types.is_float_dtype(df[col]):
+            digits = 17 if col in _FULL_PRECISION else 3
+            out[col] = (lambda d: lambda v: "" if pd.isna(v) else f"{v:.{d}g}")(digits)
+    return out
+
+
+def _short_messages(summ: pd.DataFrame, limit: int = 160) -> pd.DataFrame:
+    """The summary with long messages cut (the case's details section and summary.csv have them whole)."""
+    if "message" not in summ or summ.empty:
+        return summ
+    cut = summ["message"].fillna("").astype(str)
+    return summ.assign(message=[m if len(m) <= limit else m[:limit - 1] + "…" for m in cut])
 
 
 def _anchor(case: str, dtype: str) -> str:
@@ -118,12 +150,14 @@ def render_html(summ: pd.DataFrame, detail: pd.DataFrame, env: dict[str, str],
             "anchor": _anchor(row.case, row.dtype), "case": row.case, "dtype": row.dtype, "status": row.status,
             "message": row.message, "shown": min(len(rows), HTML_ROWS_PER_CASE), "total": len(rows),
             "table": jinja2.utils.markupsafe.Markup(_styled(rows.head(HTML_ROWS_PER_CASE), f"d-{row.Index}")),
+            "heatmaps": heatmap.for_case(rows),
         })
     return templates.get_template("report.html.j2").render(
         env=env, counts=tables.counts(summ), total=len(summ),
-        worst=jinja2.utils.markupsafe.Markup(_styled(tables.worst(summ), "worst")),
+        worst=jinja2.utils.markupsafe.Markup(_styled(tables.worst(summ), "worst", link_cases=True)),
+        legend=heatmap.legend_css(),
         families=jinja2.utils.markupsafe.Markup(_styled(tables.by_family(summ), "families")),
-        summary=jinja2.utils.markupsafe.Markup(_styled(summ, "summary", link_cases=True)),
+        summary=jinja2.utils.markupsafe.Markup(_styled(_short_messages(summ), "summary", link_cases=True)),
         sections=sections, load_errors=list(load_errors),
         attribution=tables.attribution_counts(summ),
         check_counts=jinja2.utils.markupsafe.Markup(_styled(_check_counts(check_rows), "check-counts")),
