@@ -278,3 +278,17 @@ def test_a_forward_that_raises_at_the_point_itself_gives_no_fd_and_says_why():
     fd = finite_differences(f, {"x": np.array([1.0, 2.0])}, ("x",), None)
     assert fd.method == "failed" and np.all(np.isnan(fd.values["x"]))
     assert any("no float64 kernel" in note for note in fd.notes)
+
+
+@pytest.mark.parametrize("forward", [
+    pytest.param("torch.relu(x - 0.3)", id="relu"),
+    pytest.param("torch.abs(x - 0.3) * x", id="abs"),
+])
+def test_a_kink_within_reach_of_the_first_steps_is_stepped_around(forward):
+    """The kink at 0.3 is 0.001 from the point: the first steps (0.03 to 0.004) cross it, the refined ones do not."""
+    case = make_case("t.kink_near", {"x": [0.301, 1.0]}, forward=forward, grad_output="random")
+    f, point, wrt, weights, ex = setup(case)
+    fd = finite_differences(f, point, wrt, weights, **fd_options(case))
+    assert fd.method == "central-richardson"
+    assert fd.steps["x"][0] < 1e-4 <= fd.steps["x"][1]
+    assert max_rel(fd.values, ex) < 1e-9 and bounded(fd, ex)

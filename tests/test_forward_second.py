@@ -242,3 +242,30 @@ def test_check_rows_reach_the_reports(tmp_path):
     row = written[(written["case"] == "t.jvp_wrong") & (written["check"] == "forward_mode")].iloc[0]
     assert row["status"] == "fail" and row["max_rel_err"] > 1e-5
     assert "forward_mode" in paths["html"].read_text()
+
+
+@pytest.mark.parametrize("forward, inputs, where", [
+    pytest.param("torch.relu(x)", {"x": [0.5, 0.0, -1.0]}, "Piecewise", id="relu-at-0"),
+    pytest.param("torch.abs(x).sum()", {"x": [0.5, 0.0]}, "Abs", id="abs-at-0"),
+    pytest.param("torch.amax(x)", {"x": [2.0, 2.0, 1.0]}, "tie", id="max-tie"),
+])
+def test_at_a_kink_both_checks_skip_and_say_where(forward, inputs, where):
+    case = make_case("t.kink", inputs, forward=forward, grad_output="random" if "sum" not in forward and
+                     "amax" not in forward else "ones")
+    result = Runner().run(case, "float64")
+    for name in ("forward_mode", "second_order"):
+        c = check(result, name)
+        assert c.status == "skip" and "kink" in c.detail, c.detail
+
+
+@pytest.mark.parametrize("forward", [
+    pytest.param("torch.abs(x).sum()", id="abs-second-derivative-is-zero"),
+    pytest.param("(torch.abs(x) * x).sum()", id="abs-times-x"),
+    pytest.param("torch.sign(x) * x**3", id="sign"),
+])
+def test_second_order_away_from_kinks_of_piecewise_functions(forward):
+    case = make_case("t.piecewise", {"x": [0.5, -1.5, 2.0]}, forward=forward, grad_output="ones")
+    result = Runner().run(case, "float64")
+    assert result.status == "pass", result.message
+    assert check(result, "second_order").status == "pass"
+    assert check(result, "forward_mode").status == "pass"

@@ -42,6 +42,11 @@ LEVELS = 4
 #: Steps per one-sided stencil (one point each, plus g(x)); one-sided needs
 #: more, because odd powers do not cancel by symmetry.
 ONE_SIDED_LEVELS = 6
+#: Elements whose best estimate is still this uncertain (relative to max(|value|, 1e-2·the input's
+#: largest value)) get a second round of stencils REFINE_FACTOR smaller: a kink (relu, abs, max)
+#: within reach of the first steps spoils every candidate, while steps that stop short of it do not.
+REFINE_RTOL = 1e-7
+REFINE_FACTOR = 2.0 ** -9
 #: A stencil reaches at most this fraction of the distance to a domain bound.
 DOMAIN_FRACTION = 0.25
 #: Rounding of one g evaluation, in units of eps·Σ|v⊙f|.
@@ -94,15 +99,18 @@ def _actual(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return (x[:, None] + offsets) - x[:, None]
 
 
-def plan(x: np.ndarray, domain: tuple[float, float] | None) -> list[Stencil]:
+def plan(x: np.ndarray, domain: tuple[float, float] | None, *, base: float = BASE_STEP,
+         rows: np.ndarray | None = None) -> list[Stencil]:
     """Stencils for the elements ``x`` (flat float64): one or two candidates per element, aligned by row.
 
     The first stencil covers every element (central, or bounded central near a
     bound); the second, present only when some element sits near a bound,
-    is one-sided (its rows for the other elements are all-NaN and never win).
+    is one-sided. Rows a stencil does not cover (not near a bound, or not in
+    ``rows`` when given) are all-NaN: they are not evaluated and never win.
+    ``base`` is the largest step relative to max(1, |x|).
     """
     x = np.asarray(x, dtype=np.float64)
-    h0 = _pow2_floor(BASE_STEP * np.maximum(1.0, np.abs(x)))
+    h0 = _pow2_floor(base * np.maximum(1.0, np.abs(x)))
     lo, hi = domain if domain is not None else (-np.inf, np.inf)
     below, above = x - lo, hi - x                   # distances to the bounds (inf when unbounded)
     room = DOMAIN_FRACTION * np.minimum(below, above)
@@ -115,6 +123,9 @@ def plan(x: np.ndarray, domain: tuple[float, float] | None) -> list[Stencil]:
     codes = np.where(near, BOUNDED, CENTRAL).astype(np.int8)
     central = Stencil("central", codes, steps, _actual(x, offsets), np.ones(len(x)),
                       tuple(range(2, 2 * LEVELS, 2)))
+    if rows is not None:
+        central.offsets[~rows] = np.nan
+        near = near & rows
     if not near.any():
         return [central]
     # One-sided, away from the nearer bound, as far as the far side allows.
@@ -181,15 +192,26 @@ def estimate(x: np.ndarray, domain, evaluate: Callable[[Stencil, np.ndarray], np
     """
     quotients = []
     rounding = None
-    for stencil in plan(x, domain):
-        rows = np.isfinite(stencil.offsets).all(axis=1)
-        if not rows.any():
-            continue
-        q = stencil.quotients(evaluate(stencil, rows), g0)
-        quotients.append((stencil, q))
-        if rounding is None:
-            rounding = noise(q[:, -1])
+
+    def run(stencils):
+        nonlocal rounding
+        for stencil in stencils:
+            rows = np.isfinite(stencil.offsets).all(axis=1)
+            if not rows.any():
+                continue
+            q = stencil.quotients(evaluate(stencil, rows), g0)
+            quotients.append((stencil, q))
+            if rounding is None:
+                rounding = noise(q[:, -1])
+
+    run(plan(x, domain))
     found = _select(len(x), quotients, rounding)
+    value, err = found[0], found[1]
+    scale = 1e-2 * float(np.nanmax(np.abs(value), initial=0.0))
+    refine = ~(err <= REFINE_RTOL * np.maximum(np.abs(value), scale))
+    if refine.any():
+        run(plan(x, domain, base=BASE_STEP * REFINE_FACTOR, rows=refine))
+        found = _select(len(x), quotients, rounding)
     if measured is not None and quotients:
         rounding = np.maximum(rounding, measured(found[0]))
         found = _select(len(x), quotients, rounding)

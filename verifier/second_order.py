@@ -26,9 +26,9 @@ import torch
 from .autograd import make_leaves, torch_callable
 from .case import Case, Tolerance
 from .errors import CaseError
-from .evaluation import PRECISION_DIGITS, Evaluator, reverse_sweep
-from .forward_mode import FORWARD_SEED, DirectionalResult, compare, directions, symbol_values
-from .tangent import symbolic_tangent
+from .evaluation import PRECISION_DIGITS, Evaluator
+from .forward_mode import FORWARD_SEED, DirectionalResult, at_kink, compare, directions, symbol_values
+from .tangent import reverse_sweep, symbolic_tangent
 
 #: Cases with more Jacobian entries (outputs × differentiated input elements) skip the check.
 SECOND_ORDER_LIMIT = 65536
@@ -91,7 +91,8 @@ def torch_hvp(case: Case, values: Mapping[str, np.ndarray], weights: np.ndarray 
     if not terms:                               # the gradient is constant: H = 0
         return zeros
     second = torch.autograd.grad(sum(terms), [t for _, t in wrt], allow_unused=True)
-    return {name: zeros[name] if h is None else h.detach().to(torch.float64).numpy().copy()
+    # force=True: torch may hand back a ZeroTensor (abs has second derivative 0), which numpy() refuses
+    return {name: zeros[name] if h is None else h.detach().to(torch.float64).numpy(force=True).copy()
             for (name, _), h in zip(wrt, second)}
 
 
@@ -102,6 +103,13 @@ def check_second_order(case: Case, model, values: Mapping[str, np.ndarray], poin
     if model.n_entries > limit:
         return DirectionalResult("second_order", "skip",
                                  f"{model.n_entries} Jacobian entries, over the second-order limit of {limit}")
+    try:
+        kink = at_kink(model, point)
+    except CaseError as exc:
+        return DirectionalResult("second_order", "skip", f"no exact H·w: {exc.message}")
+    if kink:
+        return DirectionalResult("second_order", "skip", f"the point is a kink ({kink}): second derivatives "
+                                 f"there are a convention, not an exact value")
     w = directions(case, dtype, seed)
     try:
         got = torch_hvp(case, {**values, **point}, weights, dtype, w)
