@@ -241,6 +241,8 @@ def test_check_rows_reach_the_reports(tmp_path):
     written = pd.read_csv(paths["checks"])
     row = written[(written["case"] == "t.jvp_wrong") & (written["check"] == "forward_mode")].iloc[0]
     assert row["status"] == "fail" and row["max_rel_err"] > 1e-5
+    grad = written[(written["case"] == "t.right") & (written["check"] == "gradient")].iloc[0]
+    assert grad["status"] == "pass" and grad["elements"] == 4 and grad["max_abs_err"] < 1e-15
     assert "forward_mode" in paths["html"].read_text()
 
 
