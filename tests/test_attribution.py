@@ -139,8 +139,8 @@ def test_report_counts_every_kind_per_case(tmp_path):
     paths = write_reports(results, tmp_path)
     import pandas as pd
     summary = pd.read_csv(paths["summary"]).set_index("case")
-    assert summary.loc["t.w", list(KINDS)].tolist() == [1, 0, 3, 0]
-    assert summary.loc["t.r", list(KINDS)].tolist() == [0, 0, 3, 1]
+    assert summary.loc["t.w", list(KINDS)].tolist() == [1, 0, 3, 0, 0]
+    assert summary.loc["t.r", list(KINDS)].tolist() == [0, 0, 3, 0, 1]
     details = pd.read_csv(paths["details"])
     assert {"ulp_err", "fd_ulp_err", "fd_within_estimate", "attribution"} <= set(details.columns)
     html = paths["html"].read_text()

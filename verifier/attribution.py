@@ -9,6 +9,10 @@ The exact value is the reference (SymPy, 40 digits). For every element:
   own error estimate claims (so the estimate was wrong), or not finite.
 * ``all_agree``: exact, autograd and the finite difference agree (the FD
   within its tolerance and within its own error estimate).
+* ``at_kink``: autograd agrees with exact (torch's convention at a kink the
+  kink detector found), and the finite difference lands where a difference
+  across a kink must, the midpoint of the one-sided derivatives
+  (:func:`at_kinks`; ``verifier/kinks.py`` judges it).
 * ``fd_not_sampled``: autograd agrees with exact; no finite difference was
   taken here (``max_elements`` sampled other elements).
 
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-KINDS = ("autograd_wrong", "fd_inaccurate", "all_agree", "fd_not_sampled")
+KINDS = ("autograd_wrong", "fd_inaccurate", "all_agree", "at_kink", "fd_not_sampled")
 
 # significand bits (with the implicit one) and the smallest normal exponent, per dtype
 _BITS = {"float64": (53, -1022), "float32": (24, -126), "float16": (11, -14), "bfloat16": (8, -126)}
@@ -62,3 +66,15 @@ def attribute(ok: np.ndarray, finite_diff: np.ndarray, exact: np.ndarray, estima
                              np.where(within_estimate & np.asarray(fd_ok, dtype=bool), "all_agree",
                                       "fd_inaccurate")))
     return kind.astype(object), within_estimate
+
+
+def at_kinks(rows):
+    """Re-attribute the elements the kink detector marked (``kink`` column): FD is judged at the midpoint there."""
+    if rows.empty or "kink" not in rows:
+        return rows
+    marked = rows["kink"].astype(bool) & rows["ok"].astype(bool) & (rows["attribution"] != "fd_not_sampled")
+    if marked.any():
+        rows = rows.copy()
+        rows.loc[marked, "attribution"] = np.where(rows.loc[marked, "fd_ok"].astype(bool), "at_kink",
+                                                   "fd_inaccurate")
+    return rows

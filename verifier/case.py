@@ -124,6 +124,7 @@ class Case:
     functions: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None         # "file:line" or "python:module"
     options: Mapping[str, Any] = field(default_factory=dict)  # extensions (backward repeat, ...)
+    kink: str | None = None           # extension: the point is a kink on purpose (where, torch's convention)
     checks: Mapping[str, bool] = field(default_factory=dict)  # optional checks switched on/off (forward_mode, ...)
 
     def check_enabled(self, name: str) -> bool:
