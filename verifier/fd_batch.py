@@ -15,6 +15,7 @@ one call per point and records why (``fallback``).
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Mapping
 
 import numpy as np
@@ -109,7 +110,10 @@ class Objective:
         def g(row):
             return self._reduce(self._forward({**self.base, name: row}))
 
-        out = torch.func.vmap(g)(rows)
+        with warnings.catch_warnings():
+            # an op without a batching rule runs in a loop inside vmap and says so; slower, still right
+            warnings.filterwarnings("ignore", message=r".*not yet implemented the batching rule.*")
+            out = torch.func.vmap(g)(rows)
         self.calls += 1
         self.points += rows.shape[0]
         if name not in self._validated:

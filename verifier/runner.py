@@ -162,10 +162,10 @@ class Runner:
     def _directional(self, result: CaseResult, model: SymbolicModel, values, point, weights, tol) -> list[Check]:
         """The forward-mode and second-order checks that are switched on, as check rows."""
         case, dtype, out = result.case, result.dtype, []
-        if self.forward_mode and case.check_enabled("forward_mode"):
+        if self.forward_mode and case.check_enabled("forward_mode", dtype):
             result.forward_mode = check_forward_mode(case, model, values, point, dtype, tol)
             out.append(_as_check(result.forward_mode))
-        if self.second_order and case.check_enabled("second_order"):
+        if self.second_order and case.check_enabled("second_order", dtype):
             result.second_order = check_second_order(case, model, values, point, weights, dtype, tol)
             out.append(_as_check(result.second_order))
         return out
