@@ -68,6 +68,11 @@ def main() -> int:
     parser.add_argument("-k", default="", help="only cases whose name contains this")
     args = parser.parse_args()
     warnings.simplefilter("ignore")          # vmap's "no batching rule" performance notes
+    # torch sets forward AD up on its first use in a process (about a second here): time it apart
+    import torch.autograd.forward_ad as fwad
+    with fwad.dual_level():
+        _, setup = timed(lambda: fwad.unpack_dual((fwad.make_dual(torch.ones(2), torch.ones(2)) * 2).mean()))
+    print(f"one-time forward-AD setup in this process: {setup:.2f} s (not in the per-case times)")
     loaded = load_paths(args.paths)
     totals = {"fd": 0.0, "fwd": 0.0, "2nd": 0.0, "gradcheck": 0.0}
     count = 0
