@@ -62,8 +62,8 @@ def test_estimates_are_far_better_than_gradcheck_and_bound_their_error(inputs, f
 
 
 def test_richardson_alone_is_accurate_and_bounded_where_the_complex_step_would_be_used():
-    case = make_case("t.fd", {"x": {"shape": [8], "sample": "normal", "seed": 9}}, forward="torch.exp(x) * torch.sin(x)",
-                     grad_output="random")
+    case = make_case("t.fd", {"x": {"shape": [8], "sample": "normal", "seed": 9}},
+                     forward="torch.exp(x) * torch.sin(x)", grad_output="random")
     f, point, wrt, weights, ex = setup(case)
     rich = finite_differences(f, point, wrt, weights, **{**fd_options(case), "complex_step": False})
     assert rich.method == "central-richardson"
@@ -87,7 +87,8 @@ def test_complex_step_is_refused_by_the_mirror_table(forward, why):
 
 
 def test_a_python_callable_torch_side_never_takes_the_complex_step():
-    case = make_case("t.fd", {"x": [0.5, 1.0]}, torch=torch.exp, sympy=lambda x: np.vectorize(__import__("sympy").exp)(x))
+    import sympy as sp
+    case = make_case("t.fd", {"x": [0.5, 1.0]}, torch=torch.exp, sympy=lambda x: np.vectorize(sp.exp)(x))
     assert fd_options(case)["complex_step"] is False
 
 

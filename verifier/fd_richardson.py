@@ -140,7 +140,8 @@ def plan(x: np.ndarray, domain: tuple[float, float] | None, *, base: float = BAS
     return [central, one]
 
 
-def extrapolate(quotients: np.ndarray, rounding: np.ndarray, powers: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def extrapolate(quotients: np.ndarray, rounding: np.ndarray,
+                powers: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Richardson-extrapolate (n, K) quotients at steps h·2^-k: (best value, its error estimate, its step index).
 
     Non-finite quotients (a stencil point outside where the function is

@@ -190,7 +190,8 @@ def _kink(node, ev: Evaluator) -> str:
         values = [ev(a) for a in node.args]
         best = max(values) if isinstance(node, sp.Max) else min(values)
         if sum(1 for v in values if v == best) > 1:
-            return f"a tie in {node.func.__name__}({', '.join(map(str, node.args[:3]))}{', ...' if len(node.args) > 3 else ''})"
+            shown = ", ".join(map(str, node.args[:3])) + (", ..." if len(node.args) > 3 else "")
+            return f"a tie in {node.func.__name__}({shown})"
     if isinstance(node, sp.Piecewise):
         for _, cond in node.args:
             for rel in ([cond] if isinstance(cond, sp.core.relational.Relational)
