@@ -26,6 +26,7 @@ huge number of ulps there: judge such elements by the absolute error.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 KINDS = ("autograd_wrong", "fd_inaccurate", "all_agree", "at_kink", "fd_not_sampled")
 
@@ -53,19 +54,24 @@ def ulp_distance(got: np.ndarray, exact: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def attribute(ok: np.ndarray, finite_diff: np.ndarray, exact: np.ndarray, estimate: np.ndarray,
-              fd_ok: np.ndarray, sampled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(kind per element, FD within its own estimate) from the verdicts and values, all the same shape."""
+              fd_ok: np.ndarray, sampled: np.ndarray) -> tuple[pd.Categorical, np.ndarray]:
+    """(kind per element, flattened, FD within its own estimate) from the verdicts and values, all one shape.
+
+    The kinds come back as a ``pandas.Categorical`` over ``KINDS``: a
+    million-element case should not pay for a million Python strings.
+    """
     fd = np.asarray(finite_diff, dtype=np.float64)
     exact = np.asarray(exact, dtype=np.float64)
     estimate = np.asarray(estimate, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         within_estimate = np.isfinite(fd) & (np.abs(fd - exact) <= estimate)
     within_estimate |= np.isfinite(fd) & (fd == exact)
-    kind = np.where(~np.asarray(ok, dtype=bool), "autograd_wrong",
-                    np.where(~np.asarray(sampled, dtype=bool), "fd_not_sampled",
-                             np.where(within_estimate & np.asarray(fd_ok, dtype=bool), "all_agree",
-                                      "fd_inaccurate")))
-    return kind.astype(object), within_estimate
+    code = {kind: i for i, kind in enumerate(KINDS)}
+    kind = np.where(~np.asarray(ok, dtype=bool), code["autograd_wrong"],
+                    np.where(~np.asarray(sampled, dtype=bool), code["fd_not_sampled"],
+                             np.where(within_estimate & np.asarray(fd_ok, dtype=bool), code["all_agree"],
+                                      code["fd_inaccurate"])))
+    return pd.Categorical.from_codes(np.ravel(kind).astype(np.int8), categories=KINDS), within_estimate
 
 
 def at_kinks(rows):

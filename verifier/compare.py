@@ -95,16 +95,26 @@ def element_rows(case: Case, dtype: str, exact: Mapping[str, np.ndarray],
             "fd_abs_err": fd_abs.ravel(), "fd_rel_err": _rel(fd_abs, ex).ravel(),
             "ag_fd_abs_err": agfd_abs.ravel(), "ag_fd_rel_err": _rel(agfd_abs, fdv).ravel(),
             "tolerance": np.broadcast_to(allowed, ex.shape).ravel(),
-            "fd_method": _per_element(fd, "methods", name, ex.shape, fd.method if fd is not None else "none").ravel(),
+            "fd_method": _methods(fd, name, ex.shape),
             "fd_step": _per_element(fd, "steps", name, ex.shape, np.nan).ravel(),
             "fd_error_estimate": est.ravel(),
             "ulp_err": ulp_distance(ag, ex, dtype).ravel(), "fd_ulp_err": ulp_distance(fdv, ex, dtype).ravel(),
-            "fd_within_estimate": within_est.ravel(), "attribution": kind.ravel(),
+            "fd_within_estimate": within_est.ravel(), "attribution": kind,
             "ok": ok.ravel(), "fd_ok": fd_ok.ravel(),
         }))
     if not frames:
         return pd.DataFrame(columns=DETAIL_COLUMNS)
     return pd.concat(frames, ignore_index=True)[DETAIL_COLUMNS]
+
+
+def _methods(fd, name: str, shape: tuple[int, ...]):
+    """The FD method per element, or one string when every element of the input used the same one."""
+    if fd is None:
+        return "none"
+    single = getattr(fd, "single_method", {}).get(name)
+    if single is not None:
+        return single
+    return _per_element(fd, "methods", name, shape, fd.method).ravel()
 
 
 def _per_element(fd, attr: str, name: str, shape: tuple[int, ...], default) -> np.ndarray:

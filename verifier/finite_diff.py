@@ -72,6 +72,7 @@ class FDResult:
     evaluations: int = 0                          # points at which g was evaluated
     calls: int = 0                                # torch forward calls (a batch counts once)
     used: set[str] = field(default_factory=set, repr=False)       # the methods some element used
+    single_method: dict[str, str] = field(default_factory=dict)    # input -> its one method, when it has one
 
 
 def fd_options(case) -> dict:
@@ -211,7 +212,10 @@ def _store(result: FDResult, name, shape, sel, val, err, step, codes) -> None:
     sampled = np.zeros(size, dtype=bool)
     full["v"][sel], full["e"][sel], full["s"][sel], index[sel], sampled[sel] = val, err, step, codes + 1, True
     methods = _NAMES[index]
-    result.used.update(_NAMES[code] for code in np.unique(index) if code > 0)
+    codes_used = np.unique(index)
+    result.used.update(_NAMES[code] for code in codes_used if code > 0)
+    if len(codes_used) == 1:
+        result.single_method[name] = _NAMES[codes_used[0]]
     result.values[name] = full["v"].reshape(shape)
     result.error_estimate[name] = full["e"].reshape(shape)
     result.steps[name] = full["s"].reshape(shape)
