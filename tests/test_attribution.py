@@ -145,3 +145,17 @@ def test_report_counts_every_kind_per_case(tmp_path):
     assert {"ulp_err", "fd_ulp_err", "fd_within_estimate", "attribution"} <= set(details.columns)
     html = paths["html"].read_text()
     assert "autograd_wrong" in html and "fd_not_sampled" in html
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_an_element_at_a_declared_kink_is_attributed_to_the_kink(dtype):
+    case = make_case("t.kink", {"x": [-1.0, 0.0, 2.0]}, forward="torch.relu(x)", grad_output="ones",
+                     kink="relu at x[1] = 0: relu'(0) = 0", dtypes=[dtype])
+    result = Runner().run(case, dtype)
+    assert result.status == "pass", result.message
+    rows = result.rows.set_index("index")
+    # the FD across the kink is the midpoint 0.5, not exact's 0: that is what it must be there
+    assert rows.loc["(1,)", "finite_diff"] == pytest.approx(0.5)
+    assert rows.loc["(1,)", "attribution"] == "at_kink"
+    assert set(rows.drop(index="(1,)")["attribution"]) == {"all_agree"}
+    assert tables.summary([result]).loc[0, "at_kink"] == 1

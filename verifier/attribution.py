@@ -75,12 +75,22 @@ def attribute(ok: np.ndarray, finite_diff: np.ndarray, exact: np.ndarray, estima
 
 
 def at_kinks(rows):
-    """Re-attribute the elements the kink detector marked (``kink`` column): FD is judged at the midpoint there."""
-    if rows.empty or "kink" not in rows:
+    """Re-attribute the elements the kink detector examined, by its verdict on the finite difference.
+
+    There the function is not smooth, so the FD's own error estimate (which
+    assumes an error series in powers of the step) does not apply; the
+    detector judged ``fd_ok`` instead: against the midpoint of the one-sided
+    derivatives at a kink (``at_kink``), with the curvature jump allowed for
+    at a point that is only once differentiable (``all_agree``).
+    """
+    if rows.empty or "kink_rule" not in rows:
         return rows
-    marked = rows["kink"].astype(bool) & rows["ok"].astype(bool) & (rows["attribution"] != "fd_not_sampled")
-    if marked.any():
+    examined = ((rows["kink_rule"] != "") & rows["ok"].astype(bool)
+                & (rows["attribution"] != "fd_not_sampled"))
+    if examined.any():
         rows = rows.copy()
-        rows.loc[marked, "attribution"] = np.where(rows.loc[marked, "fd_ok"].astype(bool), "at_kink",
-                                                   "fd_inaccurate")
+        fd_ok = rows.loc[examined, "fd_ok"].astype(bool)
+        kink = rows.loc[examined, "kink"].astype(bool)
+        rows.loc[examined, "attribution"] = np.where(~fd_ok, "fd_inaccurate",
+                                                     np.where(kink, "at_kink", "all_agree"))
     return rows
