@@ -60,7 +60,7 @@ def test_refused(src, words):
 def test_unknown_function_is_its_own_error_and_points_to_the_list():
     with pytest.raises(UnknownFunctionError) as info:
         check("frobnicate(x)")
-    assert "column 1" in str(info.value) and "README" in str(info.value)
+    assert "column 1" in str(info.value) and "docs/case-language.md" in str(info.value)
 
 
 @pytest.mark.parametrize("src, limit", [

@@ -54,7 +54,11 @@ class CaseError(VerifierError, ValueError):
         if self.file:
             where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
         who = f"case '{self.case}': " if self.case else ""
-        hint = f" {self.hint}" if self.hint else ""
+        hint = ""
+        if self.hint:
+            # "what. hint": one sentence each, whether or not the message ends in a stop
+            stop = "" if self.message.rstrip().endswith((".", "?", "!", ":")) else "."
+            hint = f"{stop} {self.hint}"
         return f"{where}{who}{self.message}{hint}"
 
 
