@@ -163,6 +163,10 @@ class _Positions:
     def of(self, node: ast.AST) -> str:
         if getattr(node, "lineno", None) is None:
             return "an unknown position"
+        if isinstance(node, ast.Attribute) and node.end_lineno is not None:
+            # point at the name after the dot, not at the start of `x.y`
+            end = node.end_col_offset - len(node.attr.encode("utf-8"))
+            return self.render(node.end_lineno, end)
         return self.render(node.lineno, node.col_offset)
 
     def snippet(self, node: ast.AST, limit: int = 40) -> str:
@@ -191,7 +195,7 @@ def _refused(positions: _Positions, node: ast.AST, what: str, hint: str) -> Expr
     shown = f" (`{snippet}`)" if snippet else ""
     err = ExpressionError(f"{what} at {positions.of(node)} is not allowed in a case expression{shown}",
                           hint=hint)
-    err.position = (getattr(node, "lineno", None), getattr(node, "col_offset", None))
+    err.position = positions.of(node)
     return err
 
 
@@ -250,7 +254,7 @@ class _Checker:
             known = ", ".join(sorted(self.variables)) or "none"
             err = ExpressionError(f"unknown name '{node.id}' at {self.positions.of(node)}",
                                   hint=f"The case's inputs are: {known}.")
-            err.position = (node.lineno, node.col_offset)
+            err.position = self.positions.of(node)
             raise err
         self.used_variables.add(node.id)
 
@@ -318,7 +322,7 @@ class _Checker:
             suggestion = f" (did you mean '{close[0]}'?)" if close else ""
             err = UnknownFunctionError(f"unknown function '{name}' at {self.positions.of(func)}{suggestion}",
                                        hint=FUNCTION_LIST_HINT)
-            err.position = (func.lineno, func.col_offset)
+            err.position = self.positions.of(func)
             raise err
         self.used_functions.add(name)
         for a in node.args:
