@@ -35,6 +35,7 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ DEFAULT_TIMEOUT = 300.0
 STARTUP_TIMEOUT = 120.0
 #: Workers that die before ever becoming ready, in a row, before the run gives up.
 MAX_START_FAILURES = 3
+#: Seconds between a worker's checks that the run that started it still exists.
+WATCHDOG_INTERVAL = 1.0
 
 ResultCallback = Callable[["CaseResult"], None]
 
@@ -175,9 +178,10 @@ def _limit(case: "Case", default: float | None) -> float | None:
 # --- the worker process ------------------------------------------------------
 
 
-def _worker_main(conn, threads: int | None) -> None:
+def _worker_main(conn, threads: int | None, parent: int) -> None:
     """Loop in the worker: receive a case with its dtypes, send back one result per dtype."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="verifier-watchdog").start()
     from .runner import CaseResult, Runner
 
     if threads:
@@ -199,6 +203,23 @@ def _worker_main(conn, threads: int | None) -> None:
             except BaseException as exc:  # SystemExit from a custom function, say: still a result
                 result = CaseResult(case, dtype, "error", f"{type(exc).__name__}: {exc}")
             _send_result(conn, task_id, dtype, result)
+
+
+def _watch_parent(parent: int) -> None:
+    """End this worker once the run that started it is gone (killed with SIGKILL, say).
+
+    A worker busy in a hung case never reads its pipe again, so it would not
+    notice on its own; without this it would outlive the run by the length of
+    the hang.
+    """
+    while True:
+        time.sleep(WATCHDOG_INTERVAL)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:   # the pid now belongs to someone else's process: ours is gone
+            os._exit(1)
 
 
 def _send_result(conn, task_id: int, dtype: str, result: "CaseResult") -> None:
@@ -237,7 +258,7 @@ class _Worker:
 
     def __init__(self, context, threads: int | None) -> None:
         self.conn, child = context.Pipe(duplex=True)
-        self.process = context.Process(target=_worker_main, args=(child, threads), daemon=True,
+        self.process = context.Process(target=_worker_main, args=(child, threads, os.getpid()), daemon=True,
                                        name="verifier-worker")
         self.process.start()
         child.close()                 # so that the worker's death closes the pipe
