@@ -24,6 +24,7 @@ import difflib
 import math
 import numbers
 import operator
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
@@ -125,7 +126,10 @@ def parse(source: str, *, known_functions: Callable[[str], bool] | None = None,
                               hint=SIZE_HINT)
     positions = _Positions(source)
     try:
-        tree = ast.parse(positions.text, mode="eval")
+        with warnings.catch_warnings():
+            # "invalid escape sequence" inside a string argument is not the user's problem here
+            warnings.simplefilter("ignore")
+            tree = ast.parse(positions.text, mode="eval")
     except SyntaxError as exc:
         where = positions.render(exc.lineno or 1, (exc.offset or 1) - 1, chars=True)
         raise ExpressionError(f"invalid expression syntax at {where}: {exc.msg}",

@@ -199,15 +199,27 @@ def read_yaml(path: Path) -> Any:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except CaseFileError as exc:
         raise exc.located(file=str(path)) from None
+    except yaml.reader.ReaderError as exc:   # a character YAML does not allow (control codes, say)
+        line = text.count("\n", 0, exc.position) + 1
+        char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+        code = f" (U+{ord(char):04X})" if len(char) == 1 else ""
+        raise CaseFileError(f"invalid YAML: the character {char!r}{code} is not allowed in a YAML file",
+                            file=str(path), line=line, hint="Remove it, or write it as an escape in a quoted string.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
+        parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+        problem = " ".join(" ".join(str(p) for p in parts if p).split()) or " ".join(str(exc).split())
         raise CaseFileError(f"invalid YAML: {problem}", file=str(path),
                             line=mark.line + 1 if mark else None,
                             hint="Check the indentation and quoting near that line.") from None
     except RecursionError:
         raise CaseFileError("the YAML nests too deeply", file=str(path),
                             hint="A case needs far less; check for runaway brackets.") from None
+    except Exception as exc:
+        # PyYAML's constructors raise plain ValueError, IndexError, AttributeError... for a value that
+        # does not fit its explicit tag (`!!float ''`, `!!timestamp 2001-12-14x`)
+        raise CaseFileError(f"invalid YAML: a value does not fit its tag ({type(exc).__name__}: {exc})",
+                            file=str(path), hint="Drop the !!tag, or write a value of that type.") from None
 
 
 def load_file(path: str | Path) -> LoadResult:
@@ -262,11 +274,23 @@ def _raise_first(validator, instance, path: Path | None, case: str | None) -> No
         return
     err = _deepest(errors[0])
     where = list(err.absolute_path)
+    line = _line_of(instance, where)
     if err.validator == "additionalProperties":   # point at the first unknown key itself
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})), key=str)
-        where += extra[:1]
+        parent = _node_at(instance, where)
+        line = (getattr(parent, "key_lines", None) or {}).get(extra[0], line) if extra else line
     raise CaseFileError(_describe(err), file=str(path) if path else None,
-                        line=_line_of(instance, where), case=case, hint=_hint(err))
+                        line=line, case=case, hint=_hint(err))
+
+
+def _node_at(instance: Any, path) -> Any:
+    node = instance
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
 
 
 def _deepest(err):
