@@ -240,7 +240,7 @@ def load_file(path: str | Path) -> LoadResult:
         merged = _Map({**defaults, **raw}) if isinstance(raw, dict) else raw
         if isinstance(raw, _Map):
             merged.line, merged.key_lines = raw.line, raw.key_lines
-        name = raw.get("name") if isinstance(raw, dict) and isinstance(raw.get("name"), str) else None
+        name = _label(raw)
         try:
             result.cases.append(case_from_mapping(merged, file=str(path)))
         except CaseError as exc:
@@ -248,6 +248,15 @@ def load_file(path: str | Path) -> LoadResult:
         except Exception as exc:  # see above
             result.errors.append(_internal(exc, path, getattr(raw, "line", None), name))
     return result
+
+
+def _label(raw: Any) -> str | None:
+    """The case's name as errors show it: short and on one line, whatever the file holds."""
+    name = raw.get("name") if isinstance(raw, dict) else None
+    if name is None:
+        return None
+    text = " ".join((name if isinstance(name, str) else repr(name)).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _internal(exc: Exception, path: Path, line: int | None, case: str | None) -> CaseFileError:
@@ -356,7 +365,8 @@ def _describe(err) -> str:
         words = []
         for key in extra:
             close = difflib.get_close_matches(str(key), known, n=1)
-            words.append(f"unknown field '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            shown = _short(key, 40).strip("'\"")
+            words.append(f"unknown field '{shown}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
         return at + ", ".join(words)
     if err.validator == "required":
         return at + err.message.replace("is a required property", "is a required field but is missing")
@@ -411,8 +421,8 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
     if _CASE_VALIDATOR is None:
         case_schema = {**schema()["$defs"]["case"], "$defs": schema()["$defs"]}
         _CASE_VALIDATOR = jsonschema.Draft202012Validator(case_schema)
-    name = raw.get("name") if isinstance(raw, dict) else None
-    _raise_first(_CASE_VALIDATOR, raw, Path(file) if file else None, name)
+    _raise_first(_CASE_VALIDATOR, raw, Path(file) if file else None, _label(raw))
+    name = raw["name"]
     lines = _Lines(raw)
     inputs = tuple(_input(key, spec, name, lines.within("inputs", key))
                    for key, spec in raw["inputs"].items())
