@@ -39,7 +39,7 @@ def timed(fn, repeat: int) -> list[float]:
 def show(label: str, times: list[float], baseline: float | None = None) -> float:
     best = min(times)
     ratio = f"   {best / baseline:5.2f}x the first row" if baseline else ""
-    print(f"  {label:44s} min {best:7.3f} s   median {statistics.median(times):7.3f} s{ratio}")
+    print(f"  {label:50s} min {best:7.3f} s   median {statistics.median(times):7.3f} s{ratio}")
     return best
 
 

@@ -90,6 +90,8 @@ class IsolatedRunner:
         self.workers = workers
         self.timeout = timeout
         self._pool = _Pool(workers, timeout) if workers else None
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
 
     def __enter__(self) -> "IsolatedRunner":
         return self
@@ -98,12 +100,34 @@ class IsolatedRunner:
         self.close()
 
     def start(self) -> "IsolatedRunner":
-        if self._pool is not None:
-            self._pool.staff(self.workers)
+        """Start the workers in the background and return at once; ``run`` waits for them."""
+        if self._pool is not None and self._starting is None:
+            # Starting the first worker waits for the fork server to import torch (seconds); a
+            # thread lets the caller load its case files meanwhile.
+            self._starting = threading.Thread(target=self._start, name="verifier-start-workers", daemon=True)
+            self._starting.start()
         return self
+
+    def _start(self) -> None:
+        try:
+            self._pool.staff(self.workers)
+        except BaseException as exc:  # reported by run(), in the caller's thread
+            self._start_error = exc
+
+    def _started(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+            if self._start_error is not None:
+                error, self._start_error = self._start_error, None
+                raise VerifierError(f"cannot start worker processes: {error}; run with --jobs 0 to run the cases "
+                                    f"in this process instead") from error
 
     def close(self) -> None:
         if self._pool is not None:
+            if self._starting is not None:
+                self._starting.join()
+                self._starting = None
             self._pool.close()
 
     def run(self, jobs: Sequence[tuple["Case", str]], *,
@@ -125,6 +149,7 @@ class IsolatedRunner:
                                  f"a worker ({problem}); define its functions at module level")
                     inline.append(task)
             if portable:
+                self._started()
                 self._pool.run(portable, results, on_result)
         runner = Runner()
         for task in inline:
