@@ -11,7 +11,7 @@ since other work on the machine only ever adds time):
    verifier), with a new worker forked from that server, and warm (workers
    kept from an earlier run).
 
-    .venv/bin/python benchmarks/isolation_overhead.py [--repeat 5] [--cases cases/seed.yaml]
+    .venv/bin/python benchmarks/isolation_overhead.py [--repeat 5] [--cases cases/seed.yaml] [--no-command-line]
 """
 
 from __future__ import annotations
@@ -58,10 +58,10 @@ def command_line(cases: Path, repeat: int) -> None:
 
 
 def in_process(cases: Path, repeat: int) -> None:
-    from verifier import Runner, load_file
+    from verifier import Runner, load_paths
     from verifier.isolation import IsolatedRunner
 
-    loaded = load_file(cases).cases
+    loaded = load_paths([cases]).cases
     jobs = [(c, d) for c in loaded for d in c.dtypes]
     print(f"\n{len(jobs)} case x dtype runs inside one process ({repeat} runs each)")
     def plain():
@@ -82,10 +82,13 @@ def in_process(cases: Path, repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--cases", type=Path, default=ROOT / "cases" / "seed.yaml")
+    parser.add_argument("--cases", type=Path, default=ROOT / "cases" / "seed.yaml",
+                        help="a case file or folder (default: cases/seed.yaml; try cases/ for the whole library)")
+    parser.add_argument("--no-command-line", action="store_true", help="skip the command-line measurement")
     args = parser.parse_args()
     cases = args.cases.resolve()
-    command_line(cases, args.repeat)
+    if not args.no_command_line:
+        command_line(cases, args.repeat)
     in_process(cases, args.repeat)
 
 

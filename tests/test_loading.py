@@ -104,7 +104,7 @@ BAD = [
     pytest.param("cases:\n  - name: a\n    inputs: {x: 1.0}\n    forward: x\n    tags: [1, 2]\n",
                  "at 'tags/0': expected a string", 5, id="tags-not-strings"),
     pytest.param("cases:\n  - name: a\n    inputs: {x: 1.0}\n    forward: x\n    timeout: 0\n",
-                 "at 'timeout': 0 is less than or equal to the minimum of 0", 5, id="timeout-zero"),
+                 "timeout is 0. Give a number of seconds above 0", 5, id="timeout-zero"),
     # misspellings
     pytest.param("cases:\n  - name: a\n    inputs: {x: {value: [1.0, 2.0], shpe: [2]}}\n    forward: x\n",
                  "unknown field 'shpe' (did you mean 'shape'?)", 3, id="nested-unknown-field"),

@@ -8,6 +8,7 @@ The public surface is what this module re-exports; everything else is
 internal and may change.
 """
 
+from .api import ResultTables as ResultTables, assert_gradients as assert_gradients
 from .case import Case as Case, InputSpec as InputSpec, Tolerance as Tolerance
 from .compare import DEFAULT_TOLERANCES as DEFAULT_TOLERANCES
 from .errors import (
@@ -28,5 +29,6 @@ __all__ = [
     "VerifierError", "CaseError", "CaseFileError", "ExpressionError", "UnknownFunctionError",
     "SymbolicError", "GradientMismatch",
     "load_file", "load_paths", "make_case", "register", "registered", "Runner", "CaseResult",
+    "assert_gradients", "ResultTables",
 ]
 __version__ = "0.1.0"

@@ -7,10 +7,7 @@ error torch raised, if any.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -20,6 +17,7 @@ from . import mirror
 from .case import Case
 from .errors import CaseError
 from .language import Reading
+from .user_functions import load_functions
 
 TORCH_DTYPES = {
     "float64": torch.float64, "float32": torch.float32,
@@ -52,31 +50,6 @@ def torch_callable(case: Case) -> Callable[..., Any]:
     def run(*tensors):
         return fn.evaluate(TorchReading(dict(zip(names, tensors)), custom))
     return run
-
-
-def load_functions(case: Case) -> dict[str, Callable]:
-    """Import the callables named in the case's ``functions:`` field."""
-    loaded = {}
-    base = Path(case.source.rsplit(":", 1)[0]).parent if case.source and not case.source.startswith("python") else None
-    for name, target in case.functions.items():
-        module_name, _, attr = target.partition(":")
-        added = False
-        if base is not None and str(base) not in sys.path:
-            sys.path.insert(0, str(base))
-            added = True
-        try:
-            obj = importlib.import_module(module_name)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError) as exc:
-            raise CaseError(f"cannot load function '{name}' from '{target}': {exc}", case=case.name,
-                            hint="Give 'package.module:attr'; the module must be importable from the "
-                                 "case file's folder or the environment.") from None
-        finally:
-            if added:
-                sys.path.remove(str(base))
-        loaded[name] = obj
-    return loaded
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The command line: ``verifier run | list | validate | explain | new | schema | functions``.
+"""The command line: ``verifier run | list | validate | explain | new | schema | functions | diff``.
 
 Exit codes: 0 every case passed; 1 a case failed, errored or timed out;
 2 a usage error or a case file that does not load.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -54,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("-o", "--output", default=None, help="file to write (default: cases/NAME.yaml)")
     sub.add_parser("schema", help="print the case file JSON Schema")
     sub.add_parser("functions", help="list the supported functions and their definitions")
+    from .diff import add_parser as add_diff_parser
+    add_diff_parser(sub)
     return p
 
 
@@ -183,8 +186,13 @@ def cmd_functions(args) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args) -> int:
+    from .diff import command
+    return command(args)
+
+
 COMMANDS = {"run": cmd_run, "list": cmd_list, "validate": cmd_validate, "explain": cmd_explain,
-            "new": cmd_new, "schema": cmd_schema, "functions": cmd_functions}
+            "new": cmd_new, "schema": cmd_schema, "functions": cmd_functions, "diff": cmd_diff}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # `verifier schema | head`: the reader left; not an error of ours
+        sys.stdout = open(os.devnull, "w")
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

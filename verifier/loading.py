@@ -441,6 +441,8 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
     sympy_field = "sympy" if "sympy" in raw else "forward"
     torch_expr = _expr(torch_src, torch_field, name, variables, lambda f: f in custom or _known(f),
                        lines.of(torch_field), extra_names=custom)
+    if "sympy" not in raw and custom:
+        _refuse_torch_only_names(sympy_src, custom, name, variables, lines.of(sympy_field))
     sympy_expr = _expr(sympy_src, sympy_field, name, variables, _known, lines.of(sympy_field))
     expect_raw = raw.get("expect") or {}
     _check_expect(expect_raw, inputs, name, lines)
@@ -458,6 +460,7 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
         functions=custom,
         source=f"{file}:{getattr(raw, 'line', 0)}" if file else None,
         options={k: v for k, v in backward.items()},
+        kink=raw.get("kink"),
         timeout=float(raw["timeout"]) if raw.get("timeout") is not None else None,
     )
 
@@ -474,6 +477,19 @@ class _Lines:
     def within(self, key: str, sub: str) -> int | None:
         inner = self.raw.get(key)
         return (getattr(inner, "key_lines", None) or {}).get(sub) or self.of(key)
+
+
+def _refuse_torch_only_names(forward, custom, case, variables, line=None) -> None:
+    """The symbolic side reads ``forward``: a ``functions:`` name there has no definition to read."""
+    try:
+        expr = parse(forward, known_functions=lambda f: f in custom or _known(f), variables=variables)
+    except CaseError:
+        return      # _expr reports the syntax error itself
+    for fname in sorted(expr.functions & set(custom)):
+        if not _known(fname):
+            raise CaseError(f"in 'forward': '{fname}' comes from 'functions:', which only the torch side uses",
+                            case=case, line=line, hint=f"Write 'torch: ...' with {fname}(...) and 'sympy: ...' "
+                                                       "with its mathematical definition instead of 'forward'.")
 
 
 def _expr(source, field_name, case, variables, known, line=None, extra_names=()):
@@ -521,9 +537,9 @@ def _check_finite_fields(raw: Mapping, case: str | None, lines: _Lines) -> None:
                                 hint="An infinite tolerance passes anything and nan fails everything; "
                                      "give a finite number.")
     timeout = raw.get("timeout")
-    if timeout is not None and not math.isfinite(timeout):
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise CaseError(f"timeout is {timeout}", case=case, line=lines.of("timeout"),
-                        hint="Give a finite number of seconds; `verifier run --timeout 0` turns time limits off.")
+                        hint="Give a number of seconds above 0; `verifier run --timeout 0` turns time limits off.")
 
 
 def _all_finite(value) -> bool:

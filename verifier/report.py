@@ -1,6 +1,6 @@
 """Tables → files: ``summary.csv``, ``details.csv`` and ``report.html``.
 
-Files are written atomically: all three are first written in full to
+Files are written atomically: all of them are first written in full to
 temporary files in the report directory, then renamed over the old ones one
 after the other (a rename within a directory is atomic). A run killed before
 that point leaves the previous report exactly as it was; only a kill in the
@@ -11,6 +11,8 @@ and each of them is still whole. tests/test_atomic.py kills writers midway.
 from __future__ import annotations
 
 import datetime as _dt
+import html
+import json
 import os
 import platform
 import sys
@@ -22,7 +24,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from . import tables
+from . import heatmap, tables
 from .errors import VerifierError
 from .runner import CaseResult
 
@@ -90,9 +92,12 @@ def write_reports(results: Sequence[CaseResult], directory: str | Path, *, comma
     detail = tables.details(results)
     summ = tables.summary(results, detail)
     paths = {"summary": out / "summary.csv", "details": out / "details.csv", "html": out / "report.html"}
-    html = render_html(summ, detail, environment(command), load_errors)
+    env = environment(command)
+    html = render_html(summ, detail, env, load_errors)
+    # `verifier diff` reads environment.json to say what changed between two runs (torch version, machine)
+    paths["environment"] = out / "environment.json"
     atomic_write_all({paths["summary"]: summ.to_csv(index=False), paths["details"]: detail.to_csv(index=False),
-                      paths["html"]: html})
+                      paths["html"]: html, paths["environment"]: json.dumps(env, indent=2)})
     return paths
 
 
@@ -106,14 +111,40 @@ def _styled(df: pd.DataFrame, table_id: str, link_cases: bool = False) -> str:
         return "<p><em>none</em></p>"
     shown = df.copy()
     if link_cases:
-        shown["case"] = [f'<a href="#case-{_anchor(c, d)}">{c}</a>' for c, d in zip(df["case"], df["dtype"])]
+        shown["case"] = [f'<a href="#case-{_anchor(c, d)}">{html.escape(str(c))}</a>'
+                         for c, d in zip(df["case"], df["dtype"])]
     styler = shown.style.apply(_status_style, axis=1) if "status" in shown else shown.style
     if "ok" in shown:
         styler = shown.style.apply(lambda r: ["background-color: #f8d0d0" if not r["ok"] else "" for _ in r],
                                    axis=1)
-    styler = styler.format(precision=6, na_rep="").hide(axis="index").set_table_attributes(
-        f'id="{table_id}" class="grid"')
-    return styler.to_html(escape=False) if link_cases else styler.to_html()
+    # Styler does not escape by default: torch's messages may hold '<' ("<class 'NoneType'>")
+    styler = styler.format(_formatters(shown), na_rep="", escape="html")
+    if link_cases:
+        styler = styler.format(str, subset=["case"])          # the links built above, names escaped there
+    # Styler writes its own id="T_<uuid>" first (a second id attribute would be ignored): name it
+    styler = styler.hide(axis="index").set_uuid(table_id).set_table_attributes(f'class="grid t-{table_id}"')
+    return styler.to_html()
+
+
+# Values get every digit a float64 has; errors and tolerances three significant ones.
+_FULL_PRECISION = ("exact", "autograd", "finite_diff")
+
+
+def _formatters(df: pd.DataFrame) -> dict:
+    out = {}
+    for col in df.columns:
+        if pd.api.types.is_float_dtype(df[col]):
+            digits = 17 if col in _FULL_PRECISION else 3
+            out[col] = (lambda d: lambda v: "" if pd.isna(v) else f"{v:.{d}g}")(digits)
+    return out
+
+
+def _short_messages(summ: pd.DataFrame, limit: int = 160) -> pd.DataFrame:
+    """The summary with long messages cut (the case's details section and summary.csv have them whole)."""
+    if "message" not in summ or summ.empty:
+        return summ
+    cut = summ["message"].fillna("").astype(str)
+    return summ.assign(message=[m if len(m) <= limit else m[:limit - 1] + "…" for m in cut])
 
 
 def _anchor(case: str, dtype: str) -> str:
@@ -132,11 +163,13 @@ def render_html(summ: pd.DataFrame, detail: pd.DataFrame, env: dict[str, str],
             "anchor": _anchor(row.case, row.dtype), "case": row.case, "dtype": row.dtype, "status": row.status,
             "message": row.message, "shown": min(len(rows), HTML_ROWS_PER_CASE), "total": len(rows),
             "table": jinja2.utils.markupsafe.Markup(_styled(rows.head(HTML_ROWS_PER_CASE), f"d-{row.Index}")),
+            "heatmaps": heatmap.for_case(rows),
         })
     return templates.get_template("report.html.j2").render(
         env=env, counts=tables.counts(summ), total=len(summ),
-        worst=jinja2.utils.markupsafe.Markup(_styled(tables.worst(summ), "worst")),
+        worst=jinja2.utils.markupsafe.Markup(_styled(tables.worst(summ), "worst", link_cases=True)),
+        legend=heatmap.legend_css(),
         families=jinja2.utils.markupsafe.Markup(_styled(tables.by_family(summ), "families")),
-        summary=jinja2.utils.markupsafe.Markup(_styled(summ, "summary", link_cases=True)),
+        summary=jinja2.utils.markupsafe.Markup(_styled(_short_messages(summ), "summary", link_cases=True)),
         sections=sections, load_errors=list(load_errors),
     )

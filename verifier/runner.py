@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import kinks as _kinks
 from .autograd import TORCH_DTYPES, AutogradResult, forward_float64, run_autograd
 from .case import Case
 from .compare import DETAIL_COLUMNS, element_rows, first_mismatches, tolerance_for, within
@@ -47,6 +48,7 @@ class CaseResult:
     seconds: float = 0.0
     autograd: AutogradResult | None = None
     exact: ExactResult | None = None
+    kinks: _kinks.KinkReport | None = None        # what the kink detector found at the point
 
     @property
     def name(self) -> str:
@@ -107,12 +109,50 @@ class Runner:
         fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype)
         tol = tolerance_for(case, dtype)
         result.rows = element_rows(case, dtype, ex.vjp, ag.grads, fd, tol)
+        result.kinks = _kinks.detect(model, point, weights)
+        result.rows = _kinks.annotate(result.rows, result.kinks)
         result.checks = _checks(case, dtype, result.rows, ag, ex, tol)
+        notes = []
+        kink = _kinks.verdict(case.kink, result.kinks, result.rows)
+        if kink is not None:
+            result.checks.append(Check("kink", kink.ok, "" if kink.ok else kink.detail))
+            notes.append(kink.note)
+        if ag.accumulated:
+            result.rows = _with_accumulated(result.rows, ag.accumulated)
+            notes.append(_accumulation_note(ag, int(case.options.get("repeat", 1))))
         failed = [c for c in result.checks if not c.ok]
         if failed:
             result.status = "fail"
             result.message = "; ".join(f"{c.name}: {c.detail}" for c in failed)
+        else:   # a passing run still reports what it showed (kinks, accumulation)
+            result.message = "; ".join(n for n in notes if n)
         return result
+
+
+def _with_accumulated(rows: pd.DataFrame, accumulated: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The detail rows with an ``accumulated`` column: .grad after the repeated backward calls."""
+    rows = rows.copy()
+    rows["accumulated"] = np.nan
+    for name, total in accumulated.items():
+        at = rows["input"] == name
+        if int(at.sum()) == np.size(total):
+            rows.loc[at, "accumulated"] = np.asarray(total, dtype=np.float64).ravel()
+    return rows
+
+
+def _accumulation_note(ag: AutogradResult, repeat: int) -> str:
+    """How many times the first call's gradient .grad holds after ``repeat`` calls."""
+    ratios = []
+    for name, total in ag.accumulated.items():
+        first = np.asarray(ag.grads.get(name, np.nan), dtype=np.float64)
+        total = np.asarray(total, dtype=np.float64)
+        nonzero = np.abs(first) > 0
+        ratios.extend((total[nonzero] / first[nonzero]).ravel().tolist())
+    if not ratios:
+        return f"accumulation: {repeat} backward calls, every gradient element is 0"
+    lo, hi = min(ratios), max(ratios)
+    span = f"{lo:.6g}x" if f"{lo:.6g}" == f"{hi:.6g}" else f"{lo:.6g}x to {hi:.6g}x"
+    return f"accumulation: after {repeat} backward calls .grad is {span} the first call's (expected {repeat}x)"
 
 
 def _round(values: np.ndarray, dtype: str) -> np.ndarray:

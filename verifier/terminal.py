@@ -29,6 +29,10 @@ def print_summary(results: Sequence[CaseResult], paths: dict, file=None) -> None
     summ = tables.summary(results)
     counts = tables.counts(summ)
     print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing ran", file=file)
+    grid = family_grid(summ)
+    if not grid.empty:
+        print("passed/run per family and dtype:", file=file)
+        print(grid.to_string(), file=file)
     bad = summ[~summ["status"].isin(["pass", "skip"])]
     if not bad.empty:
         shown = bad.head(FAILURES_SHOWN)[["case", "dtype", "status", "max_rel_err", "message"]].copy()
@@ -38,3 +42,26 @@ def print_summary(results: Sequence[CaseResult], paths: dict, file=None) -> None
         if len(bad) > FAILURES_SHOWN:
             print(f"... and {len(bad) - FAILURES_SHOWN} more in summary.csv", file=file)
     print(f"reports: {paths['summary']}, {paths['details']}, {paths['html']}", file=file)
+
+
+def family_grid(summ: pd.DataFrame) -> pd.DataFrame:
+    """'passed/run' per family (rows) and dtype (columns), with totals; '-' where nothing ran."""
+    if summ.empty:
+        return pd.DataFrame()
+    order = [d for d in ("float64", "float32", "float16", "bfloat16") if d in set(summ["dtype"])]
+    order += sorted(set(summ["dtype"]) - set(order))
+    passed = summ.assign(ok=summ["status"].isin(["pass", "skip"]))
+    groups = passed.groupby(["family", "dtype"])["ok"].agg(["sum", "size"])
+    families = sorted(set(summ["family"]))
+    grid = pd.DataFrame("-", index=families + ["all"], columns=order + ["all"])
+    for (family, dtype), (ok, n) in groups.iterrows():
+        grid.at[family, dtype] = f"{int(ok)}/{int(n)}"
+    for family in families:
+        sub = groups.loc[family]
+        grid.at[family, "all"] = f"{int(sub['sum'].sum())}/{int(sub['size'].sum())}"
+    for dtype in order:
+        sub = groups.xs(dtype, level="dtype")
+        grid.at["all", dtype] = f"{int(sub['sum'].sum())}/{int(sub['size'].sum())}"
+    grid.at["all", "all"] = f"{int(groups['sum'].sum())}/{int(groups['size'].sum())}"
+    grid.index.name = "family"
+    return grid

@@ -134,6 +134,64 @@ def extremum(pick, items) -> sympy.Expr:
     return pick(*items, evaluate=False)
 
 
+_RELATIONS = {"<": sympy.StrictLessThan, "<=": sympy.LessThan,
+              ">": sympy.StrictGreaterThan, ">=": sympy.GreaterThan}
+
+
+def relation(a, op: str, b):
+    """``a op b`` as a SymPy relational, unevaluated unless both sides are numbers.
+
+    Evaluating ``x < -1`` asks the assumption system whether x + 1 is
+    negative (about a millisecond per element); the unevaluated relational is
+    the same condition, decided by the evaluator at the point.
+    """
+    a, b = sym_number(a), sym_number(b)
+    if a.is_Number and b.is_Number:
+        return _RELATIONS[op](a, b)
+    return _RELATIONS[op](a, b, evaluate=False)
+
+
+def piecewise(*pairs) -> sympy.Expr:
+    """``Piecewise(*pairs)`` without SymPy's (slow) evaluation; constant conditions resolved here."""
+    kept = []
+    for expr, cond in pairs:
+        if cond is sympy.false or cond is False:
+            continue
+        if cond is sympy.true or cond is True:
+            if not kept:
+                return sym_number(expr)
+            kept.append((sym_number(expr), sympy.true))
+            break
+        kept.append((sym_number(expr), cond))
+    return sympy.Piecewise(*kept, evaluate=False)
+
+
+def tie_split(pick, items) -> sympy.Expr:
+    """max/min (``pick``) of many elements whose derivative splits evenly among ties.
+
+    torch's max/min/amax/amin reductions (and the inf-norms built on them)
+    give each of the k elements that attain the extreme 1/k of the gradient:
+    the min-norm subgradient. ``Max``'s own derivative gives each tied pair
+    1/2, which is only right for k = 2. So the value is written as
+
+        sum_i x_i [x_i = m] / sum_i [x_i = m],   m = Max(x_1..x_n),
+
+    which equals m exactly. The indicators are Piecewise constants whose
+    derivative is 0, so the derivative is [x_i = m] / k, torch's rule, both
+    at ties and away from them (where k = 1). m appears only inside the
+    indicators' conditions, where the kink detector finds its ties.
+    """
+    items = [sym_number(v) for v in items]
+    if len(items) == 1:
+        return items[0]
+    if all(v.is_Number for v in items):
+        return pick(*items)
+    m = pick(*items, evaluate=False)
+    hits = [sympy.Piecewise((S.One, sympy.Eq(v, m, evaluate=False)), (S.Zero, True), evaluate=False)
+            for v in items]
+    return sympy.Add(*[v * h for v, h in zip(items, hits)]) / sympy.Add(*hits)
+
+
 def norm_dim(dim, ndim: int) -> int:
     """Map a possibly negative torch ``dim`` onto ``range(ndim)`` (0-d tensors accept 0 and -1)."""
     size = max(ndim, 1)

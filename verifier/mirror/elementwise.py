@@ -1,7 +1,22 @@
 """Elementwise mirrors: out[i] depends only on the matching (broadcast) input elements.
 
 Kinks are written with Abs, Max, Min, sign or Piecewise so the kink detector
-can find them; smooth functions are written from their textbook definitions.
+(:mod:`verifier.kinks`) can find them; smooth functions are written from their
+textbook definitions.
+
+At a kink the derivative does not exist and torch returns a convention. The
+mirror encodes that convention, so the exact reference *is* torch's
+documented value there:
+
+* a Piecewise boundary belongs to the branch whose derivative torch returns
+  (``relu``: ``(x, x > 0), (0, otherwise)`` gives relu'(0) = 0; ``clamp``
+  keeps ``x`` on its bounds, derivative 1; ``hardtanh``/``relu6`` give the
+  bound, derivative 0);
+* ``Abs`` differentiates to ``sign``, and sign(0) = 0 is torch's abs'(0);
+* a tie of two arguments of ``Max``/``Min`` (``maximum``) gives each 1/2,
+  as torch does.
+
+The one-sided derivatives are computed separately by the kink detector.
 """
 
 from __future__ import annotations
@@ -12,12 +27,13 @@ import numpy as np
 import sympy
 import torch
 import torch.nn.functional as F
-from sympy import Abs, Piecewise, Rational, exp, log, sqrt
+from sympy import Abs, Rational, exp, log, sqrt
+from sympy.core.parameters import distribute
 
 from verifier.errors import ExpressionError
 
-from ._arrays import (as_cond, as_obj, emap, extremum, is_boolean, select, sym_number,
-                      unsupported)
+from ._arrays import (as_cond, as_obj, emap, extremum, is_boolean, piecewise, relation, select,
+                      sym_number, unsupported)
 from ._table import register
 
 POS = (0.0, float("inf"))
@@ -32,7 +48,11 @@ def _unary(name, f, torch_fn, doc, *, domain=None, analytic=False, aliases=()):
     """Register a one-argument elementwise mirror ``x -> f(x)``."""
 
     def definition(x):
-        return emap(f, x)
+        # Under distribute(False) (see _table.register), SymPy's minus-sign
+        # extraction in odd functions loops forever on f(-x - 2*y): -(-x - 2*y)
+        # stays a product with -1. Applying f with distribution on avoids it.
+        with distribute(True):
+            return emap(f, x)
 
     definition.__name__ = name
     definition.__doc__ = f"Symbolic {name}: {doc}."
@@ -54,9 +74,40 @@ def _sigmoid(x):
     return 1 / (1 + exp(-x))
 
 
+def _clip(x, lo, hi, *, keep_bounds):
+    """x clipped to [lo, hi]; ``keep_bounds`` says which branch owns x == lo and x == hi.
+
+    keep_bounds=True: x itself (derivative 1 on the bounds, torch.clamp's
+    "subgradient 1" choice); False: the bound (derivative 0, torch's hardtanh
+    and relu6, the min-norm subgradient).
+    """
+    if keep_bounds:
+        return piecewise((lo, relation(x, "<", lo)), (hi, relation(x, ">", hi)), (x, True))
+    return piecewise((lo, relation(x, "<=", lo)), (hi, relation(x, ">=", hi)), (x, True))
+
+
+def _relu(x):
+    """max(0, x) with torch's relu'(0) = 0: at x = 0 the constant branch is the active one."""
+    return piecewise((x, relation(x, ">", 0)), (0, True))
+
+
+def _hardsigmoid(x):
+    """0 / x/6 + 1/2 / 1; torch's derivative is 0 at x = -3 and 3 (the ends go to the flat parts)."""
+    return piecewise((0, relation(x, "<=", -3)), (1, relation(x, ">=", 3)), (x / 6 + Rational(1, 2), True))
+
+
+def _hardswish(x):
+    """0 / x(x+3)/6 / x; torch's derivative is 0 at x = -3 and 1 at x = 3 (the outer branches own the ends)."""
+    return piecewise((0, relation(x, "<=", -3)), (x, relation(x, ">=", 3)), (x * (x + 3) / 6, True))
+
+
 def _positive_branch(x, negative):
-    """``x`` for x > 0, ``negative`` otherwise: the shape of elu/celu/leaky_relu."""
-    return Piecewise((x, x > 0), (negative, True))
+    """``x`` for x > 0, ``negative`` otherwise: the shape of elu/celu/leaky_relu.
+
+    x = 0 belongs to ``negative``: torch's elu/selu/leaky_relu backward take
+    the negative branch's derivative there (alpha, scale*alpha, the slope).
+    """
+    return piecewise((x, relation(x, ">", 0)), (negative, True))
 
 
 _UNARY = [
@@ -96,15 +147,17 @@ _UNARY = [
      None, False, ()),
     ("selu", lambda x: SELU_SCALE * _positive_branch(x, SELU_ALPHA * (exp(x) - 1)), F.selu,
      "scale * (x if x > 0 else alpha * (exp(x) - 1)), torch's alpha and scale", None, False, ()),
-    ("relu", lambda x: _max(0, x), torch.relu, "max(0, x)", None, False, ()),
-    ("relu6", lambda x: _min(_max(0, x), 6), F.relu6, "min(max(0, x), 6)", None, False, ()),
+    ("relu", _relu, torch.relu, "max(0, x); relu'(0) = 0 as in torch", None, False, ()),
+    ("relu6", lambda x: _clip(x, 0, 6, keep_bounds=False), F.relu6,
+     "min(max(0, x), 6); derivative 0 at x = 0 and x = 6 as in torch", None, False, ()),
     ("softsign", lambda x: x / (1 + Abs(x)), F.softsign, "x / (1 + |x|)", None, False, ()),
     ("logsigmoid", lambda x: -log(1 + exp(-x)), F.logsigmoid, "-log(1 + exp(-x))",
      None, False, ()),
-    ("hardsigmoid", lambda x: _min(_max(0, x / 6 + Rational(1, 2)), 1), F.hardsigmoid,
-     "min(max(0, x/6 + 1/2), 1)", None, False, ()),
-    ("hardswish", lambda x: x * _min(_max(0, x + 3), 6) / 6, F.hardswish,
-     "x * min(max(0, x + 3), 6) / 6", None, False, ()),
+    ("hardsigmoid", _hardsigmoid, F.hardsigmoid,
+     "min(max(0, x/6 + 1/2), 1); derivative 0 at x = +-3 as in torch", None, False, ()),
+    ("hardswish", _hardswish, F.hardswish,
+     "x * min(max(0, x + 3), 6) / 6; derivative 0 at x = -3 and 1 at x = 3 as in torch",
+     None, False, ()),
     ("tanhshrink", lambda x: x - sympy.tanh(x), F.tanhshrink, "x - tanh(x)", None, True, ()),
     ("sinc", lambda x: sympy.sinc(sympy.pi * x), torch.sinc,
      "sin(pi x) / (pi x), 1 at x = 0", None, True, ()),
@@ -122,7 +175,8 @@ def _num(value, name):
         raise unsupported(f"argument '{name}' must be a number: {err.message}") from None
 
 
-@register("logit", torch=torch.logit, doc="log(p / (1 - p)); eps clamps p to [eps, 1 - eps]",
+@register("logit", torch=torch.logit, doc="log(p / (1 - p)); eps clamps p to [eps, 1 - eps] "
+          "(the clamp passes the gradient on its bounds, as in torch)",
           elementwise=True, domain=(0.0, 1.0))
 def logit(x, eps=None):
     """log(p/(1-p)), with torch's optional clamp of p into [eps, 1-eps]."""
@@ -132,7 +186,7 @@ def logit(x, eps=None):
     if eps is None:
         return emap(log_odds, x)
     e = _num(eps, "eps")
-    return emap(lambda p: log_odds(_min(_max(p, e), 1 - e)), x)
+    return emap(lambda p: log_odds(_clip(p, e, 1 - e, keep_bounds=True)), x)
 
 
 @register("softplus", torch=F.softplus, elementwise=True,
@@ -182,23 +236,45 @@ def leaky_relu(x, negative_slope=Rational(1, 100), inplace=False):
     return emap(lambda v: _positive_branch(v, s * v), x)
 
 
-@register("hardtanh", torch=F.hardtanh, elementwise=True, doc="min(max(x, min_val), max_val)")
+@register("hardtanh", torch=F.hardtanh, elementwise=True,
+          doc="min(max(x, min_val), max_val); derivative 0 on the bounds, as in torch")
 def hardtanh(x, min_val=-1, max_val=1, inplace=False):
-    """Clamp to [min_val, max_val], default [-1, 1]."""
+    """Clamp to [min_val, max_val], default [-1, 1]; torch's derivative is 0 at x = min_val, max_val."""
     lo, hi = _num(min_val, "min_val"), _num(max_val, "max_val")
-    return emap(lambda v: _min(_max(v, lo), hi), x)
+    return emap(lambda v: _clip(v, lo, hi, keep_bounds=False), x)
+
+
+def _clamp_one(v, lo, hi):
+    """min(max(v, lo), hi) as one flat Piecewise (either bound may be None).
+
+    On a bound the branch is ``v`` itself: torch's clamp_backward passes the
+    gradient to x there ("subgradient 1") and gives a tensor bound none. When
+    lo > hi the result is hi, as in torch. (A nested Piecewise would make
+    SymPy rewrite the outer condition into an ITE, which the evaluator does
+    not read.)
+    """
+    branches = []
+    if lo is not None and hi is not None:
+        branches.append((hi, relation(lo, ">", hi)))
+    if lo is not None:
+        branches.append((lo, relation(v, "<", lo)))
+    if hi is not None:
+        branches.append((hi, relation(v, ">", hi)))
+    return piecewise(*branches, (v, True))
 
 
 @register("clamp", torch=torch.clamp, elementwise=True, aliases=("clip",),
-          doc="min(max(x, min), max); either bound may be omitted or a tensor")
+          doc="min(max(x, min), max); either bound may be omitted or a tensor; derivative 1 "
+              "(to x) on the bounds, as in torch")
 def clamp(x, min=None, max=None):
     """Clamp between optional scalar or tensor bounds (max wins when min > max, as in torch)."""
-    out = as_obj(x)
-    if min is not None:
-        out = emap(_max, out, min)
-    if max is not None:
-        out = emap(_min, out, max)
-    return out
+    if min is None and max is None:
+        return as_obj(x)
+    if min is None:
+        return emap(lambda v, hi: _clamp_one(v, None, hi), x, max)
+    if max is None:
+        return emap(lambda v, lo: _clamp_one(v, lo, None), x, min)
+    return emap(_clamp_one, x, min, max)
 
 
 @register("pow", torch=torch.pow, elementwise=True, domain=POS, analytic=True,
@@ -306,3 +382,44 @@ def logaddexp(a, b):
 def xlogy(x, y):
     """x log y on y > 0."""
     return emap(lambda u, v: u * log(v), x, y)
+
+
+# --- in-place methods -----------------------------------------------------------------
+# The symbolic value of `t.add_(u)` is `t + u`: an expression has no names to
+# re-read, so only the value matters. What matters on the torch side is that
+# the op really runs in place, so that torch's version counter sees it (a
+# tensor saved for backward and then modified must make backward fail).
+
+
+def _has_tangent(x) -> bool:
+    """Whether ``x`` carries a forward-mode tangent (then it is a computed dual tensor)."""
+    return torch.autograd.forward_ad.unpack_dual(x).tangent is not None
+
+
+def _inplace(method):
+    """Torch callable ``x.<method>(...)``, refusing to modify a case input that is a constant."""
+
+    def call(x, *args, **kwargs):
+        if torch.is_grad_enabled() and x.is_leaf and not x.requires_grad and not _has_tangent(x):
+            # a constant input (no graph, no forward-mode tangent): modifying it
+            # would change the values the exact side and the finite differences
+            # read afterwards. Under no_grad (finite differences) every tensor
+            # looks like this, and the autograd run has already refused it.
+            raise unsupported(f"{method} would modify a constant input in place",
+                              hint="Apply in-place methods to intermediate results, e.g. (x * 2).add_(1).")
+        return getattr(x, method)(*args, **kwargs)
+
+    call.__name__ = method
+    return call
+
+
+register("add_", torch=_inplace("add_"), elementwise=True,
+         doc="in place: x + alpha * other (the value; torch modifies x)")(add)
+register("sub_", torch=_inplace("sub_"), elementwise=True,
+         doc="in place: x - alpha * other (the value; torch modifies x)")(sub)
+register("mul_", torch=_inplace("mul_"), elementwise=True,
+         doc="in place: x * other (the value; torch modifies x)")(mul)
+register("div_", torch=_inplace("div_"), elementwise=True,
+         doc="in place: x / other (the value; torch modifies x)")(div)
+register("exp_", torch=_inplace("exp_"), elementwise=True,
+         doc="in place: exp(x) (the value; torch modifies x)")(lambda x: emap(exp, x))

@@ -11,8 +11,8 @@ import sympy
 import torch
 from sympy import Abs, Max, Min, exp, log
 
-from ._arrays import (add_all, as_obj, extremum, is_array_arg, mul_all, norm_dims, power, reduce,
-                      reduced_count, scan, sym_number, unsupported)
+from ._arrays import (add_all, as_obj, is_array_arg, mul_all, norm_dims, power, reduce,
+                      reduced_count, scan, sym_number, tie_split, unsupported)
 from ._table import register
 from .elementwise import maximum, minimum
 
@@ -94,23 +94,58 @@ def std(x, *args, **kwargs):
     return reduce(x, dim, keepdim, lambda xs: power(_variance(xs, correction), HALF))
 
 
+_INF_NAMES = {"inf": float("inf"), "-inf": float("-inf")}
+
+
 def norm_order(p):
-    """Normalise a norm order: infinities to sympy.oo, numbers to SymPy numbers, strings kept."""
+    """Normalise a norm order: infinities (also the strings 'inf', '-inf') to sympy.oo, numbers to
+    SymPy numbers, other strings kept."""
     if isinstance(p, str):
-        return p
+        return sym_number(_INF_NAMES[p]) if p in _INF_NAMES else p
     return sym_number(p)
 
 
+def _torch_order(fn):
+    """``fn`` with the order written 'inf'/'-inf' turned into a float (the case language has no
+    name for infinity)."""
+
+    def call(*args, **kwargs):
+        args = [_INF_NAMES.get(a, a) if isinstance(a, str) else a for a in args]
+        kwargs = {k: _INF_NAMES.get(v, v) if isinstance(v, str) else v for k, v in kwargs.items()}
+        return fn(*args, **kwargs)
+
+    call.__name__ = getattr(fn, "__name__", "norm")
+    return call
+
+
+def _two_norm(xs):
+    """sqrt(sum x^2), and 0 with derivative 0 when every x is 0 (torch's norm'(0) = 0).
+
+    At the origin the 2-norm is a cone: no derivative, and torch returns the
+    min-norm subgradient 0 (its backward masks norm == 0). The Piecewise makes
+    the zero branch the active one exactly there.
+    """
+    s = add_all([v**2 for v in xs])
+    if s.is_Number:
+        return power(s, HALF)
+    return sympy.Piecewise((power(s, HALF), sympy.StrictGreaterThan(s, 0, evaluate=False)),
+                           (sympy.S.Zero, True), evaluate=False)
+
+
 def p_norm(xs, p):
-    """The p-norm of a list of elements; p = 2 as sqrt(sum x^2) (no Abs needed for reals)."""
+    """The p-norm of a list of elements; p = 2 as sqrt(sum x^2) (no Abs needed for reals).
+
+    Kinks follow torch: sign(0) = 0 for p = 1, the 2-norm's derivative is 0 at
+    the origin, and the inf-norms split the gradient evenly among tied |x_i|.
+    """
     if p == 2 or p == "fro":
-        return power(add_all([v**2 for v in xs]), HALF)
+        return _two_norm(xs)
     if p == 1:
         return add_all([Abs(v) for v in xs])
     if p is sympy.oo:
-        return extremum(Max, [Abs(v) for v in xs])
+        return tie_split(Max, [Abs(v) for v in xs])
     if p is sympy.S.NegativeInfinity:
-        return extremum(Min, [Abs(v) for v in xs])
+        return tie_split(Min, [Abs(v) for v in xs])
     if isinstance(p, sympy.Number) and p > 0:
         if p.is_even:
             return power(add_all([v**p for v in xs]), 1 / p)
@@ -118,7 +153,7 @@ def p_norm(xs, p):
     raise unsupported(f"norm order {p!r} is not supported", hint=_NORM_HINT)
 
 
-@register("vector_norm", torch=torch.linalg.vector_norm,
+@register("vector_norm", torch=_torch_order(torch.linalg.vector_norm),
           doc="(sum_i |x_i|^ord)^(1/ord) over dim; ord=inf: max |x_i|")
 def vector_norm(x, ord=2, dim=None, keepdim=False, dtype=None):
     """torch.linalg.vector_norm: flattens when dim is None."""
@@ -126,7 +161,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, dtype=None):
     return reduce(x, dim, keepdim, lambda xs: p_norm(xs, p))
 
 
-@register("matrix_norm", torch=torch.linalg.matrix_norm,
+@register("matrix_norm", torch=_torch_order(torch.linalg.matrix_norm),
           doc="'fro': sqrt(sum a_ij^2); 1/inf: max column/row sum of |a_ij| (-1/-inf: min)")
 def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim=False, dtype=None):
     """torch.linalg.matrix_norm for the orders without singular values."""
@@ -144,7 +179,7 @@ def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim=False, dtype=None):
                           hint="Use ord='fro', 1, -1, inf or -inf.")
     pick = Max if p in (1, sympy.oo) else Min
     sums = reduce(np.vectorize(Abs, otypes=[object])(x), inner, True, add_all)
-    out = reduce(sums, outer, True, lambda xs: extremum(pick, xs))
+    out = reduce(sums, outer, True, lambda xs: tie_split(pick, xs))
     return out if keepdim else np.squeeze(out, axis=(rows, cols))
 
 
@@ -158,7 +193,7 @@ def _torch_norm(x, *args, **kwargs):
     return torch.norm(x, *args, **kwargs)
 
 
-@register("norm", torch=_torch_norm,
+@register("norm", torch=_torch_order(_torch_norm),
           doc="torch.norm: p='fro' (default) or 2: sqrt(sum x^2); p=1: sum |x|; "
               "p=inf: max |x|; other p: (sum |x|^p)^(1/p); over dim (all by default)")
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None, *, ord=_NOT_GIVEN):
@@ -195,16 +230,18 @@ def cumprod(x, dim, dtype=None):
     return scan(x, dim, lambda xs: [mul_all(xs[: k + 1]) for k in range(len(xs))])
 
 
-@register("amax", torch=torch.amax, doc="max_i x_i over dim (all by default)")
+@register("amax", torch=torch.amax,
+          doc="max_i x_i over dim (all by default); k tied maxima get 1/k of the gradient each")
 def amax(x, dim=(), keepdim=False):
-    """Maximum over ``dim``."""
-    return reduce(x, dim, keepdim, lambda xs: extremum(Max, xs))
+    """Maximum over ``dim``; the gradient is shared evenly among ties, as torch does."""
+    return reduce(x, dim, keepdim, lambda xs: tie_split(Max, xs))
 
 
-@register("amin", torch=torch.amin, doc="min_i x_i over dim (all by default)")
+@register("amin", torch=torch.amin,
+          doc="min_i x_i over dim (all by default); k tied minima get 1/k of the gradient each")
 def amin(x, dim=(), keepdim=False):
-    """Minimum over ``dim``."""
-    return reduce(x, dim, keepdim, lambda xs: extremum(Min, xs))
+    """Minimum over ``dim``; the gradient is shared evenly among ties, as torch does."""
+    return reduce(x, dim, keepdim, lambda xs: tie_split(Min, xs))
 
 
 def _extremum(pick, pairwise, x, args, kwargs):
@@ -219,7 +256,10 @@ def _extremum(pick, pairwise, x, args, kwargs):
     keepdim = kwargs.pop("keepdim", args.pop(0) if args else False)
     if dim is None and keepdim:
         raise unsupported("max/min: keepdim needs a dim")
-    return reduce(x, dim, keepdim, lambda xs: extremum(pick, xs))
+    # Over all elements torch shares the gradient evenly among ties. With a dim
+    # it returns indices and gives the whole gradient to the one index it picked,
+    # which is not documented at a tie: cases with a dim should avoid ties.
+    return reduce(x, dim, keepdim, lambda xs: tie_split(pick, xs))
 
 
 def _torch_extremum(op):

@@ -1,0 +1,179 @@
+"""pytest plugin: every case in a YAML case file becomes a test item, one per case × dtype.
+
+Registered with the ``pytest11`` entry point, so ``pytest cases/`` works
+wherever the package is installed. A YAML file is collected when it holds a
+top-level ``cases:`` key (other YAML files are left alone). Items are named
+``case.name[dtype]``, so ``-k``, ``--lf``, ``-x`` and the other usual options
+work on them; ``-k`` also matches a case's tags. A failing item prints the
+sectioned text of :mod:`verifier.failure`. A case that does not load becomes
+one failing item with the loader's one-line error, so the other cases still
+run. ``--verifier-report DIR`` writes the same reports as ``verifier run``.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from .failure import describe
+
+_RESULTS = pytest.StashKey[list]()
+_RUNNER = pytest.StashKey[object]()
+_LOAD_ERRORS = pytest.StashKey[list]()
+_REPORT_PATHS = pytest.StashKey[dict]()
+_CASE_NAMES = pytest.StashKey[dict]()
+_CASES_KEY = re.compile(r"^cases\s*:", re.MULTILINE)
+SNIFF_BYTES = 1 << 20   # a case file is at most 1 MiB (loading.MAX_FILE_BYTES)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("verifier", "gradient verification (verifier case files)")
+    group.addoption("--verifier-report", metavar="DIR", default=None,
+                    help="write summary.csv, details.csv and report.html of the verifier cases that ran into DIR")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "verifier: a gradient check collected from a verifier case file")
+    config.stash[_RESULTS] = []
+    config.stash[_LOAD_ERRORS] = []
+    config.stash[_CASE_NAMES] = {}
+    directory = config.getoption("verifier_report", None)
+    if directory and not hasattr(config, "workerinput"):
+        from .errors import VerifierError
+        from .report import check_writable
+        try:
+            check_writable(directory)   # fail now, not after every case has run
+        except VerifierError as exc:
+            raise pytest.UsageError(f"--verifier-report: {exc}") from None
+
+
+def is_case_file(path: Path) -> bool:
+    """A ``.yaml``/``.yml`` file with a top-level ``cases:`` key (read as text, never parsed here)."""
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as handle:
+            return bool(_CASES_KEY.search(handle.read(SNIFF_BYTES)))
+    except OSError:
+        return False
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    if is_case_file(file_path):
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CaseFile(pytest.File):
+    """One case file: an item per case × dtype, and one per case that did not load."""
+
+    def collect(self):
+        from .errors import CaseError
+        from .loading import load_file
+        loaded = load_file(self.path)
+        seen = self.config.stash[_CASE_NAMES]
+        for case in loaded.cases:
+            if case.name in seen:   # as `verifier run` does: names are unique across the run
+                loaded.errors.append(CaseError(f"duplicate case name (also at {seen[case.name]})", file=case.source,
+                                               case=case.name, hint="Case names must be unique across the run."))
+                continue
+            seen[case.name] = case.source
+            for dtype in case.dtypes:
+                yield CaseItem.from_parent(self, name=f"{case.name}[{dtype}]", case=case, dtype=dtype)
+        for index, error in enumerate(loaded.errors):
+            self.config.stash[_LOAD_ERRORS].append(str(error))
+            label = error.case or f"{self.path.name}:{error.line or index}"
+            yield LoadErrorItem.from_parent(self, name=f"{label}[load]", error=error)
+
+
+class CaseFailed(Exception):
+    """Raised by a case item whose result is not a pass; carries the result."""
+
+    def __init__(self, result) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+class CaseItem(pytest.Item):
+    """One case at one dtype."""
+
+    def __init__(self, *, case, dtype: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.dtype = dtype
+        # -k matches the item's name (case[dtype]), its file, and these: the case's tags
+        self.extra_keyword_matches.update(case.tags)
+        self.add_marker("verifier")
+
+    def runtest(self) -> None:
+        result = _runner(self.config).run(self.case, self.dtype)
+        self.config.stash[_RESULTS].append(result)
+        if result.status == "skip":
+            pytest.skip(result.message or "skipped")
+        if result.status != "pass":
+            raise CaseFailed(result)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CaseFailed):
+            return describe(excinfo.value.result)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, _line(self.case.source), f"verifier case {self.case.name} [{self.dtype}]"
+
+
+class LoadErrorItem(pytest.Item):
+    """A case (or a whole file) that did not load: fails with the loader's one-line error."""
+
+    def __init__(self, *, error, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+        self.add_marker("verifier")
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo, style=None):
+        return f"case file error: {self.error}"
+
+    def reportinfo(self):
+        return self.path, (self.error.line or 1) - 1, f"verifier load error: {self.name}"
+
+
+def _line(source: str | None) -> int | None:
+    if source and ":" in source:
+        tail = source.rsplit(":", 1)[1]
+        if tail.isdigit():
+            return max(int(tail) - 1, 0)
+    return None
+
+
+def _runner(config: pytest.Config):
+    """One runner per session, so each case's symbolic model is built once for all its dtypes."""
+    if _RUNNER not in config.stash:
+        from .runner import Runner
+        config.stash[_RUNNER] = Runner()
+    return config.stash[_RUNNER]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    config = session.config
+    directory = config.getoption("verifier_report")
+    results = config.stash.get(_RESULTS, [])
+    if not directory or hasattr(config, "workerinput"):   # pytest-xdist workers hold partial results
+        return
+    from .report import write_reports
+    command = " ".join(["pytest", *map(shlex.quote, config.invocation_params.args)])
+    paths = write_reports(results, directory, command=command, load_errors=config.stash.get(_LOAD_ERRORS, []))
+    config.stash[_REPORT_PATHS] = paths
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    paths = config.stash.get(_REPORT_PATHS, None)
+    if paths:
+        results = config.stash.get(_RESULTS, [])
+        terminalreporter.write_line(f"verifier: {len(results)} case run(s) reported in "
+                                    f"{paths['summary']}, {paths['details']}, {paths['html']}")
