@@ -19,7 +19,7 @@ from verifier.report import write_reports
 
 from conftest import ROOT
 
-FILES = ("summary.csv", "details.csv", "report.html")
+FILES = ("summary.csv", "details.csv", "report.html", "environment.json")
 
 
 def previous_report(directory: Path) -> dict[str, bytes]:
