@@ -119,7 +119,7 @@ def test_a_broken_case_fails_alone_with_one_line(pytester, cases):
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["case file error: *broken.yaml:2: invalid YAML*"])
-    result.stdout.fnmatch_lines(["case file error: *mixed.yaml:5: case 'bad.unknown': in 'forward': "
+    result.stdout.fnmatch_lines(["case file error: *mixed.yaml:7: case 'bad.unknown': in 'forward': "
                                  "unknown function 'sofmax'*"])
     assert "Traceback" not in result.stdout.str()
 
