@@ -462,6 +462,7 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
         options={k: v for k, v in backward.items()},
         kink=raw.get("kink"),
         timeout=float(raw["timeout"]) if raw.get("timeout") is not None else None,
+        checks={k: tuple(v) if isinstance(v, list) else bool(v) for k, v in (raw.get("checks") or {}).items()},
     )
 
 

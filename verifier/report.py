@@ -91,13 +91,16 @@ def write_reports(results: Sequence[CaseResult], directory: str | Path, *, comma
     out = check_writable(directory)
     detail = tables.details(results)
     summ = tables.summary(results, detail)
-    paths = {"summary": out / "summary.csv", "details": out / "details.csv", "html": out / "report.html"}
+    check_rows = tables.checks(results)
+    paths = {"summary": out / "summary.csv", "details": out / "details.csv", "checks": out / "checks.csv",
+             "html": out / "report.html"}
     env = environment(command)
-    html = render_html(summ, detail, env, load_errors)
+    html = render_html(summ, detail, env, load_errors, check_rows)
     # `verifier diff` reads environment.json to say what changed between two runs (torch version, machine)
     paths["environment"] = out / "environment.json"
     atomic_write_all({paths["summary"]: summ.to_csv(index=False), paths["details"]: detail.to_csv(index=False),
-                      paths["html"]: html, paths["environment"]: json.dumps(env, indent=2)})
+                      paths["checks"]: check_rows.to_csv(index=False), paths["html"]: html,
+                      paths["environment"]: json.dumps(env, indent=2)})
     return paths
 
 
@@ -152,7 +155,7 @@ def _anchor(case: str, dtype: str) -> str:
 
 
 def render_html(summ: pd.DataFrame, detail: pd.DataFrame, env: dict[str, str],
-                load_errors: Sequence[str] = ()) -> str:
+                load_errors: Sequence[str] = (), check_rows: pd.DataFrame | None = None) -> str:
     """The HTML report: overview first, then the summary, then details per case."""
     templates = jinja2.Environment(loader=jinja2.PackageLoader("verifier", "templates"),
                                    autoescape=jinja2.select_autoescape(["html", "j2"]))
@@ -172,4 +175,22 @@ def render_html(summ: pd.DataFrame, detail: pd.DataFrame, env: dict[str, str],
         families=jinja2.utils.markupsafe.Markup(_styled(tables.by_family(summ), "families")),
         summary=jinja2.utils.markupsafe.Markup(_styled(_short_messages(summ), "summary", link_cases=True)),
         sections=sections, load_errors=list(load_errors),
+        attribution=tables.attribution_counts(summ),
+        check_counts=jinja2.utils.markupsafe.Markup(_styled(_check_counts(check_rows), "check-counts")),
+        check_issues=jinja2.utils.markupsafe.Markup(_styled(_check_issues(check_rows), "check-issues")),
     )
+
+
+def _check_counts(check_rows: pd.DataFrame | None) -> pd.DataFrame:
+    """Check × status counts (every check row of the run)."""
+    if check_rows is None or check_rows.empty:
+        return pd.DataFrame()
+    return (check_rows.pivot_table(index="check", columns="status", values="case", aggfunc="count", fill_value=0)
+            .reset_index())
+
+
+def _check_issues(check_rows: pd.DataFrame | None) -> pd.DataFrame:
+    """The check rows that failed or were skipped, with why."""
+    if check_rows is None or check_rows.empty:
+        return pd.DataFrame()
+    return check_rows[check_rows["status"] != "pass"]

@@ -16,12 +16,19 @@ import pandas as pd
 import torch
 
 from . import kinks as _kinks
+from .attribution import at_kinks
 from .autograd import TORCH_DTYPES, AutogradResult, forward_float64, run_autograd
 from .case import Case
 from .compare import DETAIL_COLUMNS, element_rows, first_mismatches, tolerance_for, within
 from .errors import CaseError, SymbolicError
-from .finite_diff import finite_differences
+from .finite_diff import FDResult, fd_options, finite_differences
+from .forward_mode import DirectionalResult, check_forward_mode
+from .second_order import check_second_order
 from .symbolic import ExactResult, SymbolicModel, build, exact
+
+#: Finite differences are taken on at most this many elements per input (a
+#: seeded sample above it, which the report states); None takes them all.
+FD_MAX_ELEMENTS = 1024
 
 
 @dataclass
@@ -31,6 +38,14 @@ class Check:
     name: str
     ok: bool
     detail: str = ""
+    skipped: bool = False                         # did not run (the detail says why); never fails a case
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    elements: int | None = None
+
+    @property
+    def status(self) -> str:
+        return "skip" if self.skipped else ("pass" if self.ok else "fail")
 
 
 @dataclass
@@ -48,6 +63,9 @@ class CaseResult:
     seconds: float = 0.0
     autograd: AutogradResult | None = None
     exact: ExactResult | None = None
+    fd: FDResult | None = None
+    forward_mode: DirectionalResult | None = None
+    second_order: DirectionalResult | None = None
     kinks: _kinks.KinkReport | None = None        # what the kink detector found at the point
 
     @property
@@ -58,8 +76,13 @@ class CaseResult:
 class Runner:
     """Runs cases, caching each case's symbolic model across dtypes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fd_max_elements: int | None = FD_MAX_ELEMENTS, forward_mode: bool = True,
+                 second_order: bool = True) -> None:
         self._models: dict[int, tuple[Case, SymbolicModel]] = {}
+        self.fd_max_elements = fd_max_elements
+        # run-wide switches of the optional checks; a case can switch each off for itself (`checks:`)
+        self.forward_mode = forward_mode
+        self.second_order = second_order
 
     def model(self, case: Case) -> SymbolicModel:
         hit = self._models.get(id(case))
@@ -106,12 +129,19 @@ class Runner:
                                 hint="The two readings must compute the same function; check 'torch'/'sympy'.")
         ex = exact(model, point, weights)
         result.exact, result.route = ex, ex.route
-        fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype)
+        fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype,
+                                **fd_options(case), max_elements=self.fd_max_elements)
+        result.fd = fd
         tol = tolerance_for(case, dtype)
         result.rows = element_rows(case, dtype, ex.vjp, ag.grads, fd, tol)
         result.kinks = _kinks.detect(model, point, weights)
-        result.rows = _kinks.annotate(result.rows, result.kinks)
+        result.rows = at_kinks(_kinks.annotate(result.rows, result.kinks))
         result.checks = _checks(case, dtype, result.rows, ag, ex, tol)
+        if not result.rows.empty:          # the gradient check's row in checks.csv carries its numbers too
+            gradient = result.checks[0]
+            gradient.max_abs_err = float(result.rows["abs_err"].max())
+            gradient.max_rel_err = float(result.rows["rel_err"].max())
+            gradient.elements = len(result.rows)
         notes = []
         kink = _kinks.verdict(case.kink, result.kinks, result.rows)
         if kink is not None:
@@ -120,6 +150,7 @@ class Runner:
         if ag.accumulated:
             result.rows = _with_accumulated(result.rows, ag.accumulated)
             notes.append(_accumulation_note(ag, int(case.options.get("repeat", 1))))
+        result.checks += self._directional(result, model, values, point, weights, tol)
         failed = [c for c in result.checks if not c.ok]
         if failed:
             result.status = "fail"
@@ -127,6 +158,24 @@ class Runner:
         else:   # a passing run still reports what it showed (kinks, accumulation)
             result.message = "; ".join(n for n in notes if n)
         return result
+
+    def _directional(self, result: CaseResult, model: SymbolicModel, values, point, weights, tol) -> list[Check]:
+        """The forward-mode and second-order checks that are switched on, as check rows."""
+        case, dtype, out = result.case, result.dtype, []
+        if self.forward_mode and case.check_enabled("forward_mode", dtype):
+            result.forward_mode = check_forward_mode(case, model, values, point, dtype, tol)
+            out.append(_as_check(result.forward_mode))
+        if self.second_order and case.check_enabled("second_order", dtype):
+            result.second_order = check_second_order(case, model, values, point, weights, dtype, tol)
+            out.append(_as_check(result.second_order))
+        return out
+
+
+def _as_check(d: DirectionalResult) -> Check:
+    return Check(d.name, d.status != "fail", d.detail, skipped=d.status == "skip",
+                 max_abs_err=None if d.status == "skip" else d.max_abs_err,
+                 max_rel_err=None if d.status == "skip" else d.max_rel_err,
+                 elements=d.elements or None)
 
 
 def _with_accumulated(rows: pd.DataFrame, accumulated: dict[str, np.ndarray]) -> pd.DataFrame:
