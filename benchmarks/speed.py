@@ -135,12 +135,15 @@ def p2_child() -> dict:
     case = verifier.make_case("p2.mish_1e6", {"x": {"shape": P2_SHAPE, "sample": "normal", "seed": 1}},
                               forward=P2_EXPR, grad_output="random")
     base = rss_mib()
-    runner = Runner(cache=False, fd_options={"max_elements": P2_FD_SAMPLES})
+    runner = Runner(cache=False, fd_max_elements=P2_FD_SAMPLES)
     wall, cpu, res = timed(lambda: runner.run(case, "float64"), 1)
     leaves = make_leaves(case, {"x": case.input("x").values()}, "float64")
     fast_w, _, _ = timed(lambda: torch.autograd.gradcheck(torch_callable(case), tuple(leaves), fast_mode=True), 1)
     return {"status": res.status, "message": res.message, "route": res.route, "ours_s": wall, "ours_cpu_s": cpu,
-            "fd_method": str(res.rows["fd_method"].iloc[0]), "elements": int(len(res.rows)),
+            "fd_method": f"{res.rows['fd_method'].iloc[0]}; "
+                         f"{int(res.rows['finite_diff'].notna().sum())} of {len(res.rows)} elements; "
+                         + "; ".join(getattr(res.fd, "notes", []) or []),
+            "elements": int(len(res.rows)), "checks": [f"{c.name}: {c.status}" for c in res.checks],
             "peak_rss_mib": rss_mib(), "rss_after_imports_mib": base, "gradcheck_fast_s": fast_w}
 
 

@@ -22,7 +22,6 @@ from verifier.cache import Cache, case_key
 from verifier.compare import index_labels
 from verifier.errors import SymbolicError
 from verifier.evaluation import Evaluator
-from verifier.finite_diff import finite_differences
 from verifier.runner import Runner
 from verifier.tape import compile_tape, symbol_leaves
 
@@ -48,6 +47,7 @@ DENSE = [
     pytest.param("torch.where(x > 0, torch.log(x), x)", {"x": (8,)}, id="piecewise-undefined-branch"),
     pytest.param("torch.atan2(x, y) + torch.erf(x) * y ** 2", {"x": (5,), "y": (5,)}, id="two-inputs"),
     pytest.param("torch.cumprod(x, dim=0)", {"x": (7,)}, id="cumprod"),
+    pytest.param("torch.sign(x) * x ** 2 + x", {"x": (5,)}, id="sign-derivative-via-diff"),
     pytest.param("torch.amax(x, dim=0) + torch.prod(x)", {"x": (6,)}, id="max-and-prod"),
 ]
 
@@ -189,7 +189,7 @@ def test_template_catches_a_wrong_torch_gradient():
     right = verifier.make_case("t.right", inputs, torch=torch.tanh, sympy="torch.tanh(x)", grad_output="random")
     wrong = verifier.make_case("t.wrong", inputs, torch=WrongTanh.apply, sympy="torch.tanh(x)",
                                grad_output="random")
-    runner = Runner(cache=False, fd_options={"max_elements": 8})
+    runner = Runner(cache=False, fd_max_elements=8)
     ok, bad = runner.run(right, "float64"), runner.run(wrong, "float64")
     assert ok.status == "pass" and ok.route.startswith("elementwise template")
     assert bad.status == "fail"
@@ -312,17 +312,6 @@ def test_cache_can_be_switched_off(monkeypatch, tmp_path):
 def test_index_labels_are_str_of_each_index(shape):
     want = [str(idx) for idx in np.ndindex(*shape)] if shape else ["()"]
     assert index_labels(shape) == want
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_sampled_finite_differences_say_so(dtype):
-    x = np.linspace(-1, 1, 100)
-    fd = finite_differences(lambda a: torch.sin(a["x"]), {"x": x}, ("x",), None, dtype, max_elements=5)
-    got = fd.values["x"]
-    done = ~np.isnan(got)
-    assert done.sum() == 5 and done[0] and done[-1]
-    np.testing.assert_allclose(got[done], np.cos(x[done]), rtol=1e-8)
-    assert "sampled x: 5 of 100" in fd.method
 
 
 def test_tape_round_trips_through_json():
@@ -459,3 +448,66 @@ def test_rows_without_kinks_equal_what_annotate_makes(dtype):
     plain = res.rows.drop(columns=list(_NO_KINK))
     pd.testing.assert_frame_equal(res.rows, kinks.annotate(plain, kinks.KinkReport()))
     assert list(_NO_KINK) == kinks.KINK_COLUMNS        # a new kink column must be added here too
+
+
+# --- forward mode from the tape ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("expr, inputs", DENSE)
+def test_tape_jvp_matches_the_sympy_tangent_sweep(expr, inputs):
+    from verifier import forward_mode
+    case = _case(expr, **inputs)
+    model = symbolic.build(case)
+    compiled = symbolic.compile_model(model, case)
+    point = {s.name: s.values() for s in case.inputs if s.dtype is None}
+    u = {name: np.random.default_rng(5).normal(size=model.symbols[name].shape) for name in model.wrt}
+    if forward_mode.at_kink(model, point):
+        assert compiled.kink_text(point)                       # the screen never clears a kink
+        return
+    np.testing.assert_allclose(compiled.exact_jvp(point, u), forward_mode.exact_jvp(model, point, u),
+                               rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("expr, inputs", ELEMENTWISE)
+def test_template_jvp_matches_the_element_by_element_one(expr, inputs, monkeypatch):
+    from verifier import forward_mode
+    monkeypatch.setattr(templates, "CHUNK", 16)
+    case = _case(expr, **inputs)
+    model = symbolic.build(case)
+    template = templates.build_template(case)
+    point = {s.name: s.values() for s in case.inputs if s.dtype is None}
+    u = {name: np.random.default_rng(5).normal(size=model.symbols[name].shape) for name in model.wrt}
+    assert template.kink_text(point) == ""
+    np.testing.assert_allclose(template.exact_jvp(point, u), forward_mode.exact_jvp(model, point, u),
+                               rtol=1e-13, atol=1e-14)
+
+
+def test_tape_jvp_catches_a_wrong_forward_mode(monkeypatch):
+    """The forward-mode check on a compiled model still fails a wrong jvp."""
+    class WrongJvp(torch.autograd.Function):
+        @staticmethod
+        def forward(x):
+            return torch.sin(x)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_forward(inputs[0])
+            ctx.save_for_backward(inputs[0])
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * torch.cos(x)
+
+        @staticmethod
+        def jvp(ctx, t):
+            (x,) = ctx.saved_tensors
+            return 1.001 * t * torch.cos(x)
+
+    inputs = {"x": {"shape": [6], "sample": "normal", "seed": 3}}
+    wrong = verifier.make_case("t.jvp", inputs, torch=WrongJvp.apply, sympy="torch.sin(x)", grad_output="random")
+    right = verifier.make_case("t.jvp", inputs, torch=torch.sin, sympy="torch.sin(x)", grad_output="random")
+    runner = Runner(cache=False)
+    assert isinstance(runner.model(right), symbolic.CompiledModel)
+    assert runner.run(right, "float64").status == "pass"
+    bad = runner.run(wrong, "float64")
+    assert bad.status == "fail" and "forward_mode" in bad.message

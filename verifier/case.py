@@ -125,6 +125,16 @@ class Case:
     source: str | None = None         # "file:line" or "python:module"
     options: Mapping[str, Any] = field(default_factory=dict)  # extensions (backward repeat, ...)
     kink: str | None = None           # extension: the point is a kink on purpose (where, torch's convention)
+    timeout: float | None = None      # seconds per case × dtype run; None: the run's default
+    # optional checks (forward_mode, second_order): True/False, or the dtypes they run in
+    checks: Mapping[str, Any] = field(default_factory=dict)
+
+    def check_enabled(self, name: str, dtype: str | None = None) -> bool:
+        """Whether the optional check ``name`` runs for this case (at ``dtype``); on unless switched off."""
+        setting = self.checks.get(name, True)
+        if isinstance(setting, (list, tuple)):
+            return dtype is None or dtype in setting
+        return bool(setting)
 
     @property
     def family(self) -> str:

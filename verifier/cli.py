@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -35,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: reports/)")
     run.add_argument("--dtype", action="append", metavar="DTYPE", help="only these dtypes (repeatable)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--jobs", "-j", type=_count, default=1, metavar="N",
+                     help="worker processes running cases in parallel (default 1; 0 runs them in this "
+                          "process, without time limits)")
+    run.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                     help="time limit for one case x dtype before it is stopped and reported as 'timeout' "
+                          "(default 300; 0: none); a case's own 'timeout:' field wins")
     lst = sub.add_parser("list", help="list cases with their tags")
     paths_and_k(lst)
     val = sub.add_parser("validate", help="check case files without running them")
@@ -53,6 +60,26 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes (0 or more), not {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds (0 for no limit), not {text!r}")
+    return value
+
+
 def _load(paths: Sequence[str], keyword: str = "") -> LoadResult:
     result = load_paths(paths or [builtin_cases_dir()])
     if not paths:
@@ -69,19 +96,34 @@ def _print_errors(result: LoadResult) -> None:
 
 
 def cmd_run(args) -> int:
-    from .report import check_writable, write_reports
-    from .runner import Runner
-    from .terminal import print_summary, progress
+    from .isolation import DEFAULT_TIMEOUT, IsolatedRunner
+    from .report import check_writable
 
     check_writable(args.report_dir)
+    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    # the workers start importing now, while this process loads the case files
+    with IsolatedRunner(args.jobs, timeout).start() as runner:
+        return _run(args, runner)
+
+
+def _run(args, runner) -> int:
+    from tqdm import tqdm
+
+    from .report import write_reports
+    from .terminal import print_summary
+
     loaded = _load(args.paths, args.keyword)
     _print_errors(loaded)
     if not loaded.cases and not loaded.errors:
         print("no cases selected", file=sys.stderr)
         return EXIT_USAGE
     jobs = [(c, d) for c in loaded.cases for d in c.dtypes if not args.dtype or d in args.dtype]
-    runner = Runner()
-    results = [runner.run(case, dtype) for case, dtype in progress(jobs, disable=args.no_progress)]
+    with tqdm(total=len(jobs), desc="verifying", unit="case", file=sys.stderr, leave=False,
+              disable=True if args.no_progress else None) as bar:
+        def tick(result) -> None:
+            bar.set_postfix_str(f"{result.name} [{result.dtype}]", refresh=False)
+            bar.update()
+        results = runner.run(jobs, on_result=tick)
     paths = write_reports(results, args.report_dir, load_errors=[str(e) for e in loaded.errors])
     print_summary(results, paths)
     if loaded.errors:
@@ -163,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # `verifier schema | head`: the reader left; not an error of ours
+        sys.stdout = open(os.devnull, "w")
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .attribution import attribute, ulp_distance
 from .case import Case, Tolerance
 
 EPSILON = {name: float(torch.finfo(getattr(torch, name)).eps)
@@ -45,7 +46,8 @@ FD_TOLERANCE = Tolerance(rtol=1e-6, atol=1e-7)
 DETAIL_COLUMNS = [
     "case", "dtype", "input", "index", "exact", "autograd", "finite_diff",
     "abs_err", "rel_err", "fd_abs_err", "fd_rel_err", "ag_fd_abs_err", "ag_fd_rel_err",
-    "tolerance", "fd_method", "fd_step", "fd_error_estimate", "ok", "fd_ok",
+    "tolerance", "fd_method", "fd_step", "fd_error_estimate",
+    "ulp_err", "fd_ulp_err", "fd_within_estimate", "attribution", "ok", "fd_ok",
 ]
 
 
@@ -87,7 +89,9 @@ def element_rows(case: Case, dtype: str, exact: Mapping[str, np.ndarray],
         ok, allowed = within(ag, ex, tol)
         fd_ok, _ = within(fdv, ex, FD_TOLERANCE)
         abs_err, fd_abs, agfd_abs = np.abs(ag - ex), np.abs(fdv - ex), np.abs(ag - fdv)
-        est = fd.error_estimate.get(name) if fd is not None and fd.error_estimate else None
+        est = _per_element(fd, "error_estimate", name, ex.shape, np.nan)
+        sampled = _per_element(fd, "sampled", name, ex.shape, fd is not None).astype(bool)
+        kind, within_est = attribute(ok, fdv, ex, est, fd_ok, sampled)
         frames.append(({
             "case": case.name, "dtype": dtype, "input": name,
             "index": index_labels(ex.shape),
@@ -96,9 +100,11 @@ def element_rows(case: Case, dtype: str, exact: Mapping[str, np.ndarray],
             "fd_abs_err": fd_abs.ravel(), "fd_rel_err": _rel(fd_abs, ex).ravel(),
             "ag_fd_abs_err": agfd_abs.ravel(), "ag_fd_rel_err": _rel(agfd_abs, fdv).ravel(),
             "tolerance": np.broadcast_to(allowed, ex.shape).ravel(),
-            "fd_method": fd.method if fd is not None else "none",
-            "fd_step": np.broadcast_to(fd.steps[name], ex.shape).ravel() if fd is not None else np.nan,
-            "fd_error_estimate": np.broadcast_to(est, ex.shape).ravel() if est is not None else np.nan,
+            "fd_method": _methods(fd, name, ex.shape),
+            "fd_step": _per_element(fd, "steps", name, ex.shape, np.nan).ravel(),
+            "fd_error_estimate": est.ravel(),
+            "ulp_err": ulp_distance(ag, ex, dtype).ravel(), "fd_ulp_err": ulp_distance(fdv, ex, dtype).ravel(),
+            "fd_within_estimate": within_est.ravel(), "attribution": kind,
             "ok": ok.ravel(), "fd_ok": fd_ok.ravel(),
         }, ex.size))
     if not frames:
@@ -127,6 +133,9 @@ def _one_frame(parts: list[tuple[dict, int]], constant_columns: Mapping[str, obj
             columns[col] = first
         elif all(isinstance(v, str) for v in values):
             columns[col] = [v for v, (_, n) in zip(values, parts) for _ in range(n)]
+        elif all(isinstance(v, pd.Categorical) for v in values):
+            columns[col] = pd.Categorical(np.concatenate([np.asarray(v) for v in values]),
+                                          categories=first.categories)
         else:
             columns[col] = np.concatenate([np.full(n, v) if np.ndim(v) == 0 else np.asarray(v).ravel()
                                            for v, (_, n) in zip(values, parts)])
@@ -150,6 +159,24 @@ def index_labels(shape: tuple[int, ...]) -> list[str]:
         parts = [f"{i}{tail}" for i in range(n)]
         labels = [p + q for p in labels for q in parts]
     return labels
+
+
+def _methods(fd, name: str, shape: tuple[int, ...]):
+    """The FD method per element, or one string when every element of the input used the same one."""
+    if fd is None:
+        return "none"
+    single = getattr(fd, "single_method", {}).get(name)
+    if single is not None:
+        return single
+    return _per_element(fd, "methods", name, shape, fd.method).ravel()
+
+
+def _per_element(fd, attr: str, name: str, shape: tuple[int, ...], default) -> np.ndarray:
+    """``fd.<attr>[name]`` broadcast to the gradient's shape, or ``default`` everywhere when absent."""
+    table = getattr(fd, attr, None) if fd is not None else None
+    if table and name in table:
+        return np.broadcast_to(np.asarray(table[name]), shape)
+    return np.full(shape, default, dtype=object if isinstance(default, str) else None)
 
 
 def first_mismatches(rows: pd.DataFrame, limit: int = 5) -> str:

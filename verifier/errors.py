@@ -54,8 +54,17 @@ class CaseError(VerifierError, ValueError):
         if self.file:
             where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
         who = f"case '{self.case}': " if self.case else ""
-        hint = f" {self.hint}" if self.hint else ""
-        return f"{where}{who}{self.message}{hint}"
+        hint = ""
+        if self.hint:
+            # "what. hint": one sentence each, whether or not the message ends in a stop
+            stop = "" if self.message.rstrip().endswith((".", "?", "!", ":")) else "."
+            hint = f"{stop} {self.hint}"
+        text = f"{where}{who}{self.message}{hint}"
+        # one line whatever a case file put into a name or a key (YAML strings may hold line breaks)
+        return text.translate(_ONE_LINE)
+
+
+_ONE_LINE = {ord(c): " " for c in "\r\n\t\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
 
 
 class CaseFileError(CaseError):

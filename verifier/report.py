@@ -1,8 +1,11 @@
 """Tables → files: ``summary.csv``, ``details.csv`` and ``report.html``.
 
-Files are written atomically: each goes to a temporary file in the report
-directory and is renamed over the old one, so a run killed midway leaves the
-previous report readable.
+Files are written atomically: all of them are first written in full to
+temporary files in the report directory, then renamed over the old ones one
+after the other (a rename within a directory is atomic). A run killed before
+that point leaves the previous report exactly as it was; only a kill in the
+microseconds between the renames could leave files of two runs side by side,
+and each of them is still whole. tests/test_atomic.py kills writers midway.
 """
 
 from __future__ import annotations
@@ -57,13 +60,28 @@ def check_writable(directory: str | Path) -> Path:
 
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    atomic_write_all({path: text})
+
+
+def atomic_write_all(files: dict[Path, str]) -> None:
+    """Write every file to a temporary file beside it, flushed to disk, then rename them all into place."""
+    staged: list[tuple[str, Path]] = []
+    umask = os.umask(0)
+    os.umask(umask)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        for path, text in files.items():
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((tmp, path))
+            os.chmod(tmp, 0o666 & ~umask)    # mkstemp's 0600 would hide the report from everyone else
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())   # a crash of the machine must not rename an empty file in
+        for tmp, path in staged:
+            os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -73,15 +91,16 @@ def write_reports(results: Sequence[CaseResult], directory: str | Path, *, comma
     out = check_writable(directory)
     detail = tables.details(results)
     summ = tables.summary(results, detail)
-    paths = {"summary": out / "summary.csv", "details": out / "details.csv", "html": out / "report.html"}
+    check_rows = tables.checks(results)
+    paths = {"summary": out / "summary.csv", "details": out / "details.csv", "checks": out / "checks.csv",
+             "html": out / "report.html"}
     env = environment(command)
-    html = render_html(summ, detail, env, load_errors)
-    atomic_write(paths["summary"], summ.to_csv(index=False))
-    atomic_write(paths["details"], detail.to_csv(index=False))
-    atomic_write(paths["html"], html)
-    # `verifier diff` reads this to say what changed between two runs (torch version, machine)
+    html = render_html(summ, detail, env, load_errors, check_rows)
+    # `verifier diff` reads environment.json to say what changed between two runs (torch version, machine)
     paths["environment"] = out / "environment.json"
-    atomic_write(paths["environment"], json.dumps(env, indent=2))
+    atomic_write_all({paths["summary"]: summ.to_csv(index=False), paths["details"]: detail.to_csv(index=False),
+                      paths["checks"]: check_rows.to_csv(index=False), paths["html"]: html,
+                      paths["environment"]: json.dumps(env, indent=2)})
     return paths
 
 
@@ -136,7 +155,7 @@ def _anchor(case: str, dtype: str) -> str:
 
 
 def render_html(summ: pd.DataFrame, detail: pd.DataFrame, env: dict[str, str],
-                load_errors: Sequence[str] = ()) -> str:
+                load_errors: Sequence[str] = (), check_rows: pd.DataFrame | None = None) -> str:
     """The HTML report: overview first, then the summary, then details per case."""
     templates = jinja2.Environment(loader=jinja2.PackageLoader("verifier", "templates"),
                                    autoescape=jinja2.select_autoescape(["html", "j2"]))
@@ -156,4 +175,22 @@ def render_html(summ: pd.DataFrame, detail: pd.DataFrame, env: dict[str, str],
         families=jinja2.utils.markupsafe.Markup(_styled(tables.by_family(summ), "families")),
         summary=jinja2.utils.markupsafe.Markup(_styled(_short_messages(summ), "summary", link_cases=True)),
         sections=sections, load_errors=list(load_errors),
+        attribution=tables.attribution_counts(summ),
+        check_counts=jinja2.utils.markupsafe.Markup(_styled(_check_counts(check_rows), "check-counts")),
+        check_issues=jinja2.utils.markupsafe.Markup(_styled(_check_issues(check_rows), "check-issues")),
     )
+
+
+def _check_counts(check_rows: pd.DataFrame | None) -> pd.DataFrame:
+    """Check × status counts (every check row of the run)."""
+    if check_rows is None or check_rows.empty:
+        return pd.DataFrame()
+    return (check_rows.pivot_table(index="check", columns="status", values="case", aggfunc="count", fill_value=0)
+            .reset_index())
+
+
+def _check_issues(check_rows: pd.DataFrame | None) -> pd.DataFrame:
+    """The check rows that failed or were skipped, with why."""
+    if check_rows is None or check_rows.empty:
+        return pd.DataFrame()
+    return check_rows[check_rows["status"] != "pass"]

@@ -17,13 +17,20 @@ import pandas as pd
 import torch
 
 from . import kinks as _kinks
+from .attribution import at_kinks
 from .autograd import TORCH_DTYPES, AutogradResult, forward_float64, run_autograd
 from .cache import Cache, cached_exact, cached_kinks, default_cache
 from .case import Case
 from .compare import DETAIL_COLUMNS, element_rows, first_mismatches, tolerance_for, within
 from .errors import CaseError, SymbolicError
-from .finite_diff import finite_differences
-from .symbolic import ExactResult, prepare
+from .finite_diff import FDResult, fd_options, finite_differences
+from .forward_mode import DirectionalResult, check_forward_mode
+from .second_order import check_second_order
+from .symbolic import ExactResult, SymbolicModel, prepare
+
+#: Finite differences are taken on at most this many elements per input (a
+#: seeded sample above it, which the report states); None takes them all.
+FD_MAX_ELEMENTS = 1024
 
 
 @dataclass
@@ -33,6 +40,14 @@ class Check:
     name: str
     ok: bool
     detail: str = ""
+    skipped: bool = False                         # did not run (the detail says why); never fails a case
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    elements: int | None = None
+
+    @property
+    def status(self) -> str:
+        return "skip" if self.skipped else ("pass" if self.ok else "fail")
 
 
 _FROZEN = False
@@ -73,6 +88,9 @@ class CaseResult:
     seconds: float = 0.0
     autograd: AutogradResult | None = None
     exact: ExactResult | None = None
+    fd: FDResult | None = None
+    forward_mode: DirectionalResult | None = None
+    second_order: DirectionalResult | None = None
     kinks: _kinks.KinkReport | None = None        # what the kink detector found at the point
 
     @property
@@ -84,15 +102,18 @@ class Runner:
     """Runs cases, caching each case's symbolic model across dtypes (and on disk, see cache.py).
 
     ``cache``: True for the default disk cache (``VERIFIER_CACHE=off`` turns it
-    off), False for none, or a :class:`verifier.cache.Cache`. ``fd_options``
-    are keyword arguments for :func:`verifier.finite_diff.finite_differences`.
+    off), False for none, or a :class:`verifier.cache.Cache`.
     """
 
-    def __init__(self, *, cache=True, fd_options: dict | None = None) -> None:
+    def __init__(self, *, fd_max_elements: int | None = FD_MAX_ELEMENTS, forward_mode: bool = True,
+                 second_order: bool = True, cache=True) -> None:
         _freeze_baseline()
         self._models: dict[int, tuple[Case, object]] = {}
+        self.fd_max_elements = fd_max_elements
+        # run-wide switches of the optional checks; a case can switch each off for itself (`checks:`)
+        self.forward_mode = forward_mode
+        self.second_order = second_order
         self.cache = default_cache() if cache is True else (cache if isinstance(cache, Cache) else None)
-        self.fd_options = dict(fd_options or {})
 
     def model(self, case: Case):
         """The case's symbolic side (a compiled tape or an elementwise template; see symbolic.prepare)."""
@@ -141,15 +162,22 @@ class Runner:
         ex = cached_exact(self.cache, model, point, weights)
         result.exact, result.route = ex, ex.route
         fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype,
-                                **self.fd_options)
+                                **fd_options(case), max_elements=self.fd_max_elements)
+        result.fd = fd
         tol = tolerance_for(case, dtype)
         # the tape already knows when nothing is near a kink: skip the SymPy-walking detector then
         result.kinks = cached_kinks(self.cache, model, point, weights, ex.may_kink)
         if result.kinks.elements:
-            result.rows = _kinks.annotate(element_rows(case, dtype, ex.vjp, ag.grads, fd, tol), result.kinks)
+            result.rows = at_kinks(_kinks.annotate(element_rows(case, dtype, ex.vjp, ag.grads, fd, tol),
+                                                   result.kinks))
         else:       # annotate() would only add these columns, at the price of a copy of the table
             result.rows = element_rows(case, dtype, ex.vjp, ag.grads, fd, tol, constant_columns=_NO_KINK)
         result.checks = _checks(case, dtype, result.rows, ag, ex, tol)
+        if not result.rows.empty:          # the gradient check's row in checks.csv carries its numbers too
+            gradient = result.checks[0]
+            gradient.max_abs_err = float(result.rows["abs_err"].max())
+            gradient.max_rel_err = float(result.rows["rel_err"].max())
+            gradient.elements = len(result.rows)
         notes = []
         kink = _kinks.verdict(case.kink, result.kinks, result.rows)
         if kink is not None:
@@ -158,6 +186,7 @@ class Runner:
         if ag.accumulated:
             result.rows = _with_accumulated(result.rows, ag.accumulated)
             notes.append(_accumulation_note(ag, int(case.options.get("repeat", 1))))
+        result.checks += self._directional(result, model, values, point, weights, tol)
         failed = [c for c in result.checks if not c.ok]
         if failed:
             result.status = "fail"
@@ -165,6 +194,24 @@ class Runner:
         else:   # a passing run still reports what it showed (kinks, accumulation)
             result.message = "; ".join(n for n in notes if n)
         return result
+
+    def _directional(self, result: CaseResult, model: SymbolicModel, values, point, weights, tol) -> list[Check]:
+        """The forward-mode and second-order checks that are switched on, as check rows."""
+        case, dtype, out = result.case, result.dtype, []
+        if self.forward_mode and case.check_enabled("forward_mode", dtype):
+            result.forward_mode = check_forward_mode(case, model, values, point, dtype, tol)
+            out.append(_as_check(result.forward_mode))
+        if self.second_order and case.check_enabled("second_order", dtype):
+            result.second_order = check_second_order(case, model, values, point, weights, dtype, tol)
+            out.append(_as_check(result.second_order))
+        return out
+
+
+def _as_check(d: DirectionalResult) -> Check:
+    return Check(d.name, d.status != "fail", d.detail, skipped=d.status == "skip",
+                 max_abs_err=None if d.status == "skip" else d.max_abs_err,
+                 max_rel_err=None if d.status == "skip" else d.max_rel_err,
+                 elements=d.elements or None)
 
 
 def _with_accumulated(rows: pd.DataFrame, accumulated: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -315,7 +315,7 @@ _INEQUALITY = ("<", "<=", ">", ">=")
 _TIE = mpmath.mpf(10) ** -30
 
 
-def kink_free(tape: Tape, vals: list, roots: Sequence[int]) -> bool:
+def kink_free(tape: Tape, vals: list, roots: Sequence[int], relations: tuple[str, ...] = _INEQUALITY) -> bool:
     """True when no node under ``roots`` can be a kink at the point, so the kink detector can be skipped.
 
     Conservative (a superset of :func:`verifier.kinks.candidates`): an Abs,
@@ -323,7 +323,8 @@ def kink_free(tape: Tape, vals: list, roots: Sequence[int]) -> bool:
     extreme arguments are that close, or an inequality anywhere (every
     Piecewise branch, not only the one taken) that holds that nearly with
     equality. Any such node, or a value that could not be computed, says
-    "maybe" and the full detector runs.
+    "maybe" and the full detector runs. ``relations``: which comparisons
+    count (forward mode also treats a Piecewise ``Eq`` at equality as a kink).
     """
     ops, args, extra = tape.ops, tape.args, tape.extra
     seen, stack = set(), list(roots)
@@ -342,7 +343,7 @@ def kink_free(tape: Tape, vals: list, roots: Sequence[int]) -> bool:
                 best = sorted((vals[j] for j in a), reverse=extra[i] == "Max")
                 if abs(best[0] - best[1]) <= _TIE * (1 + abs(best[0])):
                     return False
-            elif op == REL and extra[i] in _INEQUALITY:
+            elif op == REL and extra[i] in relations:
                 lhs, rhs = vals[a[0]], vals[a[1]]
                 if abs(lhs - rhs) <= _TIE * (1 + abs(lhs) + abs(rhs)):
                     return False
@@ -350,3 +351,49 @@ def kink_free(tape: Tape, vals: list, roots: Sequence[int]) -> bool:
             return False
         stack.extend(a)
     return True
+
+
+def tangent(tape: Tape, vals: list, leaf_tangents: Sequence, roots: Sequence[int]) -> list:
+    """Forward-mode derivatives: Σ_leaf ∂root/∂leaf · leaf_tangents[leaf] for each root (J·u).
+
+    Only nodes the roots reach through the branches the point takes are
+    visited, so an undefined value in an untaken branch does not matter.
+    """
+    ops, args = tape.ops, tape.args
+    needed, stack = set(), list(roots)
+    while stack:
+        i = stack.pop()
+        if i in needed:
+            continue
+        needed.add(i)
+        if ops[i] == PIECEWISE:
+            stack.append(active_branch(tape, vals, i))
+        elif ops[i] in (ADD, MUL, POW, FUNC):
+            stack.extend(args[i])
+    t: dict = {}
+    for i in sorted(needed):
+        op = ops[i]
+        if op == SYM:
+            t[i] = leaf_tangents[int(tape.extra[i])]
+            continue
+        if op not in (ADD, MUL, POW, FUNC, PIECEWISE):
+            continue
+        kids = args[i]
+        if all(t.get(j) is None for j in kids):
+            continue
+        if op == ADD:
+            pairs = [(j, None) for j in kids]
+        elif op == MUL and len(kids) == 2:
+            pairs = [(kids[0], vals[kids[1]]), (kids[1], vals[kids[0]])]
+        else:
+            pairs = _partials(tape, vals, i, op)
+        acc = None
+        for j, partial in pairs:
+            tj = t.get(j)
+            if tj is None:
+                continue
+            inc = tj if partial is None else tj * partial
+            acc = inc if acc is None else acc + inc
+        t[i] = acc
+    zero = mpmath.mpf(0)
+    return [t.get(r) if t.get(r) is not None else zero for r in roots]

@@ -241,6 +241,29 @@ class CompiledModel:
     def jacobian(self) -> dict[str, np.ndarray]:
         return self.symbolic().jacobian()
 
+    def _values(self, point, digits: int) -> list:
+        return sweep.forward(self.tape, sweep.leaf_values(self.tape, point))
+
+    def kink_text(self, point, *, digits: int = PRECISION_DIGITS) -> str:
+        """'' when the tape shows no kink near the point; otherwise the SymPy detector's description."""
+        n_out = int(np.prod(self.output_shape, dtype=int))
+        with mpmath.workdps(digits):
+            if sweep.kink_free(self.tape, self._values(point, digits), self.tape.roots[:n_out],
+                               relations=("<", "<=", ">", ">=", "==", "!=")):
+                return ""
+        from .forward_mode import at_kink
+        return at_kink(self, point, digits=digits)
+
+    def exact_jvp(self, point, direction, *, digits: int = PRECISION_DIGITS) -> np.ndarray:
+        """The exact J·u at ``point`` (forward mode over the tape), shaped like the output."""
+        n_out = int(np.prod(self.output_shape, dtype=int))
+        with mpmath.workdps(digits):
+            vals = self._values(point, digits)
+            flat = {name: np.asarray(direction[name], dtype=np.float64).ravel().tolist() for name in self.wrt}
+            leaf_t = [mpmath.mpf(flat[name][k]) if name in flat else None for name, k in self.tape.leaves]
+            out = sweep.tangent(self.tape, vals, leaf_t, self.tape.roots[:n_out])
+            return np.array([_real(t, "J·u") for t in out], dtype=np.float64).reshape(self.output_shape)
+
     @property
     def n_entries(self) -> int:
         size = int(np.prod(self.output_shape, dtype=int))

@@ -11,14 +11,19 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .attribution import KINDS
 from .compare import DETAIL_COLUMNS
 from .runner import CaseResult
 
 SUMMARY_COLUMNS = [
     "case", "family", "dtype", "status", "max_abs_err", "max_rel_err", "max_fd_abs_err",
     "max_fd_rel_err", "max_ag_fd_rel_err", "elements", "mismatched", "fd_outside_tol",
+    "max_ulp_err", "fd_elements", *KINDS, "forward_mode", "second_order", "fd_method", "fd_note",
     "grad_fn", "route", "seconds", "message",
 ]
+
+CHECK_COLUMNS = ["case", "dtype", "check", "status", "max_abs_err", "max_rel_err", "elements", "detail"]
+_COUNTS = ["elements", "mismatched", "fd_outside_tol", "fd_elements", *KINDS]
 
 
 def details(results: Sequence[CaseResult]) -> pd.DataFrame:
@@ -35,23 +40,51 @@ def summary(results: Sequence[CaseResult], detail: pd.DataFrame | None = None) -
     base = pd.DataFrame([{
         "case": r.name, "family": r.case.family, "dtype": r.dtype, "status": r.status,
         "grad_fn": r.grad_fn or "", "route": r.route, "seconds": round(r.seconds, 4), "message": r.message,
-    } for r in results], columns=["case", "family", "dtype", "status", "grad_fn", "route", "seconds", "message"])
+        "forward_mode": _check_status(r, "forward_mode"), "second_order": _check_status(r, "second_order"),
+        "fd_method": getattr(r.fd, "method", "") if getattr(r, "fd", None) is not None else "",
+        "fd_note": "; ".join(getattr(r.fd, "notes", []) or []) if getattr(r, "fd", None) is not None else "",
+    } for r in results], columns=["case", "family", "dtype", "status", "grad_fn", "route", "seconds", "message",
+                                  "forward_mode", "second_order", "fd_method", "fd_note"])
     if detail.empty:
         agg = pd.DataFrame(columns=["case", "dtype", "max_abs_err", "max_rel_err", "max_fd_abs_err",
-                                    "max_fd_rel_err", "max_ag_fd_rel_err", "elements", "mismatched",
-                                    "fd_outside_tol"])
+                                    "max_fd_rel_err", "max_ag_fd_rel_err", "max_ulp_err", *_COUNTS])
     else:
-        d = detail.assign(bad=~detail["ok"].astype(bool), fd_bad=~detail["fd_ok"].astype(bool))
+        sampled = detail["attribution"] != "fd_not_sampled"
+        d = detail.assign(bad=~detail["ok"].astype(bool), fd_bad=~detail["fd_ok"].astype(bool) & sampled,
+                          fd_taken=detail["finite_diff"].notna(),
+                          **{kind: detail["attribution"] == kind for kind in KINDS})
         agg = d.groupby(["case", "dtype"], sort=False).agg(
             max_abs_err=("abs_err", "max"), max_rel_err=("rel_err", "max"),
             max_fd_abs_err=("fd_abs_err", "max"), max_fd_rel_err=("fd_rel_err", "max"),
-            max_ag_fd_rel_err=("ag_fd_rel_err", "max"), elements=("exact", "size"),
-            mismatched=("bad", "sum"), fd_outside_tol=("fd_bad", "sum"),
+            max_ag_fd_rel_err=("ag_fd_rel_err", "max"), max_ulp_err=("ulp_err", "max"),
+            elements=("exact", "size"), mismatched=("bad", "sum"), fd_outside_tol=("fd_bad", "sum"),
+            fd_elements=("fd_taken", "sum"), **{kind: (kind, "sum") for kind in KINDS},
         ).reset_index()
     out = base.merge(agg, on=["case", "dtype"], how="left")
-    for col in ("elements", "mismatched", "fd_outside_tol"):
+    for col in _COUNTS:
         out[col] = out[col].fillna(0).astype(int)
     return out[SUMMARY_COLUMNS]
+
+
+def _check_status(result: CaseResult, name: str) -> str:
+    for check in result.checks:
+        if check.name == name:
+            return check.status
+    return ""
+
+
+def checks(results: Sequence[CaseResult]) -> pd.DataFrame:
+    """One row per case × dtype × check (gradient, forward, expect.*, forward_mode, second_order, ...)."""
+    rows = [{"case": r.name, "dtype": r.dtype, "check": c.name, "status": c.status,
+             "max_abs_err": c.max_abs_err, "max_rel_err": c.max_rel_err, "elements": c.elements,
+             "detail": c.detail} for r in results for c in r.checks]
+    return pd.DataFrame(rows, columns=CHECK_COLUMNS)
+
+
+def attribution_counts(summary_df: pd.DataFrame) -> dict[str, int]:
+    """Gradient elements per attribution kind over the whole run (zeros included)."""
+    return {kind: int(summary_df[kind].sum()) if kind in summary_df and not summary_df.empty else 0
+            for kind in KINDS}
 
 
 def counts(summary_df: pd.DataFrame) -> dict[str, int]:

@@ -151,7 +151,9 @@ class _Compiler:
                     ds.append(-1)
                     continue
                 try:
-                    ds.append(self.add(node.fdiff(k)))
+                    ds.append(self.add(_partial(node, k)))
+                except SymbolicError:
+                    raise
                 except Exception as exc:  # SymPy raises ArgumentIndexError and friends
                     raise SymbolicError(f"no derivative rule for {node.func.__name__}: {exc}") from None
             self.dargs[i] = tuple(ds)
@@ -221,6 +223,26 @@ class _Compiler:
         if name not in RULES and self.differentiate:
             self.pending.append((i, node))
         return i
+
+
+def _partial(node, k: int):
+    """∂node/∂(its k-th argument) as an expression.
+
+    ``fdiff`` is that, but some functions (sign) leave it unevaluated as
+    ``Derivative``/``Subs``; differentiating ``f(..., d, ...)`` in a fresh
+    symbol ``d`` and putting the argument back gives their own derivative
+    rule (sign' = 2·DiracDelta, as ``sympy.diff`` says).
+    """
+    d = node.fdiff(k)
+    if not d.has(sp.Derivative, sp.Subs):
+        return d
+    dummy = sp.Dummy(real=True)
+    args = list(node.args)
+    arg, args[k - 1] = args[k - 1], dummy
+    d = sp.diff(node.func(*args), dummy).xreplace({dummy: arg})
+    if d.has(sp.Derivative, sp.Subs):
+        raise SymbolicError(f"no derivative rule for {node.func.__name__}")
+    return d
 
 
 def _number(node) -> str:

@@ -133,6 +133,41 @@ class TemplateModel:
     def jacobian(self) -> dict:
         return self.full().jacobian()
 
+    def kink_text(self, point, **_) -> str:
+        """'' when no element is near a kink (vectorised screen); else the full detector's description."""
+        every = ("<", "<=", ">", ">=", "==", "!=")
+        if all(vectorised.kink_free(self.tape, values, self.tape.roots[0], relations=every)
+               for _, values in _chunks(self, point)):
+            return ""
+        from .forward_mode import at_kink
+        return at_kink(self, point)
+
+    def exact_jvp(self, point, direction, **_) -> np.ndarray:
+        """J·u for every element: Σ over inputs of ∂f/∂x (the template's symbolic derivatives) times u."""
+        droots = derivative_roots(self)
+        shape, out = self.output_shape, []
+        dirs = {name: np.broadcast_to(np.asarray(direction[name], dtype=np.float64), shape).reshape(-1)
+                for name in droots}
+        for sl, values in _chunks(self, point):
+            total = np.zeros(sl.stop - sl.start)
+            for name, r in droots.items():
+                total = total + np.broadcast_to(values[0][self.tape.roots[r]], total.shape) * dirs[name][sl]
+            out.append(total)
+        return np.concatenate(out).reshape(shape) if out else np.zeros(shape)
+
+
+def _chunks(model: "TemplateModel", point):
+    """(slice, vectorised.forward values) over the output's elements, CHUNK at a time."""
+    shape = model.output_shape
+    n = math.prod(shape)
+    columns = {name: np.ascontiguousarray(np.broadcast_to(np.asarray(point[name], dtype=np.float64),
+                                                          shape)).reshape(-1)
+               for name, _ in model.tape.leaves}
+    for start in range(0, n, CHUNK):
+        sl = slice(start, min(n, start + CHUNK))
+        yield sl, vectorised.forward(model.tape, vectorised.leaf_arrays(
+            model.tape, {k: c[sl] for k, c in columns.items()}))
+
 
 def build_template(case: Case) -> TemplateModel:
     """The scalar template ``f`` over one symbol per input, compiled with its symbolic derivatives."""

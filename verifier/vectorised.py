@@ -237,7 +237,8 @@ def leaf_arrays(tape: Tape, columns: Mapping[str, np.ndarray], real=np.float64) 
     return [np.asarray(columns[name], dtype=real) for name, _ in tape.leaves]
 
 
-def kink_free(tape: Tape, values: tuple[list, dict], root: int, slack: float = 1e-12) -> bool:
+def kink_free(tape: Tape, values: tuple[list, dict], root: int, slack: float = 1e-12,
+              relations: tuple[str, ...] = ("<", "<=", ">", ">=")) -> bool:
     """True when no element is near a kink of the template (see :func:`verifier.sweep.kink_free`).
 
     Values are float64 here, so "near" is within ``slack`` relative: an exact
@@ -260,7 +261,7 @@ def kink_free(tape: Tape, values: tuple[list, dict], root: int, slack: float = 1
                 stacked = np.sort(np.stack(np.broadcast_arrays(*[vals[j] for j in a])), axis=0)
                 first, second = (stacked[-1], stacked[-2]) if extra[i] == "Max" else (stacked[0], stacked[1])
                 near = ~(np.abs(first - second) > slack * (1 + np.abs(first)))
-            elif ops[i] == REL and extra[i] in ("<", "<=", ">", ">="):
+            elif ops[i] == REL and extra[i] in relations:
                 lhs, rhs = vals[a[0]], vals[a[1]]
                 near = ~(np.abs(lhs - rhs) > slack * (1 + np.abs(lhs) + np.abs(rhs)))
             else:

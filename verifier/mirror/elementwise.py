@@ -28,6 +28,7 @@ import sympy
 import torch
 import torch.nn.functional as F
 from sympy import Abs, Rational, exp, log, sqrt
+from sympy.core.parameters import distribute
 
 from verifier.errors import ExpressionError
 
@@ -47,7 +48,11 @@ def _unary(name, f, torch_fn, doc, *, domain=None, analytic=False, aliases=()):
     """Register a one-argument elementwise mirror ``x -> f(x)``."""
 
     def definition(x):
-        return emap(f, x)
+        # Under distribute(False) (see _table.register), SymPy's minus-sign
+        # extraction in odd functions loops forever on f(-x - 2*y): -(-x - 2*y)
+        # stays a product with -1. Applying f with distribution on avoids it.
+        with distribute(True):
+            return emap(f, x)
 
     definition.__name__ = name
     definition.__doc__ = f"Symbolic {name}: {doc}."

@@ -1,0 +1,164 @@
+"""The forward-mode check: torch's J·u by forward AD, along a seeded random direction u, against the exact J·u.
+
+``y.backward(v)`` only exercises reverse mode. Forward mode has its own
+derivative formulas in torch (``torch.autograd.forward_ad``; custom
+Functions supply a ``jvp``), so it gets its own check: one random
+direction u per case (seeded, and rounded to the case's dtype so both
+sides use the same u), torch's tangent of the output, and the exact J·u
+from a tangent sweep over the symbolic graph (:mod:`verifier.tangent`).
+Tolerances are the case's gradient tolerances.
+
+When torch has no forward-mode formula for an operation the check is
+skipped, with torch's message: that is a missing feature, not a wrong number.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Mapping
+
+import mpmath
+import numpy as np
+import torch
+import torch.autograd.forward_ad as fwad
+
+from .autograd import TORCH_DTYPES, make_leaves, torch_callable
+from .case import Case, Tolerance
+from .compare import within
+from .errors import CaseError
+from .evaluation import PRECISION_DIGITS, Evaluator
+from .tangent import kinks, tangent_sweep
+
+#: Seeds of the random directions (forward mode uses u, second order w).
+FORWARD_SEED = 4_2024
+MISMATCHES_SHOWN = 3
+
+
+@dataclass
+class DirectionalResult:
+    """One directional check at one dtype: torch's values against exact, and the verdict."""
+
+    name: str                       # "forward_mode" | "second_order"
+    status: str                     # "pass" | "fail" | "skip"
+    detail: str = ""
+    exact: dict[str, np.ndarray] | None = None
+    torch: dict[str, np.ndarray] | None = None
+    direction: dict[str, np.ndarray] | None = None
+    max_abs_err: float = float("nan")
+    max_rel_err: float = float("nan")
+    elements: int = 0
+
+
+def directions(case: Case, dtype: str, seed: int) -> dict[str, np.ndarray]:
+    """A standard-normal direction per differentiated input, rounded to ``dtype`` (exactly representable there)."""
+    out = {}
+    for k, spec in enumerate(s for s in case.inputs if s.differentiated):
+        shape = np.shape(spec.value) if spec.value is not None else tuple(spec.shape)
+        raw = np.random.default_rng([seed, k]).normal(size=shape)
+        out[spec.name] = torch.as_tensor(raw, dtype=TORCH_DTYPES[dtype]).to(torch.float64).numpy()
+    return out
+
+
+def symbol_values(model, point: Mapping[str, np.ndarray]) -> dict:
+    """Every floating input symbol of ``model`` -> its float64 value at ``point``."""
+    values = {}
+    for name, syms in model.symbols.items():
+        values.update(zip(syms.ravel().tolist(), np.asarray(point[name], dtype=np.float64).ravel().tolist()))
+    return values
+
+
+def compare(name: str, label: str, torch_vals: Mapping[str, np.ndarray], exact_vals: Mapping[str, np.ndarray],
+            tol: Tolerance, direction: Mapping[str, np.ndarray]) -> DirectionalResult:
+    """Element-wise verdicts (the gradient's tolerance rule) folded into one result."""
+    bad, total, worst_abs, worst_rel = [], 0, 0.0, 0.0
+    for key, ex in exact_vals.items():
+        got = np.asarray(torch_vals[key], dtype=np.float64).reshape(ex.shape)
+        ok, allowed = within(got, ex, tol)
+        err = np.abs(got - ex)
+        total += ex.size
+        worst_abs = max(worst_abs, float(np.nanmax(err, initial=0.0)) if np.isfinite(err).all() else np.inf)
+        scale = float(np.max(np.abs(ex), initial=0.0))
+        worst_rel = max(worst_rel, worst_abs / scale if scale > 0 else (0.0 if worst_abs == 0 else np.inf))
+        for idx in zip(*np.nonzero(~ok)) if ex.ndim else ([()] if not ok else []):
+            bad.append(f"{key}{tuple(int(i) for i in idx)}: exact {ex[idx]:.17g}, torch {got[idx]:.17g}, "
+                       f"error {err[idx]:.3g} > tolerance {np.broadcast_to(allowed, ex.shape)[idx]:.3g}")
+    result = DirectionalResult(name, "fail" if bad else "pass", exact=dict(exact_vals), torch=dict(torch_vals),
+                               direction=dict(direction), max_abs_err=worst_abs, max_rel_err=worst_rel,
+                               elements=total)
+    if bad:
+        result.detail = (f"{label} differs from exact at {len(bad)} / {total} elements "
+                         f"({100.0 * len(bad) / max(1, total):.0f}%); " + "; ".join(bad[:MISMATCHES_SHOWN]))
+    return result
+
+
+def torch_jvp(case: Case, values: Mapping[str, np.ndarray], dtype: str,
+              direction: Mapping[str, np.ndarray]) -> np.ndarray:
+    """torch's J·u: the output's tangent under ``torch.autograd.forward_ad``, as float64."""
+    fn = torch_callable(case)
+    tensors = [t.detach() for t in make_leaves(case, values, dtype)]
+    with warnings.catch_warnings(), fwad.dual_level():
+        # torch's forward AD of a custom Function warns about torch.jit.script internally; not ours to show
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=DeprecationWarning)
+        args = [fwad.make_dual(t, torch.as_tensor(direction[spec.name], dtype=t.dtype)) if spec.differentiated
+                else t for spec, t in zip(case.inputs, tensors)]
+        y = fn(*args)
+        if not isinstance(y, torch.Tensor):
+            raise CaseError(f"the torch side returned a {type(y).__name__}, not a tensor", case=case.name)
+        tangent = fwad.unpack_dual(y).tangent
+        out_shape = tuple(y.shape)
+    if tangent is None:                       # the output does not depend on the inputs
+        return np.zeros(out_shape)
+    return tangent.detach().to(torch.float64).numpy().copy()
+
+
+def at_kink(model, point: Mapping[str, np.ndarray], *, digits: int = PRECISION_DIGITS) -> str:
+    """'' when the case's point is smooth, else where it sits on a kink (a non-differentiable point)."""
+    with mpmath.workdps(digits):
+        found = kinks(model.output.ravel().tolist(), Evaluator(symbol_values(model, point)))
+    return "; ".join(found)
+
+
+def exact_jvp(model, point: Mapping[str, np.ndarray], direction: Mapping[str, np.ndarray],
+              *, digits: int = PRECISION_DIGITS) -> np.ndarray:
+    """The exact J·u at ``point``, shaped like the output, rounded to float64."""
+    with mpmath.workdps(digits):
+        ev = Evaluator(symbol_values(model, point))
+        tangents = {}
+        for name in model.wrt:
+            tangents.update(zip(model.symbols[name].ravel().tolist(),
+                                np.asarray(direction[name], dtype=np.float64).ravel().tolist()))
+        flat = tangent_sweep(model.output.ravel().tolist(), tangents, ev)
+        return np.array([_real(t) for t in flat], dtype=np.float64).reshape(model.output.shape)
+
+
+def _real(value) -> float:
+    if isinstance(value, mpmath.mpc):
+        value = value.real
+    return float(value)
+
+
+def check_forward_mode(case: Case, model, values: Mapping[str, np.ndarray], point: Mapping[str, np.ndarray],
+                       dtype: str, tol: Tolerance, *, seed: int = FORWARD_SEED) -> DirectionalResult:
+    """torch's forward-mode J·u against the exact J·u, for one case at one dtype."""
+    try:
+        # compiled models (verifier.symbolic / templates) answer from their tape, without SymPy
+        kink = model.kink_text(point) if hasattr(model, "kink_text") else at_kink(model, point)
+    except CaseError as exc:
+        return DirectionalResult("forward_mode", "skip", f"no exact J·u: {exc.message}")
+    if kink:
+        return DirectionalResult("forward_mode", "skip", f"the point is a kink ({kink}): forward mode's "
+                                 f"convention there is torch's choice, not an exact value")
+    u = directions(case, dtype, seed)
+    try:
+        got = torch_jvp(case, {**values, **point}, dtype, u)
+    except CaseError:
+        raise
+    except Exception as exc:   # no forward-mode formula: a missing feature, reported as a skip
+        return DirectionalResult("forward_mode", "skip",
+                                 f"torch cannot run forward-mode AD here: {type(exc).__name__}: {str(exc)[:200]}")
+    try:
+        ex = model.exact_jvp(point, u) if hasattr(model, "exact_jvp") else exact_jvp(model, point, u)
+    except CaseError as exc:
+        return DirectionalResult("forward_mode", "skip", f"no exact J·u: {exc.message}")
+    return compare("forward_mode", "J·u (forward AD)", {"y": got}, {"y": ex}, tol, u)
