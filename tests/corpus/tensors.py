@@ -202,22 +202,23 @@ class Normalize(Function):
 
     @staticmethod
     def forward(ctx, x):
-        n = torch.linalg.vector_norm(x)
-        y = x / n
-        ctx.save_for_backward(y, n)
-        return y
+        ctx.save_for_backward(x)
+        return x / torch.linalg.vector_norm(x)
 
     @staticmethod
     def backward(ctx, g):
-        y, n = ctx.saved_tensors
+        # recomputed from x (not saved from forward), so double backward differentiates it too
+        (x,) = ctx.saved_tensors
+        n = torch.linalg.vector_norm(x)
+        y = x / n
         return (g - y * (y * g).sum()) / n
 
 
 class NormalizeConstantNorm(Normalize):
     @staticmethod
     def backward(ctx, g):
-        y, n = ctx.saved_tensors
-        return g / n                           # BUG: treated ||x|| as a constant
+        (x,) = ctx.saved_tensors
+        return g / torch.linalg.vector_norm(x)  # BUG: treated ||x|| as a constant
 
 
 plant(Planted("normalize-missing-term", "product-rule", "d(x/||x||) with ||x|| held constant", Normalize,
