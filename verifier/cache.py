@@ -88,7 +88,8 @@ class Cache:
         except OSError:
             return
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.close(fd)
+            with open(tmp, "w", encoding="utf-8") as fh:
                 json.dump({**data, "format": FORMAT, "key": key}, fh, separators=(",", ":"))
             os.replace(tmp, path)
         except OSError:
