@@ -24,6 +24,7 @@ import difflib
 import math
 import numbers
 import operator
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -48,6 +49,10 @@ LANGUAGE_DOC = "docs/case-language.md"
 FUNCTION_LIST_HINT = (f"See {LANGUAGE_DOC} for what the case language allows "
                       "and `verifier functions` for the supported functions.")
 SIZE_HINT = "Split the computation into a smaller expression, or use more inputs."
+
+# What a string argument may contain: einsum equations ('ij,jk->ik'), names
+# ('mean', 'batchmean', 'tanh', 'fro', '-inf'). No brackets, quotes or operators.
+_SAFE_STRING = re.compile(r"[A-Za-z0-9_ ,.>\-]*")
 
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -245,6 +250,13 @@ class _Checker:
                                  "or reduction='sum'.")
             if isinstance(value, str) and len(value) > MAX_STRING:
                 self.refuse(node, f"a string longer than {MAX_STRING} characters", hint=SIZE_HINT)
+            if isinstance(value, str) and (not _SAFE_STRING.fullmatch(value) or "__" in value):
+                # SymPy turns any string that reaches one of its constructors into
+                # code through sympify; a string that cannot spell a call, a quote
+                # or a dunder name is harmless even then.
+                self.refuse(node, f"the string {value!r}",
+                            hint="Strings may hold letters, digits, spaces and , . - > _ only "
+                                 "(einsum equations, reduction names, modes such as 'tanh' or 'fro').")
             return
         if type(value) not in _NUMBER_TYPES:
             self.refuse(node, f"the constant {value!r}",

@@ -2,15 +2,12 @@
 
 Case files are untrusted input, so reading is safe by construction:
 
-* PyYAML's ``SafeLoader`` (no Python tags), reading at most ``MAX_FILE_BYTES``
-  of a regular file;
-* before anything is constructed, the composed node graph is measured with
-  its aliases expanded, so an alias bomb (``&a [*a, *a, ...]`` nested) or a
-  recursive alias is refused instead of expanding into billions of nodes, and
-  nesting deeper than ``MAX_YAML_DEPTH`` is refused;
-* mapping keys must be strings and may not repeat;
-* the JSON Schema shipped in ``verifier/schema/case.schema.json`` (validated
-  with ``jsonschema``), with "did you mean" for unknown fields and values;
+* :mod:`verifier.yaml_reading`: PyYAML's ``SafeLoader``, a size limit, alias
+  bombs and deep nesting refused before construction, string keys that may
+  not repeat, line numbers kept;
+* :mod:`verifier.schema_errors`: the JSON Schema shipped in
+  ``verifier/schema/case.schema.json`` (validated with ``jsonschema``), with
+  "did you mean" for unknown fields and values;
 * then the checks a schema cannot express: non-finite numbers, shapes that
   contradict each other, fields that contradict each other, expressions that
   use unknown names.
@@ -23,146 +20,25 @@ and case; an unexpected exception while loading becomes one too (marked
 
 from __future__ import annotations
 
-import difflib
-import json
 import math
-import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import jsonschema
 import numpy as np
-import yaml
 
 from . import mirror
 from .case import Case, Expect, GradOutput, InputSpec, Tolerance
 from .errors import CaseError, CaseFileError
 from .language import parse
+from .schema_errors import _raise_first, schema
+from .yaml_reading import MAX_FILE_BYTES, _Map, _plain, read_yaml
 
-MAX_FILE_BYTES = 1 << 20          # 1 MiB per case file
+__all__ = ["LoadResult", "load_file", "load_paths", "case_from_mapping", "discover", "read_yaml", "schema",
+           "MAX_FILE_BYTES", "MAX_ELEMENTS"]
+
 MAX_ELEMENTS = 1 << 24            # per input
-# A 1 MiB file holds at most ~500k plain nodes ("1,"), so a million nodes
-# after alias expansion is only reached by a file that multiplies itself.
-MAX_YAML_NODES = 1_000_000
-# A case sits four levels down (file, cases, case, inputs) and a literal has
-# at most 8 dims; deeper documents are refused before the recursive steps
-# (construction, schema validation) can exhaust Python's stack.
-MAX_YAML_DEPTH = 32
-
-
-@lru_cache(maxsize=1)
-def schema() -> dict:
-    """The JSON Schema of the case file format (shipped with the package)."""
-    text = resources.files("verifier").joinpath("schema/case.schema.json").read_text()
-    return json.loads(text)
-
-
-class _Map(dict):
-    line: int = 0
-    key_lines: dict
-
-
-class _List(list):
-    line: int = 0
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that records line numbers, refuses duplicate keys and measures the document first."""
-
-    def get_single_data(self):
-        node = self.get_single_node()
-        if node is None:
-            return None
-        _check_expansion(node)
-        return self.construct_document(node)
-
-
-def _check_expansion(root: yaml.Node) -> None:
-    """Refuse a node graph that is recursive, too deep, or too large once its aliases are expanded.
-
-    The composer shares an aliased node rather than copying it, so the graph
-    is small even when its expansion is astronomical; sizes are summed over
-    the graph (memoised per node), never by expanding it.
-    """
-    size: dict[int, int] = {}
-    depth: dict[int, int] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        key = id(node)
-        children = _children(node)
-        if done:
-            on_path.discard(key)
-            size[key] = min(1 + sum(size[id(c)] for c in children), MAX_YAML_NODES + 1)
-            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
-            if depth[key] > MAX_YAML_DEPTH:
-                raise CaseFileError(f"the YAML nests deeper than {MAX_YAML_DEPTH} levels",
-                                    line=node.start_mark.line + 1,
-                                    hint="A case needs far less; check for runaway brackets or aliases.")
-            if size[key] > MAX_YAML_NODES:
-                raise CaseFileError(f"the YAML expands to over {MAX_YAML_NODES} values once its aliases "
-                                    f"(*name) are expanded", line=node.start_mark.line + 1,
-                                    hint="This looks like an alias bomb; write the values out or use fewer aliases.")
-            continue
-        if key in size:
-            continue
-        if key in on_path:
-            raise CaseFileError("a YAML alias refers to a node that contains it (a recursive alias)",
-                                line=node.start_mark.line + 1, hint="Remove the alias from inside its own anchor.")
-        on_path.add(key)
-        stack.append((node, True))
-        if len(on_path) > MAX_YAML_DEPTH:
-            raise CaseFileError(f"the YAML nests deeper than {MAX_YAML_DEPTH} levels",
-                                line=node.start_mark.line + 1,
-                                hint="A case needs far less; check for runaway brackets or aliases.")
-        stack.extend((c, False) for c in children if id(c) not in size)
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
-def _mapping(loader: _Loader, node: yaml.MappingNode) -> _Map:
-    loader.flatten_mapping(node)
-    out = _Map()
-    out.line, out.key_lines = node.start_mark.line + 1, {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str):
-            # YAML 1.1 reads `on:`, `no:` or `1:` as a bool or a number; every key of the format is a name
-            raise CaseFileError(f"a mapping key must be a name, not the {type(key).__name__} {key!r}",
-                                line=key_node.start_mark.line + 1,
-                                hint="Quote the key if it is meant as a name, e.g. 'on': ...")
-        if key in out:
-            raise CaseFileError(f"duplicate key '{key}' (first at line {out.key_lines[key]})",
-                                line=key_node.start_mark.line + 1,
-                                hint="Remove one of them; YAML would silently keep only the last.")
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.key_lines[key] = key_node.start_mark.line + 1
-    return out
-
-
-def _sequence(loader: _Loader, node: yaml.SequenceNode) -> _List:
-    out = _List(loader.construct_object(child, deep=True) for child in node.value)
-    out.line = node.start_mark.line + 1
-    return out
-
-
-# YAML 1.1 reads `1e-4` (no dot) as a string; people mean a number. Copy the
-# resolver table first: add_implicit_resolver would append to SafeLoader's lists.
-_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
-                              list("-+0123456789"))
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
 
 
 @dataclass
@@ -175,51 +51,6 @@ class LoadResult:
     def extend(self, other: "LoadResult") -> None:
         self.cases.extend(other.cases)
         self.errors.extend(other.errors)
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse one file with the safe, line-tracking loader."""
-    try:
-        if not path.is_file():
-            raise CaseFileError("not a regular file", file=str(path),
-                                hint="Give case files (.yaml) or folders that hold them.")
-        # stat() says 0 for /dev/zero and pipes; read one byte past the limit instead of trusting it
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-        if len(data) > MAX_FILE_BYTES:
-            raise CaseFileError(f"file is over the {MAX_FILE_BYTES}-byte limit", file=str(path),
-                                hint="Split it into several case files.")
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CaseFileError(f"the file is not UTF-8 text (byte {exc.start})", file=str(path),
-                            hint="Save it as UTF-8.") from None
-    except OSError as exc:
-        raise CaseFileError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from None
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-    except CaseFileError as exc:
-        raise exc.located(file=str(path)) from None
-    except yaml.reader.ReaderError as exc:   # a character YAML does not allow (control codes, say)
-        line = text.count("\n", 0, exc.position) + 1
-        char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
-        code = f" (U+{ord(char):04X})" if len(char) == 1 else ""
-        raise CaseFileError(f"invalid YAML: the character {char!r}{code} is not allowed in a YAML file",
-                            file=str(path), line=line, hint="Remove it, or write it as an escape in a quoted string.") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
-        problem = " ".join(" ".join(str(p) for p in parts if p).split()) or " ".join(str(exc).split())
-        raise CaseFileError(f"invalid YAML: {problem}", file=str(path),
-                            line=mark.line + 1 if mark else None,
-                            hint="Check the indentation and quoting near that line.") from None
-    except RecursionError:
-        raise CaseFileError("the YAML nests too deeply", file=str(path),
-                            hint="A case needs far less; check for runaway brackets.") from None
-    except Exception as exc:
-        # PyYAML's constructors raise plain ValueError, IndexError, AttributeError... for a value that
-        # does not fit its explicit tag (`!!float ''`, `!!timestamp 2001-12-14x`)
-        raise CaseFileError(f"invalid YAML: a value does not fit its tag ({type(exc).__name__}: {exc})",
-                            file=str(path), hint="Drop the !!tag, or write a value of that type.") from None
 
 
 def load_file(path: str | Path) -> LoadResult:
@@ -273,139 +104,6 @@ def _validate_top(doc: Any, path: Path) -> None:
     top = dict(schema())
     top = {**top, "properties": {**top["properties"], "cases": {"type": "array", "minItems": 1}}}
     _raise_first(jsonschema.Draft202012Validator(top), doc, path, None)
-
-
-def _raise_first(validator, instance, path: Path | None, case: str | None) -> None:
-    # unknown fields first at each level: their "did you mean" usually explains a missing one too
-    errors = sorted(validator.iter_errors(instance),
-                    key=lambda e: (len(e.absolute_path), e.validator != "additionalProperties", e.message))
-    if not errors:
-        return
-    err = _deepest(errors[0])
-    where = list(err.absolute_path)
-    line = _line_of(instance, where)
-    if err.validator == "additionalProperties":   # point at the first unknown key itself
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})), key=str)
-        parent = _node_at(instance, where)
-        line = (getattr(parent, "key_lines", None) or {}).get(extra[0], line) if extra else line
-    raise CaseFileError(_describe(err), file=str(path) if path else None,
-                        line=line, case=case, hint=_hint(err))
-
-
-def _node_at(instance: Any, path) -> Any:
-    node = instance
-    for part in path:
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return node
-
-
-def _deepest(err):
-    """Follow an anyOf into the branch the value was evidently meant for.
-
-    An input given as a mapping with a misspelt key fails the "literal"
-    branch by type and the "mapping" branch by the unknown key; the second is
-    the one worth reporting. Branches that only fail by type are the last choice.
-    """
-    while err.context and err.validator in ("anyOf", "oneOf"):
-        level = len(err.absolute_path)
-
-        def shallow(e, level=level):    # this branch wanted another type for the value itself
-            return _type_mismatch(e) and len(e.absolute_path) == level
-        if all(shallow(e) for e in err.context):
-            return err
-        err = min(err.context, key=lambda e: (shallow(e), _type_mismatch(e), -len(e.absolute_path)))
-    return err
-
-
-def _type_mismatch(err) -> bool:
-    if err.validator == "type":
-        return True
-    if err.validator in ("anyOf", "oneOf") and err.context:
-        return all(_type_mismatch(e) for e in err.context)
-    return False
-
-
-def _expected_types(err) -> list[str]:
-    if err.validator == "type":
-        value = err.validator_value
-        return [value] if isinstance(value, str) else list(value)
-    out: list[str] = []
-    for sub in err.context or ():
-        out += [t for t in _expected_types(sub) if t not in out]
-    return out
-
-
-_TYPE_WORDS = {"number": "a number", "integer": "an integer", "array": "a list", "object": "a mapping",
-               "string": "a string", "boolean": "true or false", "null": "null"}
-
-
-def _kind(value) -> str:
-    for types, word in ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
-                        (dict, "a mapping"), (list, "a list"), (type(None), "null")):
-        if isinstance(value, types):
-            return word
-    return f"a YAML {type(value).__name__}"
-
-
-def _short(value, limit: int = 60) -> str:
-    """A one-line, bounded repr: a schema error must not print a 100 000-element list."""
-    text = " ".join(repr(_plain(value)).split())
-    return text if len(text) <= limit else text[:limit - 5] + " ...]"[-5:]
-
-
-def _describe(err) -> str:
-    where = "/".join(str(p) for p in err.absolute_path)
-    at = f"at '{where}': " if where else ""
-    if err.validator == "additionalProperties":
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})), key=str)
-        known = list(err.schema.get("properties", {}))
-        words = []
-        for key in extra:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            shown = _short(key, 40).strip("'\"")
-            words.append(f"unknown field '{shown}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-        return at + ", ".join(words)
-    if err.validator == "required":
-        return at + err.message.replace("is a required property", "is a required field but is missing")
-    if err.validator == "enum":
-        options = [str(o) for o in err.validator_value]
-        close = difflib.get_close_matches(str(err.instance), options, n=1) if isinstance(err.instance, str) else []
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return at + f"{_short(err.instance)} is not one of {', '.join(options)}{hint}"
-    if _type_mismatch(err):
-        words = [_TYPE_WORDS.get(t, t) for t in _expected_types(err)]
-        expected = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-        return at + f"expected {expected}, got {_kind(err.instance)} {_short(err.instance)}"
-    return at + _short_message(err.message)
-
-
-def _short_message(message: str, limit: int = 200) -> str:
-    text = " ".join(message.split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _hint(err) -> str:
-    if err.validator == "additionalProperties":
-        return "Allowed fields: " + ", ".join(err.schema.get("properties", {})) + "."
-    return "See docs/case-format.md or `verifier schema`."
-
-
-def _line_of(instance: Any, path) -> int | None:
-    line = getattr(instance, "line", None)
-    node = instance
-    for part in path:
-        try:
-            key_lines = getattr(node, "key_lines", None)
-            if key_lines and part in key_lines:
-                line = key_lines[part]
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            break
-        line = getattr(node, "line", None) or line
-    return line
 
 
 _CASE_VALIDATOR = None
@@ -550,13 +248,6 @@ def _all_finite(value) -> bool:
         return True      # ragged or odd literals get their own error where they are read
 
 
-def _plain(value):
-    """Strip the line-tracking containers (nested lists/dicts → plain Python)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _literal_shape(value, where: str, case: str | None, line: int | None = None) -> tuple[int, ...]:

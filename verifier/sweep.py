@@ -20,6 +20,7 @@ import mpmath
 import numpy as np
 
 from .errors import SymbolicError
+from .evaluation import _dirac, _heaviside, _sign   # one definition of each jump function
 from .tape import ADD, AND, CONST, FUNC, MUL, NOT, OR, PIECEWISE, POW, REL, SYM, Tape
 
 
@@ -32,21 +33,6 @@ class Poison:
         self.reason = reason
 
 
-def _sign(x):
-    return mpmath.mpf(0) if x == 0 else mpmath.mpf(1 if x > 0 else -1)
-
-
-def _heaviside(x, h0=mpmath.mpf(0.5)):
-    if x == 0:
-        return h0
-    return mpmath.mpf(1 if x > 0 else 0)
-
-
-def _dirac(x, *k):
-    if x == 0:
-        raise SymbolicError("the derivative is a Dirac delta at the point (a kink or a jump)",
-                            hint="Move the input off the non-differentiable point or mark the case as a kink.")
-    return mpmath.mpf(0)
 
 
 def _sinc(x):
@@ -190,7 +176,7 @@ def backward(tape: Tape, vals: list, seeds: Mapping[int, object], active: list[b
     With ``active`` (from :func:`active_nodes`), adjoints flow only into
     active nodes; the other leaves get 0.
     """
-    ops, args, extra, dargs = tape.ops, tape.args, tape.extra, tape.dargs
+    ops, args, extra = tape.ops, tape.args, tape.extra
     skip = [not a for a in active] if active is not None else [op == CONST for op in ops]
     adj: list = [None] * len(ops)
     for i, w in seeds.items():

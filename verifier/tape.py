@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+import numpy as np
 import sympy as sp
 
 from .errors import SymbolicError
@@ -125,7 +126,12 @@ def compile_tape(roots: Sequence, leaves: dict, extra_roots: Sequence = ()) -> T
 
 
 def _basic(value) -> sp.Basic:
-    return value if isinstance(value, sp.Basic) else sp.sympify(value)
+    # Only numbers are converted: a string here would be sympified into code.
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, (bool, int, float, np.integer, np.floating, np.bool_)):
+        return sp.Rational(value) if isinstance(value, (float, np.floating)) else sp.Integer(int(value))
+    raise SymbolicError(f"the symbolic result holds a {type(value).__name__}, not a number or expression")
 
 
 class _Compiler:
