@@ -102,11 +102,13 @@ class Runner:
     """Runs cases, caching each case's symbolic model across dtypes (and on disk, see cache.py).
 
     ``cache``: True for the default disk cache (``VERIFIER_CACHE=off`` turns it
-    off), False for none, or a :class:`verifier.cache.Cache`.
+    off), False for none, or a :class:`verifier.cache.Cache`. ``fd_overrides``
+    replace entries of ``finite_diff.fd_options(case)`` (the speed benchmark
+    samples a 10⁶-element case with ``{"elementwise": (), "batch": False}``).
     """
 
     def __init__(self, *, fd_max_elements: int | None = FD_MAX_ELEMENTS, forward_mode: bool = True,
-                 second_order: bool = True, cache=True) -> None:
+                 second_order: bool = True, cache=True, fd_overrides: dict | None = None) -> None:
         _freeze_baseline()
         self._models: dict[int, tuple[Case, object]] = {}
         self.fd_max_elements = fd_max_elements
@@ -114,6 +116,7 @@ class Runner:
         self.forward_mode = forward_mode
         self.second_order = second_order
         self.cache = default_cache() if cache is True else (cache if isinstance(cache, Cache) else None)
+        self.fd_overrides = dict(fd_overrides or {})
 
     def model(self, case: Case):
         """The case's symbolic side (a compiled tape or an elementwise template; see symbolic.prepare)."""
@@ -162,7 +165,7 @@ class Runner:
         ex = cached_exact(self.cache, model, point, weights)
         result.exact, result.route = ex, ex.route
         fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype,
-                                **fd_options(case), max_elements=self.fd_max_elements)
+                                **{**fd_options(case), **self.fd_overrides}, max_elements=self.fd_max_elements)
         result.fd = fd
         tol = tolerance_for(case, dtype)
         # the tape already knows when nothing is near a kink: skip the SymPy-walking detector then
