@@ -293,3 +293,87 @@ def test_a_kink_within_reach_of_the_first_steps_is_stepped_around(forward):
     assert fd.method == "central-richardson"
     assert fd.steps["x"][0] < 1e-4 <= fd.steps["x"][1]
     assert max_rel(fd.values, ex) < 1e-9 and bounded(fd, ex)
+
+
+# --- the complex-step probe, once per case --------------------------------------------------------------
+
+def test_a_probe_memo_carries_the_verdict_to_the_next_dtype_and_the_values_stay_right():
+    """The first call probes and stores the verdict; a call at another dtype's point reuses it."""
+    case = make_case("t.fd", {"x": {"shape": [3, 4], "sample": "normal", "seed": 2}}, forward="torch.tanh(x) * x",
+                     grad_output="random")
+    memo = {}
+    first = finite_differences(*setup(case)[:4], **fd_options(case), probe_memo=memo)
+    assert memo == {"why": ""} and first.method == "complex-step"
+    f, point, wrt, weights, ex = setup(case, "float32")
+    calls = []
+    second = finite_differences(lambda args: calls.append(1) or f(args), point, wrt, weights, **fd_options(case),
+                                probe_memo=memo)
+    assert second.method == "complex-step" and max_rel(second.values, ex) < 1e-13
+    fresh_calls = []
+    finite_differences(lambda args: fresh_calls.append(1) or f(args), point, wrt, weights, **fd_options(case))
+    assert len(calls) < len(fresh_calls) - 6        # the probe's eight real evaluations are not repeated
+
+
+@pytest.mark.parametrize("function, forward", [pytest.param("normalize", "F.normalize(x, dim=0)", id="normalize")])
+def test_a_failed_probe_is_remembered_and_said_at_the_next_dtype(monkeypatch, function, forward):
+    entry = mirror.FUNCTIONS[function]
+    monkeypatch.setitem(mirror.FUNCTIONS, function, dataclasses.replace(entry, analytic=True))
+    case = make_case("t.fd", {"x": {"shape": [6], "sample": "normal", "seed": 3}}, forward=forward,
+                     grad_output="random")
+    memo = {}
+    finite_differences(*setup(case)[:4], **fd_options(case), probe_memo=memo)
+    assert "disagrees with Richardson" in memo["why"]
+    f, point, wrt, weights, ex = setup(case, "float32")
+    fd = finite_differences(f, point, wrt, weights, **fd_options(case), probe_memo=memo)
+    assert fd.method == "central-richardson" and max_rel(fd.values, ex) < 1e-12
+    assert any("first dtype" in note and "not holomorphic" in note for note in fd.notes), fd.notes
+
+
+def test_a_remembered_probe_is_redone_where_the_complex_forward_stops_matching_the_real_one():
+    """A stored success is not trusted blindly: a complex forward whose real part is off gets probed again."""
+    case = make_case("t.fd", {"x": {"shape": [5], "sample": "normal", "seed": 1}}, forward="torch.sin(x) * x",
+                     grad_output="random")
+    f, point, wrt, weights, ex = setup(case)
+
+    def broken(args):      # right on real inputs; on complex ones the real part is shifted by 1
+        y = f(args)
+        return y + 1 if y.is_complex() else y
+
+    memo = {"why": ""}
+    fd = finite_differences(broken, point, wrt, weights, **fd_options(case), probe_memo=memo)
+    assert fd.method == "central-richardson" and "real part differs" in memo["why"]
+    assert max_rel(fd.values, ex) < 1e-12
+
+
+def test_the_runner_probes_once_per_case_and_still_catches_a_wrong_gradient_at_every_dtype(monkeypatch):
+    from verifier import finite_diff
+    probes = []
+    real_probe = finite_diff._probe
+    monkeypatch.setattr(finite_diff, "_probe", lambda *a: probes.append(1) or real_probe(*a))
+    spec = {"x": {"shape": [4], "sample": "normal", "seed": 1}}
+    right = make_case("t.right", spec, forward="torch.tanh(x) * x", grad_output="random",
+                      dtypes=["float64", "float32"])
+    runner = Runner(cache=False, forward_mode=False, second_order=False)
+    assert [runner.run(right, d).status for d in right.dtypes] == ["pass", "pass"]
+    assert len(probes) == 1
+    assert all(r.fd.method == "complex-step" for r in [runner.run(right, d) for d in right.dtypes])
+
+    class WrongTanh(torch.autograd.Function):      # tanh with its derivative 0.1 % too large
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return torch.tanh(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * (1 - torch.tanh(x) ** 2) * 1.001
+
+    monkeypatch.setitem(mirror.FUNCTIONS, "tanh", dataclasses.replace(mirror.FUNCTIONS["tanh"],
+                                                                      torch=WrongTanh.apply))
+    wrong = make_case("t.wrong", spec, forward="torch.tanh(x) * x", grad_output="random",
+                      dtypes=["float64", "float32"])
+    results = [runner.run(wrong, d) for d in wrong.dtypes]
+    assert [r.status for r in results] == ["fail", "fail"], [r.message for r in results]
+    assert all(r.fd.method == "complex-step" for r in results)
+    assert len(probes) == 2

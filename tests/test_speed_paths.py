@@ -511,3 +511,44 @@ def test_tape_jvp_catches_a_wrong_forward_mode(monkeypatch):
     assert runner.run(right, "float64").status == "pass"
     bad = runner.run(wrong, "float64")
     assert bad.status == "fail" and "forward_mode" in bad.message
+
+
+# --- the detail table from the results' columns --------------------------------------------------------
+
+def test_details_from_columns_equal_the_per_result_frames_concatenated():
+    """tables.details joins the results' columns in one go; it must equal concat of each result's frame."""
+    import pickle
+
+    import pandas as pd
+    from verifier import tables
+    cases = _library("semantics.yaml", "kinks.yaml", "multi.yaml", "errors.yaml")
+    runner = Runner(cache=False, forward_mode=False, second_order=False)
+    results = [runner.run(c, d) for c in cases for d in c.dtypes[:2]]
+    assert any("accumulated" in r.rows for r in results) and any(r.kinks and r.kinks.elements for r in results)
+    assert any(r.status == "error" or r.case.expect.error for r in results)
+    fresh = [runner.run(c, d) for c in cases for d in c.dtypes[:2]]       # frames never built
+    joined = tables.details(fresh)
+    frames = pd.concat([r.rows for r in results if not r.rows.empty], ignore_index=True)
+    pd.testing.assert_frame_equal(joined, frames)
+    # a result crosses a process boundary as its columns, and rebuilds the same frame there
+    again = pickle.loads(pickle.dumps(results[0]))
+    assert again._frame is None or results[0].columns is None
+    pd.testing.assert_frame_equal(again.rows, results[0].rows)
+
+
+def test_a_wrong_gradient_fails_from_the_columns_as_it_did_from_the_frame():
+    class Doubled(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 3
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 3 * torch.tensor([1.0, 1.0, 1.001], dtype=g.dtype)
+
+    case = verifier.make_case("t.wrong", {"x": {"shape": [3], "sample": "normal", "seed": 1}},
+                              forward=lambda x: Doubled.apply(x), sympy="3*x", grad_output="ones")
+    res = Runner(cache=False).run(case, "float64")
+    assert res.status == "fail" and "mismatched elements: 1 / 3" in res.message
+    assert list(res.rows["ok"]) == [True, True, False] and res.checks[0].elements == 3
+    assert res.checks[0].max_rel_err == pytest.approx(1e-3, rel=1e-6)

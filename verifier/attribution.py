@@ -29,6 +29,9 @@ import numpy as np
 import pandas as pd
 
 KINDS = ("autograd_wrong", "fd_inaccurate", "all_agree", "at_kink", "fd_not_sampled")
+#: The ``attribution`` column's dtype: one small integer per element, whatever the table's size.
+KIND_DTYPE = pd.CategoricalDtype(KINDS)
+_CODE = {kind: i for i, kind in enumerate(KINDS)}
 
 # significand bits (with the implicit one) and the smallest normal exponent, per dtype
 _BITS = {"float64": (53, -1022), "float32": (24, -126), "float16": (11, -14), "bfloat16": (8, -126)}
@@ -60,18 +63,28 @@ def attribute(ok: np.ndarray, finite_diff: np.ndarray, exact: np.ndarray, estima
     The kinds come back as a ``pandas.Categorical`` over ``KINDS``: a
     million-element case should not pay for a million Python strings.
     """
+    codes, within_estimate = attribution_codes(ok, finite_diff, exact, estimate, fd_ok, sampled)
+    return as_kinds(codes), within_estimate
+
+
+def attribution_codes(ok, finite_diff, exact, estimate, fd_ok, sampled) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`attribute` with the kinds as int8 codes into ``KINDS`` (flattened)."""
     fd = np.asarray(finite_diff, dtype=np.float64)
     exact = np.asarray(exact, dtype=np.float64)
     estimate = np.asarray(estimate, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         within_estimate = np.isfinite(fd) & (np.abs(fd - exact) <= estimate)
     within_estimate |= np.isfinite(fd) & (fd == exact)
-    code = {kind: i for i, kind in enumerate(KINDS)}
-    kind = np.where(~np.asarray(ok, dtype=bool), code["autograd_wrong"],
-                    np.where(~np.asarray(sampled, dtype=bool), code["fd_not_sampled"],
-                             np.where(within_estimate & np.asarray(fd_ok, dtype=bool), code["all_agree"],
-                                      code["fd_inaccurate"])))
-    return pd.Categorical.from_codes(np.ravel(kind).astype(np.int8), categories=KINDS), within_estimate
+    kind = np.where(~np.asarray(ok, dtype=bool), _CODE["autograd_wrong"],
+                    np.where(~np.asarray(sampled, dtype=bool), _CODE["fd_not_sampled"],
+                             np.where(within_estimate & np.asarray(fd_ok, dtype=bool), _CODE["all_agree"],
+                                      _CODE["fd_inaccurate"])))
+    return np.ravel(kind).astype(np.int8), within_estimate
+
+
+def as_kinds(codes: np.ndarray) -> pd.Categorical:
+    """int8 codes into ``KINDS`` as the ``attribution`` column (codes made here, so not re-validated)."""
+    return pd.Categorical.from_codes(np.asarray(codes, dtype=np.int8), dtype=KIND_DTYPE, validate=False)
 
 
 def at_kinks(rows):
@@ -85,12 +98,25 @@ def at_kinks(rows):
     """
     if rows.empty or "kink_rule" not in rows:
         return rows
-    examined = ((rows["kink_rule"] != "") & rows["ok"].astype(bool)
-                & (rows["attribution"] != "fd_not_sampled"))
-    if examined.any():
-        rows = rows.copy()
-        fd_ok = rows.loc[examined, "fd_ok"].astype(bool)
-        kink = rows.loc[examined, "kink"].astype(bool)
-        rows.loc[examined, "attribution"] = np.where(~fd_ok, "fd_inaccurate",
-                                                     np.where(kink, "at_kink", "all_agree"))
-    return rows
+    return rows.assign(attribution=kink_attribution({c: rows[c].to_numpy() for c in _READS}, len(rows)))
+
+
+_READS = ("kink_rule", "ok", "attribution", "fd_ok", "kink")
+
+
+def kink_attribution(columns, n: int) -> pd.Categorical:
+    """:func:`at_kinks`' new ``attribution`` column from the detail columns (arrays of ``n``, or one value)."""
+    def full(name):
+        value = columns[name]
+        if isinstance(value, pd.Categorical):
+            return value
+        return np.full(n, value) if np.ndim(value) == 0 and not isinstance(value, list) else np.asarray(value)
+
+    kinds = full("attribution")
+    codes = kinds.codes if isinstance(kinds, pd.Categorical) else pd.Categorical(kinds, dtype=KIND_DTYPE).codes
+    examined = (full("kink_rule") != "") & full("ok").astype(bool) & (codes != _CODE["fd_not_sampled"])
+    if not examined.any():
+        return as_kinds(codes)
+    new = np.where(~full("fd_ok").astype(bool), _CODE["fd_inaccurate"],
+                   np.where(full("kink").astype(bool), _CODE["at_kink"], _CODE["all_agree"]))
+    return as_kinds(np.where(examined, new, codes))

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .attribution import attribute, ulp_distance
+from .attribution import as_kinds, attribution_codes, ulp_distance
 from .case import Case, Tolerance
 
 EPSILON = {name: float(torch.finfo(getattr(torch, name)).eps)
@@ -81,6 +81,17 @@ def element_rows(case: Case, dtype: str, exact: Mapping[str, np.ndarray],
     ``constant_columns`` are appended, one value for every row (the runner's
     kink columns when nothing is at a kink: cheaper than adding them later).
     """
+    columns = element_columns(case, dtype, exact, autograd, fd, tol)
+    return pd.DataFrame({**columns, **(constant_columns or {})})
+
+
+def element_columns(case: Case, dtype: str, exact: Mapping[str, np.ndarray],
+                    autograd: Mapping[str, np.ndarray], fd, tol: Tolerance) -> dict[str, object]:
+    """:func:`element_rows`' columns before the frame is built: arrays, or one value for every row.
+
+    Building a DataFrame costs more than most small cases' comparisons; the
+    runner edits these columns (kinks) and builds the frame once.
+    """
     frames = []
     for name, ex in exact.items():
         ex = np.asarray(ex, dtype=np.float64)
@@ -91,7 +102,7 @@ def element_rows(case: Case, dtype: str, exact: Mapping[str, np.ndarray],
         abs_err, fd_abs, agfd_abs = np.abs(ag - ex), np.abs(fdv - ex), np.abs(ag - fdv)
         est = _per_element(fd, "error_estimate", name, ex.shape, np.nan)
         sampled = _per_element(fd, "sampled", name, ex.shape, fd is not None).astype(bool)
-        kind, within_est = attribute(ok, fdv, ex, est, fd_ok, sampled)
+        kind, within_est = attribution_codes(ok, fdv, ex, est, fd_ok, sampled)
         frames.append(({
             "case": case.name, "dtype": dtype, "input": name,
             "index": index_labels(ex.shape),
@@ -108,12 +119,17 @@ def element_rows(case: Case, dtype: str, exact: Mapping[str, np.ndarray],
             "ok": ok.ravel(), "fd_ok": fd_ok.ravel(),
         }, ex.size))
     if not frames:
-        return pd.DataFrame(columns=DETAIL_COLUMNS + list(constant_columns or ()))
-    return _one_frame(frames, constant_columns or {})
+        return {col: np.array([], dtype=object if col in _TEXT_COLUMNS else float) for col in DETAIL_COLUMNS}
+    columns = _merge(frames)
+    columns["attribution"] = as_kinds(columns["attribution"])
+    return columns
 
 
-def _one_frame(parts: list[tuple[dict, int]], constant_columns: Mapping[str, object]) -> pd.DataFrame:
-    """One DataFrame from per-input column dicts of ``n`` rows each (scalars repeat).
+_TEXT_COLUMNS = ("case", "dtype", "input", "index", "fd_method", "attribution")
+
+
+def _merge(parts: list[tuple[dict, int]]) -> dict[str, object]:
+    """One frame's columns from per-input column dicts of ``n`` rows each (scalars repeat).
 
     A DataFrame per input, ``concat`` and a column reindex cost ~3 ms per case
     whatever its size, the bulk of a small case's run; this builds one frame,
@@ -133,14 +149,10 @@ def _one_frame(parts: list[tuple[dict, int]], constant_columns: Mapping[str, obj
             columns[col] = first
         elif all(isinstance(v, str) for v in values):
             columns[col] = [v for v, (_, n) in zip(values, parts) for _ in range(n)]
-        elif all(isinstance(v, pd.Categorical) for v in values):
-            columns[col] = pd.Categorical(np.concatenate([np.asarray(v) for v in values]),
-                                          categories=first.categories)
         else:
             columns[col] = np.concatenate([np.full(n, v) if np.ndim(v) == 0 else np.asarray(v).ravel()
                                            for v, (_, n) in zip(values, parts)])
-    columns.update(constant_columns)
-    return pd.DataFrame(columns)
+    return columns
 
 
 def index_labels(shape: tuple[int, ...]) -> list[str]:

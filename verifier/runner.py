@@ -17,11 +17,11 @@ import pandas as pd
 import torch
 
 from . import kinks as _kinks
-from .attribution import at_kinks
+from .attribution import kink_attribution
 from .autograd import TORCH_DTYPES, AutogradResult, forward_float64, run_autograd
 from .cache import Cache, cached_exact, cached_kinks, default_cache
 from .case import Case
-from .compare import DETAIL_COLUMNS, element_rows, first_mismatches, tolerance_for, within
+from .compare import DETAIL_COLUMNS, element_columns, first_mismatches, tolerance_for, within
 from .errors import CaseError, SymbolicError
 from .finite_diff import FDResult, fd_options, finite_differences
 from .forward_mode import DirectionalResult, check_forward_mode
@@ -51,7 +51,7 @@ class Check:
 
 
 _FROZEN = False
-# What kinks.annotate() adds to rows where no element is at a kink.
+# What kinks.kink_columns() adds where no element is at a kink.
 _NO_KINK = {"kink": False, "kink_left": np.nan, "kink_right": np.nan, "kink_rule": ""}
 
 
@@ -81,7 +81,8 @@ class CaseResult:
     dtype: str
     status: str                                   # pass | fail | error | skip | timeout
     message: str = ""
-    rows: pd.DataFrame = field(default_factory=lambda: _NO_ROWS.copy())
+    # the detail rows' columns (compare.element_columns); ``rows`` is the DataFrame, built when first asked for
+    columns: dict | None = field(default=None, repr=False)
     checks: list[Check] = field(default_factory=list)
     grad_fn: str | None = None
     route: str = ""
@@ -92,10 +93,29 @@ class CaseResult:
     forward_mode: DirectionalResult | None = None
     second_order: DirectionalResult | None = None
     kinks: _kinks.KinkReport | None = None        # what the kink detector found at the point
+    _frame: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         return self.case.name
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """One row per input × element (compare.DETAIL_COLUMNS, plus the kink columns)."""
+        if self._frame is None:
+            self._frame = pd.DataFrame(self.columns) if self.columns else _NO_ROWS.copy()
+        return self._frame
+
+    @rows.setter
+    def rows(self, frame: pd.DataFrame) -> None:
+        self._frame, self.columns = frame, None
+
+    def __getstate__(self) -> dict:
+        # a result crosses processes as its columns: the frame is rebuilt where it is needed
+        state = dict(self.__dict__)
+        if state.get("columns") is not None:
+            state["_frame"] = None
+        return state
 
 
 class Runner:
@@ -111,6 +131,7 @@ class Runner:
                  second_order: bool = True, cache=True, fd_overrides: dict | None = None) -> None:
         _freeze_baseline()
         self._models: dict[int, tuple[Case, object]] = {}
+        self._probes: dict[int, tuple[Case, dict]] = {}   # per case: the complex-step probe's verdict
         self.fd_max_elements = fd_max_elements
         # run-wide switches of the optional checks; a case can switch each off for itself (`checks:`)
         self.forward_mode = forward_mode
@@ -124,6 +145,13 @@ class Runner:
         if hit is None or hit[0] is not case:
             hit = (case, prepare(case, self.cache))
             self._models[id(case)] = hit
+        return hit[1]
+
+    def _probe_memo(self, case: Case) -> dict:
+        """The case's complex-step probe verdict, shared by its dtypes (see finite_diff.finite_differences)."""
+        hit = self._probes.get(id(case))
+        if hit is None or hit[0] is not case:
+            hit = self._probes[id(case)] = (case, {})
         return hit[1]
 
     def run(self, case: Case, dtype: str) -> CaseResult:
@@ -165,24 +193,28 @@ class Runner:
         ex = cached_exact(self.cache, model, point, weights)
         result.exact, result.route = ex, ex.route
         fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype,
-                                **{**fd_options(case), **self.fd_overrides}, max_elements=self.fd_max_elements)
+                                **{**fd_options(case), **self.fd_overrides}, max_elements=self.fd_max_elements,
+                                probe_memo=self._probe_memo(case))
         result.fd = fd
         tol = tolerance_for(case, dtype)
         # the tape already knows when nothing is near a kink: skip the SymPy-walking detector then
         result.kinks = cached_kinks(self.cache, model, point, weights, ex.may_kink)
-        if result.kinks.elements:
-            result.rows = at_kinks(_kinks.annotate(element_rows(case, dtype, ex.vjp, ag.grads, fd, tol),
-                                                   result.kinks))
-        else:       # annotate() would only add these columns, at the price of a copy of the table
-            result.rows = element_rows(case, dtype, ex.vjp, ag.grads, fd, tol, constant_columns=_NO_KINK)
-        result.checks = _checks(case, dtype, result.rows, ag, ex, tol)
-        if not result.rows.empty:          # the gradient check's row in checks.csv carries its numbers too
+        columns = element_columns(case, dtype, ex.vjp, ag.grads, fd, tol)
+        if result.kinks.elements:      # the kink columns and the rejudged FD verdicts, before the one frame
+            n = len(columns["exact"])
+            columns.update(_kinks.kink_columns(columns, result.kinks, n))
+            columns["attribution"] = kink_attribution(columns, n)
+        else:
+            columns.update(_NO_KINK)
+        result.columns = columns
+        result.checks = _checks(case, dtype, columns, ag, ex, tol)
+        if len(columns["exact"]):          # the gradient check's row in checks.csv carries its numbers too
             gradient = result.checks[0]
-            gradient.max_abs_err = float(result.rows["abs_err"].max())
-            gradient.max_rel_err = float(result.rows["rel_err"].max())
-            gradient.elements = len(result.rows)
+            gradient.max_abs_err = _nanmax(columns["abs_err"])
+            gradient.max_rel_err = _nanmax(columns["rel_err"])
+            gradient.elements = len(columns["exact"])
         notes = []
-        kink = _kinks.verdict(case.kink, result.kinks, result.rows)
+        kink = _kinks.verdict(case.kink, result.kinks, result.rows) if case.kink or result.kinks.elements else None
         if kink is not None:
             result.checks.append(Check("kink", kink.ok, "" if kink.ok else kink.detail))
             notes.append(kink.note)
@@ -215,6 +247,13 @@ def _as_check(d: DirectionalResult) -> Check:
                  max_abs_err=None if d.status == "skip" else d.max_abs_err,
                  max_rel_err=None if d.status == "skip" else d.max_rel_err,
                  elements=d.elements or None)
+
+
+def _nanmax(values) -> float:
+    """The largest value, NaN ignored (as pandas' max); NaN when there is none."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    return float(values.max()) if values.size else float("nan")
 
 
 def _with_accumulated(rows: pd.DataFrame, accumulated: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -269,9 +308,10 @@ def _expected_error(result: CaseResult, ag: AutogradResult, expected: str) -> Ca
     return result
 
 
-def _checks(case: Case, dtype: str, rows: pd.DataFrame, ag: AutogradResult,
+def _checks(case: Case, dtype: str, columns: dict, ag: AutogradResult,
             ex: ExactResult, tol) -> list[Check]:
-    checks = [Check("gradient", bool(rows["ok"].all()), first_mismatches(rows))]
+    ok = bool(np.all(columns["ok"]))
+    checks = [Check("gradient", ok, "" if ok else first_mismatches(pd.DataFrame(columns)))]
     if ag.output is not None:
         ok, _ = within(ag.output, ex.output, tol)
         checks.append(Check("forward", bool(ok.all()),

@@ -27,11 +27,53 @@ _COUNTS = ["elements", "mismatched", "fd_outside_tol", "fd_elements", *KINDS]
 
 
 def details(results: Sequence[CaseResult]) -> pd.DataFrame:
-    """All per-element rows of all results, in run order."""
-    frames = [r.rows for r in results if r.rows is not None and not r.rows.empty]
-    if not frames:
+    """All per-element rows of all results, in run order.
+
+    Built from each result's columns in one go: one DataFrame per result and a
+    ``concat`` of hundreds of them would cost more than the comparisons did.
+    """
+    pieces = []
+    for r in results:
+        if r.columns is not None:
+            n = len(r.columns["exact"])
+            columns = r.columns
+        else:
+            frame = r.rows
+            n = 0 if frame is None else len(frame)
+            columns = {} if not n else {c: frame[c].array if isinstance(frame[c].dtype, pd.CategoricalDtype)
+                                        else frame[c].to_numpy() for c in frame.columns}
+        if n:
+            pieces.append((columns, n))
+    if not pieces:
         return pd.DataFrame(columns=DETAIL_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
+    names = list(dict.fromkeys(name for columns, _ in pieces for name in columns))
+    return pd.DataFrame({name: _joined([columns.get(name, _MISSING) for columns, _ in pieces],
+                                       [n for _, n in pieces]) for name in names})
+
+
+_MISSING = object()
+
+
+def _joined(values: list, sizes: list[int]):
+    """One column from per-result pieces (arrays, lists, one value for all rows, or missing: NaN)."""
+    if all(isinstance(v, pd.Categorical) for v in values) and len({str(v.dtype) for v in values}) == 1:
+        return pd.Categorical.from_codes(np.concatenate([v.codes for v in values]), dtype=values[0].dtype)
+    first = values[0]
+    if all(np.ndim(v) == 0 and not isinstance(v, list) and v is not _MISSING for v in values) \
+            and all(type(v) is type(first) and v == first for v in values):
+        return np.full(sum(sizes), first, dtype=object if isinstance(first, str) else None)
+    return np.concatenate([_piece(v, n) for v, n in zip(values, sizes)])
+
+
+def _piece(value, n: int) -> np.ndarray:
+    if value is _MISSING:
+        return np.full(n, np.nan)
+    if isinstance(value, pd.Categorical):
+        return np.asarray(value, dtype=object)
+    if isinstance(value, list) or isinstance(value, str):
+        return np.asarray(value if isinstance(value, list) else [value] * n, dtype=object)
+    value = np.asarray(value)
+    return np.full(n, value) if value.ndim == 0 else value.ravel()
 
 
 def summary(results: Sequence[CaseResult], detail: pd.DataFrame | None = None) -> pd.DataFrame:

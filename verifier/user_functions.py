@@ -36,6 +36,8 @@ def case_folder(case: Case) -> Path | None:
 
 def load_functions(case: Case) -> dict[str, Callable]:
     """Import the callables named in the case's ``functions:`` field."""
+    if not case.functions:
+        return {}
     loaded = {}
     folder = case_folder(case)
     for name, target in case.functions.items():
