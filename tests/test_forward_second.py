@@ -291,3 +291,37 @@ def test_torchs_prod_double_backward_still_loses_a_small_element_in_half_types(d
     assert second.status == "fail" and "x(0, 2)" in second.detail, \
         "torch's prod double backward is now accurate in half types: run the check there again"
     assert check(result, "gradient").ok
+
+
+def test_warm_directional_checks_read_exact_values_from_the_cache_and_still_catch_wrong_torch(tmp_path,
+                                                                                              monkeypatch):
+    """J·u, H·w and the kink screen are cached at the point and direction; torch's side runs every time."""
+    import dataclasses
+
+    from verifier import mirror, symbolic
+    from verifier.cache import Cache
+    case = make_case("t.cached", {"x": X}, forward="torch.exp(x) * x.sum()", grad_output="random",
+                     dtypes=["float64", "float32"])
+    cold = {d: Runner(cache=Cache(tmp_path)).run(case, d) for d in case.dtypes}
+    assert all(r.status == "pass" for r in cold.values())
+
+    def no_sympy(*_):
+        raise AssertionError("a warm run built the SymPy model")
+    monkeypatch.setattr(symbolic, "build", no_sympy)
+    for dtype, first in cold.items():
+        cache = Cache(tmp_path)
+        warm = Runner(cache=cache).run(case, dtype)
+        assert cache.misses == 0 and warm.status == "pass", warm.message
+        for name in ("forward_mode", "second_order"):
+            a, b = getattr(first, name), getattr(warm, name)
+            assert b.status == "pass" and a.exact.keys() == b.exact.keys()
+            for key in a.exact:
+                np.testing.assert_array_equal(a.exact[key], b.exact[key])
+
+    exp = mirror.FUNCTIONS["exp"]
+    for swapped, failing in ((exp_with_jvp(1.001), "forward_mode"), (exp_with_second(1.001), "second_order")):
+        monkeypatch.setitem(mirror.FUNCTIONS, "exp", dataclasses.replace(exp, torch=swapped))
+        cache = Cache(tmp_path)
+        result = Runner(cache=cache).run(case, "float64")
+        assert cache.misses == 0 and result.status == "fail"
+        assert check(result, failing).status == "fail" and check(result, "gradient").ok

@@ -38,7 +38,7 @@ from .case import Case
 FORMAT = 1
 # The exact engine's sources: a change to any of them changes what a cached tape means.
 _ENGINE_FILES = ("symbolic.py", "tape.py", "sweep.py", "templates.py", "vectorised.py", "language.py", "evaluation.py",
-                 "kinks.py", "mirror")
+                 "kinks.py", "tangent.py", "forward_mode.py", "second_order.py", "mirror")
 
 
 def default_dir() -> Path:
@@ -236,8 +236,42 @@ def cached_kinks(cache: Cache | None, model, point, weights, may_kink: bool):
     return report
 
 
-def _values_key(cache: Cache | None, model, point, weights, kind: str) -> str | None:
-    """The key of a result at a point: the tape's key plus the bytes of the point and the weights."""
+def cached_arrays(cache: Cache | None, model, point, weights, kind: str, compute, *, extra=None) -> dict:
+    """Arrays by name that ``compute()`` returns for the model at a point, cached like values.
+
+    The directional checks' exact sides (J·u, H·w) go through here: the
+    second-order one walks SymPy's directional derivative of the graph, so on
+    a cached tape it would rebuild SymPy in every run. ``extra`` (arrays by
+    name: the direction) joins the key.
+    """
+    key = _values_key(cache, model, point, weights, kind, extra=extra)
+    data = cache.load(key) if key else None
+    if data is not None:
+        try:
+            return {k: np.array(v, dtype=np.float64).reshape(data["shapes"][k]) for k, v in data["arrays"].items()}
+        except (KeyError, TypeError, ValueError):
+            pass
+    result = compute()
+    if key:
+        cache.store(key, {"arrays": {k: np.asarray(v, dtype=np.float64).ravel().tolist() for k, v in result.items()},
+                          "shapes": {k: list(np.shape(v)) for k, v in result.items()}})
+    return result
+
+
+def cached_text(cache: Cache | None, model, point, kind: str, compute) -> str:
+    """A string ``compute()`` says about the model at a point (where it is a kink), cached like values."""
+    key = _values_key(cache, model, point, None, kind)
+    data = cache.load(key) if key else None
+    if data is not None and isinstance(data.get("text"), str):
+        return data["text"]
+    text = compute()
+    if key:
+        cache.store(key, {"text": text})
+    return text
+
+
+def _values_key(cache: Cache | None, model, point, weights, kind: str, extra=None) -> str | None:
+    """The key of a result at a point: the tape's key plus the bytes of the point, the weights and ``extra``."""
     tape_key = getattr(model, "key", None)
     if cache is None or not cache.values or tape_key is None:
         return None
@@ -247,4 +281,7 @@ def _values_key(cache: Cache | None, model, point, weights, kind: str) -> str | 
         digest.update(f"{name}{arr.shape}".encode() + arr.tobytes())
     w = None if weights is None else np.ascontiguousarray(np.asarray(weights, dtype=np.float64))
     digest.update(b"none" if w is None else f"{w.shape}".encode() + w.tobytes())
+    for name in sorted(extra or {}):
+        arr = np.ascontiguousarray(np.asarray(extra[name], dtype=np.float64))
+        digest.update(f"extra:{name}{arr.shape}".encode() + arr.tobytes())
     return digest.hexdigest()

@@ -24,6 +24,7 @@ import torch
 import torch.autograd.forward_ad as fwad
 
 from .autograd import TORCH_DTYPES, make_leaves, torch_callable
+from .cache import cached_arrays, cached_text
 from .case import Case, Tolerance
 from .compare import within
 from .errors import CaseError
@@ -138,12 +139,26 @@ def _real(value) -> float:
     return float(value)
 
 
+def kink_at(model, point: Mapping[str, np.ndarray], cache=None) -> str:
+    """'' when the point is smooth, else where it is a kink; compiled models screen it on their tape first.
+
+    ``cache`` (a :class:`verifier.cache.Cache`) keeps the answer at the point.
+    """
+    compute = (lambda: model.kink_text(point)) if hasattr(model, "kink_text") else (lambda: at_kink(model, point))
+    return cached_text(cache, model, point, "kink_text", compute)
+
+
 def check_forward_mode(case: Case, model, values: Mapping[str, np.ndarray], point: Mapping[str, np.ndarray],
-                       dtype: str, tol: Tolerance, *, seed: int = FORWARD_SEED) -> DirectionalResult:
-    """torch's forward-mode J·u against the exact J·u, for one case at one dtype."""
+                       dtype: str, tol: Tolerance, *, seed: int = FORWARD_SEED, cache=None,
+                       kink: str | None = None) -> DirectionalResult:
+    """torch's forward-mode J·u against the exact J·u, for one case at one dtype.
+
+    ``cache`` (a :class:`verifier.cache.Cache`) keeps the exact J·u at the
+    point and direction; torch's forward AD always runs. ``kink``: what
+    :func:`kink_at` said at the point, when the caller already asked.
+    """
     try:
-        # compiled models (verifier.symbolic / templates) answer from their tape, without SymPy
-        kink = model.kink_text(point) if hasattr(model, "kink_text") else at_kink(model, point)
+        kink = kink_at(model, point, cache) if kink is None else kink
     except CaseError as exc:
         return DirectionalResult("forward_mode", "skip", f"no exact J·u: {exc.message}")
     if kink:
@@ -158,7 +173,8 @@ def check_forward_mode(case: Case, model, values: Mapping[str, np.ndarray], poin
         return DirectionalResult("forward_mode", "skip",
                                  f"torch cannot run forward-mode AD here: {type(exc).__name__}: {str(exc)[:200]}")
     try:
-        ex = model.exact_jvp(point, u) if hasattr(model, "exact_jvp") else exact_jvp(model, point, u)
+        ex = cached_arrays(cache, model, point, None, "jvp", lambda: {"y": model.exact_jvp(point, u) if hasattr(
+            model, "exact_jvp") else exact_jvp(model, point, u)}, extra=u)["y"]
     except CaseError as exc:
         return DirectionalResult("forward_mode", "skip", f"no exact J·u: {exc.message}")
     return compare("forward_mode", "J·u (forward AD)", {"y": got}, {"y": ex}, tol, u)

@@ -24,7 +24,7 @@ from .case import Case
 from .compare import DETAIL_COLUMNS, element_columns, first_mismatches, tolerance_for, within
 from .errors import CaseError, SymbolicError
 from .finite_diff import FDResult, fd_options, finite_differences
-from .forward_mode import DirectionalResult, check_forward_mode
+from .forward_mode import DirectionalResult, check_forward_mode, kink_at
 from .second_order import check_second_order
 from .symbolic import ExactResult, SymbolicModel, prepare
 
@@ -233,13 +233,26 @@ class Runner:
     def _directional(self, result: CaseResult, model: SymbolicModel, values, point, weights, tol) -> list[Check]:
         """The forward-mode and second-order checks that are switched on, as check rows."""
         case, dtype, out = result.case, result.dtype, []
-        if self.forward_mode and case.check_enabled("forward_mode", dtype):
-            result.forward_mode = check_forward_mode(case, model, values, point, dtype, tol)
+        forward = self.forward_mode and case.check_enabled("forward_mode", dtype)
+        second = self.second_order and case.check_enabled("second_order", dtype)
+        kink = _kink_text(model, point, self.cache) if forward and second else None    # asked once for both
+        if forward:
+            result.forward_mode = check_forward_mode(case, model, values, point, dtype, tol, cache=self.cache,
+                                                     kink=kink)
             out.append(_as_check(result.forward_mode))
-        if self.second_order and case.check_enabled("second_order", dtype):
-            result.second_order = check_second_order(case, model, values, point, weights, dtype, tol)
+        if second:
+            result.second_order = check_second_order(case, model, values, point, weights, dtype, tol,
+                                                     cache=self.cache, kink=kink)
             out.append(_as_check(result.second_order))
         return out
+
+
+def _kink_text(model, point, cache) -> str | None:
+    """forward_mode.kink_at, or None when it cannot say (each check then reports why itself)."""
+    try:
+        return kink_at(model, point, cache)
+    except CaseError:
+        return None
 
 
 def _as_check(d: DirectionalResult) -> Check:

@@ -24,10 +24,11 @@ import sympy as sp
 import torch
 
 from .autograd import make_leaves, torch_callable
+from .cache import cached_arrays
 from .case import Case, Tolerance
 from .errors import CaseError
 from .evaluation import PRECISION_DIGITS, Evaluator
-from .forward_mode import FORWARD_SEED, DirectionalResult, at_kink, compare, directions, symbol_values
+from .forward_mode import FORWARD_SEED, DirectionalResult, compare, directions, kink_at, symbol_values
 from .tangent import reverse_sweep, symbolic_tangent
 
 #: Cases with more Jacobian entries (outputs × differentiated input elements) skip the check.
@@ -98,13 +99,19 @@ def torch_hvp(case: Case, values: Mapping[str, np.ndarray], weights: np.ndarray 
 
 def check_second_order(case: Case, model, values: Mapping[str, np.ndarray], point: Mapping[str, np.ndarray],
                        weights: np.ndarray | None, dtype: str, tol: Tolerance, *,
-                       seed: int = FORWARD_SEED + 1, limit: int = SECOND_ORDER_LIMIT) -> DirectionalResult:
-    """Double backward's H·w against the exact H·w, for one case at one dtype (skipped above ``limit``)."""
+                       seed: int = FORWARD_SEED + 1, limit: int = SECOND_ORDER_LIMIT,
+                       cache=None, kink: str | None = None) -> DirectionalResult:
+    """Double backward's H·w against the exact H·w, for one case at one dtype (skipped above ``limit``).
+
+    ``cache`` (a :class:`verifier.cache.Cache`) keeps the exact H·w at the
+    point and direction, as it keeps exact Jᵀv; torch's side always runs.
+    ``kink``: what :func:`~verifier.forward_mode.kink_at` said, when known.
+    """
     if model.n_entries > limit:
         return DirectionalResult("second_order", "skip",
                                  f"{model.n_entries} Jacobian entries, over the second-order limit of {limit}")
     try:
-        kink = at_kink(model, point)
+        kink = kink_at(model, point, cache) if kink is None else kink
     except CaseError as exc:
         return DirectionalResult("second_order", "skip", f"no exact H·w: {exc.message}")
     if kink:
@@ -117,7 +124,7 @@ def check_second_order(case: Case, model, values: Mapping[str, np.ndarray], poin
         return DirectionalResult("second_order", "skip",
                                  f"torch cannot differentiate twice here: {type(exc).__name__}: {str(exc)[:200]}")
     try:
-        ex = exact_hvp(model, point, weights, w)
+        ex = cached_arrays(cache, model, point, weights, "hvp", lambda: exact_hvp(model, point, weights, w), extra=w)
     except CaseError as exc:
         return DirectionalResult("second_order", "skip", f"no exact H·w: {exc.message}")
     return compare("second_order", "H·w (double backward)", got, ex, tol, w)
