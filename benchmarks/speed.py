@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 import verifier  # noqa: E402
+from verifier import tables  # noqa: E402
 from verifier.autograd import TORCH_DTYPES, make_leaves, torch_callable  # noqa: E402
 from verifier.cache import Cache  # noqa: E402
 from verifier.runner import Runner, _round  # noqa: E402
@@ -93,14 +94,23 @@ def timed(fn, repeat: int) -> tuple[float, float, object]:
     return min(walls), min(cpus), out
 
 
-def gradcheck_case(case, dtype: str = "float64") -> bool:
-    """gradcheck slow mode on the case's torch function at its inputs (as ``dtype`` holds them, in float64)."""
+def gradcheck_case(case, dtype: str = "float64", *, all_checks: bool = False) -> bool:
+    """gradcheck slow mode on the case's torch function at its inputs (as ``dtype`` holds them, in float64).
+
+    ``all_checks``: the like-for-like of our forward-mode and second-order
+    checks too: gradcheck(check_forward_ad=True), then gradgradcheck.
+    """
     values = {s.name: (_round(s.values(), dtype) if s.dtype is None else s.values()) for s in case.inputs}
     leaves = make_leaves(case, values, "float64")
     fn = torch_callable(case)
     try:
-        return bool(torch.autograd.gradcheck(fn, tuple(leaves), fast_mode=False, raise_exception=False))
-    except Exception:   # expected-error cases: torch raises; the time until then still counts
+        ok = bool(torch.autograd.gradcheck(fn, tuple(leaves), fast_mode=False, raise_exception=False,
+                                           check_forward_ad=all_checks))
+        if all_checks:
+            ok = ok and bool(torch.autograd.gradgradcheck(fn, tuple(leaves), fast_mode=False,
+                                                          raise_exception=False))
+        return ok
+    except Exception:   # expected-error cases, ops without forward AD: torch raises; the time until then counts
         return False
 
 
@@ -209,8 +219,12 @@ def p3(cases_dir: Path, repeat: int) -> list[dict]:
         full = Cache(Path(tmp) / "full")
 
         def ours(cache, **checks):
+            # the run and its tables (details, summary, checks): what the reports are written from
             runner = Runner(cache=cache, **(checks or FIRST_ORDER))
-            return [runner.run(c, d).status for c, d in pairs]
+            results = [runner.run(c, d) for c, d in pairs]
+            detail = tables.details(results)
+            tables.summary(results, detail), tables.checks(results)
+            return [r.status for r in results]
 
         cold_w, cold_c, statuses = timed(lambda: ours(tapes_only), 1)
         tape_w, tape_c, statuses = timed(lambda: ours(tapes_only), repeat)
@@ -220,11 +234,13 @@ def p3(cases_dir: Path, repeat: int) -> list[dict]:
         all_w, all_c, _ = timed(lambda: ours(full, forward_mode=True, second_order=True), repeat)
         cli_cold, cli_warm = cli_runs(cases_dir)
     gc_w, gc_c, _ = timed(lambda: [gradcheck_case(c, d) for c, d in pairs], repeat)
+    gc_all_w, gc_all_c, _ = timed(lambda: [gradcheck_case(c, d, all_checks=True) for c, d in pairs], repeat)
     counts = {s: statuses.count(s) for s in sorted(set(statuses))}
     return [{"target": "P3", "case": f"{len(cases)} cases ({len(cases) - len(representative_cases())} from "
                                      f"{cases_dir.name}/), {len(pairs)} case x dtype runs",
              "status": counts, "ours_s": warm_w, "ours_cpu_s": warm_c, "cold_s": cold_w, "cold_cpu_s": cold_c,
              "tapes_only_s": tape_w, "tapes_only_cpu_s": tape_c, "all_checks_s": all_w, "all_checks_cpu_s": all_c,
+             "gradcheck_all_s": gc_all_w, "gradcheck_all_cpu_s": gc_all_c,
              "gradcheck_s": gc_w, "gradcheck_cpu_s": gc_c, "ratio": warm_w / gc_w, "ratio_cpu": warm_c / gc_c,
              "cli_cold_s": cli_cold, "cli_warm_s": cli_warm, "peak_rss_mib": rss_mib()}]
 
@@ -264,8 +280,12 @@ def show(rows: list[dict]) -> None:
                   f"{r['tapes_only_s'] / r['gradcheck_s']:.2f}x [{r['tapes_only_cpu_s'] / r['gradcheck_cpu_s']:.2f}x]")
         if "all_checks_s" in r:
             print(f"  warm with forward-mode and second-order checks on too (as `verifier run`): "
-                  f"{f(r['all_checks_s'])} [{f(r['all_checks_cpu_s'])}], ratio "
+                  f"{f(r['all_checks_s'])} [{f(r['all_checks_cpu_s'])}], ratio to gradcheck slow mode "
                   f"{r['all_checks_s'] / r['gradcheck_s']:.2f}x [{r['all_checks_cpu_s'] / r['gradcheck_cpu_s']:.2f}x]")
+            print(f"    like for like: gradcheck(check_forward_ad=True) + gradgradcheck, slow mode, "
+                  f"{f(r['gradcheck_all_s'])} [{f(r['gradcheck_all_cpu_s'])}], ratio "
+                  f"{r['all_checks_s'] / r['gradcheck_all_s']:.2f}x "
+                  f"[{r['all_checks_cpu_s'] / r['gradcheck_all_cpu_s']:.2f}x]")
         if "cli_cold_s" in r:
             print(f"  `verifier run` end to end: cold {f(r['cli_cold_s'])}, warm {f(r['cli_warm_s'])}")
         if "gradcheck_note" in r:

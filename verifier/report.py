@@ -24,7 +24,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from . import heatmap, tables
+from . import heatmap, html_table, tables
 from .errors import VerifierError
 from .runner import CaseResult
 
@@ -104,29 +104,16 @@ def write_reports(results: Sequence[CaseResult], directory: str | Path, *, comma
     return paths
 
 
-def _status_style(row: pd.Series) -> list[str]:
-    colour = {"fail": "#f8d0d0", "error": "#f9e0b0", "timeout": "#f9e0b0"}.get(row.get("status"), "")
-    return [f"background-color: {colour}" if colour else "" for _ in row]
-
-
 def _styled(df: pd.DataFrame, table_id: str, link_cases: bool = False) -> str:
+    """``df`` as the report's HTML table: failing rows coloured, numbers formatted, text escaped."""
     if df.empty:
         return "<p><em>none</em></p>"
-    shown = df.copy()
+    shown = df
     if link_cases:
-        shown["case"] = [f'<a href="#case-{_anchor(c, d)}">{html.escape(str(c))}</a>'
-                         for c, d in zip(df["case"], df["dtype"])]
-    styler = shown.style.apply(_status_style, axis=1) if "status" in shown else shown.style
-    if "ok" in shown:
-        styler = shown.style.apply(lambda r: ["background-color: #f8d0d0" if not r["ok"] else "" for _ in r],
-                                   axis=1)
-    # Styler does not escape by default: torch's messages may hold '<' ("<class 'NoneType'>")
-    styler = styler.format(_formatters(shown), na_rep="", escape="html")
-    if link_cases:
-        styler = styler.format(str, subset=["case"])          # the links built above, names escaped there
-    # Styler writes its own id="T_<uuid>" first (a second id attribute would be ignored): name it
-    styler = styler.hide(axis="index").set_uuid(table_id).set_table_attributes(f'class="grid t-{table_id}"')
-    return styler.to_html()
+        shown = df.assign(case=[f'<a href="#case-{_anchor(c, d)}">{html.escape(str(c))}</a>'
+                                for c, d in zip(df["case"], df["dtype"])])
+    return html_table.render(shown, table_id, formats=_formatters(shown), raw=("case",) if link_cases else (),
+                             row_colour=html_table.failing_rows(shown))
 
 
 # Values get every digit a float64 has; errors and tolerances three significant ones.
@@ -134,12 +121,8 @@ _FULL_PRECISION = ("exact", "autograd", "finite_diff")
 
 
 def _formatters(df: pd.DataFrame) -> dict:
-    out = {}
-    for col in df.columns:
-        if pd.api.types.is_float_dtype(df[col]):
-            digits = 17 if col in _FULL_PRECISION else 3
-            out[col] = (lambda d: lambda v: "" if pd.isna(v) else f"{v:.{d}g}")(digits)
-    return out
+    return {col: html_table.float_format(17 if col in _FULL_PRECISION else 3)
+            for col in df.columns if pd.api.types.is_float_dtype(df[col])}
 
 
 def _short_messages(summ: pd.DataFrame, limit: int = 160) -> pd.DataFrame:
@@ -160,8 +143,10 @@ def render_html(summ: pd.DataFrame, detail: pd.DataFrame, env: dict[str, str],
     templates = jinja2.Environment(loader=jinja2.PackageLoader("verifier", "templates"),
                                    autoescape=jinja2.select_autoescape(["html", "j2"]))
     sections = []
+    groups = {key: group for key, group in detail.groupby(["case", "dtype"], sort=False)} if not detail.empty \
+        else {}
     for row in summ.itertuples():
-        rows = detail[(detail["case"] == row.case) & (detail["dtype"] == row.dtype)]
+        rows = groups.get((row.case, row.dtype), detail.iloc[0:0])
         sections.append({
             "anchor": _anchor(row.case, row.dtype), "case": row.case, "dtype": row.dtype, "status": row.status,
             "message": row.message, "shown": min(len(rows), HTML_ROWS_PER_CASE), "total": len(rows),
