@@ -98,6 +98,16 @@ def add_all(terms) -> sympy.Expr:
     return sympy.Add(*terms)
 
 
+def log_of_sum(total: sympy.Expr) -> sympy.Expr:
+    """log of a sum of exponentials (logsumexp, log_softmax), left unevaluated.
+
+    The sum is positive, so nothing is lost; evaluating would have SymPy ask
+    the assumption system about every term (parity, algebraicity): 0.5 s of
+    the 0.6 s a logsumexp over 1024 elements took to build.
+    """
+    return sympy.log(total, evaluate=False)
+
+
 def mul_all(factors) -> sympy.Expr:
     """Product with one flat ``Mul``."""
     return sympy.Mul(*factors)

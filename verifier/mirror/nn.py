@@ -12,7 +12,7 @@ import sympy
 import torch.nn.functional as F
 from sympy import Abs, Piecewise, Rational, exp, log
 
-from ._arrays import (add_all, as_obj, emap, index_array, norm_dim, power, scalar_array,
+from ._arrays import (add_all, as_obj, emap, index_array, log_of_sum, norm_dim, power, scalar_array,
                       sym_number, unsupported)
 from ._arrays import reduce as reduce_over  # `reduce` is a legacy torch parameter name here
 from ._table import register
@@ -46,7 +46,7 @@ def log_softmax(x, dim=None, _stacklevel=3, dtype=None):
     """Log-softmax; log of the denominator shared per slice."""
     x = as_obj(x)
     d = _implicit_softmax_dim(x.ndim) if dim is None else dim
-    return x - emap(log, _slice_sums(emap(exp, x), d))
+    return x - emap(log_of_sum, _slice_sums(emap(exp, x), d))
 
 
 @register("softmin", torch=F.softmin, doc="exp(-x_i) / sum_j exp(-x_j) along dim")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import sympy
 import torch
-from sympy import Abs, Max, Min, exp, log
+from sympy import Abs, Max, Min, exp
 
-from ._arrays import (add_all, as_obj, is_array_arg, mul_all, norm_dims, power, reduce,
+from ._arrays import (add_all, as_obj, is_array_arg, log_of_sum, mul_all, norm_dims, power, reduce,
                       reduced_count, scan, sym_number, tie_split, unsupported)
 from ._table import register
 from .elementwise import maximum, minimum
@@ -215,7 +215,7 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None, *, ord=_NOT_GIVEN):
 @register("logsumexp", torch=torch.logsumexp, analytic=True, doc="log(sum_i exp(x_i)) over dim")
 def logsumexp(x, dim=None, keepdim=False):
     """Log of the sum of exponentials (no max subtraction: the math, not the algorithm)."""
-    return reduce(x, dim, keepdim, lambda xs: log(add_all([exp(v) for v in xs])))
+    return reduce(x, dim, keepdim, lambda xs: log_of_sum(add_all([exp(v) for v in xs])))
 
 
 @register("cumsum", torch=torch.cumsum, analytic=True, doc="y_k = sum_{i<=k} x_i along dim")
