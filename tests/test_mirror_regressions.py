@@ -57,3 +57,29 @@ def test_the_tape_converts_numbers_only():
 def sp_rational_half():
     import sympy
     return sympy.Rational(1, 2)
+
+
+def test_a_matmul_of_plain_factors_is_built_unevaluated_and_equals_the_evaluated_sum():
+    """mirror.linalg._dot skips SymPy's canonicalisation for symbols and nonzero numbers; the sum is the same."""
+    import numpy as np
+    import sympy as sp
+
+    from verifier.mirror import linalg
+    x = np.array(sp.symbols("x0:4", real=True), dtype=object)
+    w = np.array([sp.Rational(1, 3), sp.Integer(0), sp.Float(2.5), sp.Integer(-7)], dtype=object)
+    fast = linalg._dot(x, np.array([sp.Rational(1, 3), sp.Integer(5), sp.Float(2.5), x[0]], dtype=object))
+    assert isinstance(fast, sp.Add) and len(fast.args) == 4           # built as given: nothing collected
+    assert sp.simplify(fast - (x[0] / 3 + 5 * x[1] + 2.5 * x[2] + x[3] * x[0])) == 0
+    with_zero = linalg._dot(x, w)                                        # a zero factor: the evaluated route
+    assert with_zero == x[0] / 3 + sp.Float(2.5) * x[2] - 7 * x[3]
+    assert linalg._dot(w, w) == sp.Rational(1, 9) + sp.Float(6.25) + 49
+
+
+@pytest.mark.parametrize("expr", ["x @ w", "x @ x.T", "(x @ w).sum() * x[0, 0]"])
+def test_matmuls_of_inputs_pass_and_a_wrong_one_fails(expr):
+    inputs = {"x": {"shape": [3, 4], "sample": "normal", "seed": 1},
+              "w": {"shape": [4, 2], "sample": "normal", "seed": 2, "requires_grad": False}}
+    right = make_case("mm.right", inputs, forward=expr, grad_output="random")
+    assert Runner(cache=False).run(right, "float64").status == "pass"
+    wrong = make_case("mm.wrong", inputs, torch=f"({expr}) * 1.001", sympy=expr, grad_output="random")
+    assert Runner(cache=False).run(wrong, "float64").status == "fail"

@@ -28,8 +28,24 @@ _BERKOWITZ_MAX = 4
 
 
 def _dot(u, v):
-    """sum_k u_k v_k of two equal-length 1-d object arrays, as one Add."""
+    """sum_k u_k v_k of two equal-length 1-d object arrays, as one Add.
+
+    When every factor is a nonzero number or a symbol (a matmul of the
+    inputs themselves, the common case), the products and their sum are
+    built unevaluated: the sum of products is already in its final form, and
+    SymPy's canonicalisation of 8192 products is 0.9 s of a cold 32x32 @ 32x8
+    matmul. Zeros keep the evaluated route, so 0*x stays 0 and never
+    multiplies an undefined value.
+    """
+    if all(_plain(a) for a in u) and all(_plain(b) for b in v):
+        return sympy.Add(*[a * b if a.is_Number and b.is_Number else sympy.Mul(a, b, evaluate=False)
+                           for a, b in zip(u, v)], evaluate=False)
     return add_all(u * v)
+
+
+def _plain(x) -> bool:
+    """A symbol, or a nonzero finite number: safe to multiply without evaluating."""
+    return isinstance(x, sympy.Symbol) or (isinstance(x, sympy.Number) and x.is_finite and not x.is_zero)
 
 
 @register("matmul", torch=torch.matmul, analytic=True,
