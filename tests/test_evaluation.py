@@ -78,3 +78,16 @@ def test_shared_subexpressions_are_swept_once():
 def test_outside_the_domain_is_a_clear_error():
     with pytest.raises(SymbolicError, match="division by zero"):
         Evaluator({a: 0.0})(1 / a)
+
+
+@pytest.mark.parametrize("jump", [sp.sign, sp.Heaviside, sp.floor, sp.ceiling], ids=lambda f: f.__name__)
+def test_piecewise_constant_functions_have_derivative_zero_between_their_jumps(jump):
+    """One rule table (local_partials) serves both sweeps; a step function passes no derivative."""
+    from verifier.tangent import tangent_sweep
+    expr = jump(a) * b + a ** 2
+    with mpmath.workdps(40):
+        ev = Evaluator(POINT)
+        grad = reverse_sweep([expr], [1.0], [a, b], ev)
+        dot = tangent_sweep([expr], {a: 1.0, b: 0.0}, ev)
+    assert grad[0] == 2 * mpmath.mpf(0.7) and grad[1] == ev(jump(a))
+    assert dot[0] == grad[0]

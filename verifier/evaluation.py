@@ -207,15 +207,22 @@ def reverse_sweep(outputs, weights, wrt: Iterable[sp.Symbol], ev: Evaluator) -> 
             if node.is_Symbol and a is not None:
                 adj[node] = a   # leaves keep their adjoint
             continue
-        for child, partial in _partials(node, ev):
+        for child, partial in local_partials(node, ev):
             if not child.is_Number:   # constants collect no adjoint
                 adj[child] = adj.get(child, 0) + a * partial
     zero = mpmath.mpf(0)
     return [adj.get(s, zero) for s in wrt]
 
 
-def _partials(node, ev: Evaluator):
-    """(child, ∂node/∂child at the point) for each child of ``node``."""
+# Functions that are constant between their jumps: derivative 0 away from them (at a jump the
+# callers skip or shift the point, see kinks.py). SymPy's fdiff of sign is an unevaluated Derivative.
+PIECEWISE_CONSTANT = (sp.sign, sp.Heaviside, sp.floor, sp.ceiling)
+
+
+def local_partials(node, ev: Evaluator) -> list:
+    """(child, ∂node/∂child at the point) for each child of ``node`` that can carry a derivative."""
+    if isinstance(node, PIECEWISE_CONSTANT):
+        return []
     if node.is_Add:
         one = mpmath.mpf(1)
         return [(c, one) for c in node.args]
@@ -225,7 +232,7 @@ def _partials(node, ev: Evaluator):
         for v in vals[:-1]:
             prefix.append(prefix[-1] * v)
         suffix = mpmath.mpf(1)
-        for i in range(len(vals) - 1, -1, -1):
+        for i in range(len(vals) - 1, -1, -1):     # product of the others, without dividing by zero
             out.append((node.args[i], prefix[i] * suffix))
             suffix *= vals[i]
         return out
@@ -242,9 +249,13 @@ def _partials(node, ev: Evaluator):
     for k, child in enumerate(node.args, start=1):
         if child.is_Number:
             continue
-        try:
-            derivative = node.fdiff(k)
-        except Exception as exc:  # SymPy raises ArgumentIndexError and friends
-            raise SymbolicError(f"no derivative rule for {node.func.__name__}: {exc}") from None
-        pairs.append((child, ev(derivative)))
+        pairs.append((child, ev(fdiff(node, k))))
     return pairs
+
+
+def fdiff(node, k: int):
+    """SymPy's derivative of ``node`` in its k-th argument, or a SymbolicError saying there is none."""
+    try:
+        return node.fdiff(k)
+    except Exception as exc:   # SymPy raises ArgumentIndexError and friends
+        raise SymbolicError(f"no derivative rule for {node.func.__name__}: {exc}") from None

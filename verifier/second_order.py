@@ -27,9 +27,9 @@ from .autograd import make_leaves, torch_callable
 from .cache import cached_arrays
 from .case import Case, Tolerance
 from .errors import CaseError
-from .evaluation import PRECISION_DIGITS, Evaluator
+from .evaluation import PRECISION_DIGITS, Evaluator, reverse_sweep
 from .forward_mode import FORWARD_SEED, DirectionalResult, compare, directions, kink_at, symbol_values
-from .tangent import reverse_sweep, symbolic_tangent
+from .tangent import symbolic_tangent
 
 #: Cases with more Jacobian entries (outputs × differentiated input elements) skip the check.
 SECOND_ORDER_LIMIT = 65536

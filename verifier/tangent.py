@@ -5,15 +5,13 @@
   output's exact directional derivative Σ_j ∂y_i/∂x_j u_j in one pass
   (forward mode, the mirror image of ``evaluation.reverse_sweep``).
 * :func:`symbolic_tangent` builds the same directional derivative as SymPy
-  expressions in direction *symbols*; the reverse sweep (:func:`reverse_sweep`)
+  expressions in direction *symbols*; the reverse sweep (``evaluation.reverse_sweep``)
   of Σ v⊙(J·u) with respect to x is then H·u, the Hessian of Σ v⊙y times u,
   exactly.
 
-All three need ∂node/∂child for every node kind. ``evaluation.py`` has a
-private rule table for its own reverse sweep; it is re-stated here
-(``local_partials``, which also knows that sign and friends have derivative
-0 between their jumps) rather than imported, so the modules stay free to
-change apart.
+The sweeps take ∂node/∂child from ``evaluation.local_partials``, the one
+rule table, which ``evaluation.reverse_sweep`` (second order's H·u, the kink
+detector's one-sided derivatives) uses too.
 """
 
 from __future__ import annotations
@@ -23,57 +21,11 @@ from typing import Mapping, Sequence
 import mpmath
 import sympy as sp
 
-from .errors import SymbolicError
-from .evaluation import Evaluator, topological
+from .evaluation import PIECEWISE_CONSTANT, Evaluator, fdiff, local_partials, topological
 
 
 def _inert(node) -> bool:
     return node.is_Atom or node.is_Relational or node.is_Boolean
-
-
-# Functions that are constant between their jumps: derivative 0 away from them (at a jump the checks
-# that use these sweeps skip, see :func:`kinks`). SymPy's fdiff of sign is an unevaluated Derivative.
-PIECEWISE_CONSTANT = (sp.sign, sp.Heaviside, sp.floor, sp.ceiling)
-
-
-def local_partials(node, ev: Evaluator) -> list:
-    """(child, ∂node/∂child at the point) for each child of ``node`` that can carry a derivative."""
-    if isinstance(node, PIECEWISE_CONSTANT):
-        return []
-    if node.is_Add:
-        return [(c, mpmath.mpf(1)) for c in node.args]
-    if node.is_Mul:
-        vals = [ev(c) for c in node.args]
-        prefix, out = [mpmath.mpf(1)], []
-        for v in vals[:-1]:
-            prefix.append(prefix[-1] * v)
-        suffix = mpmath.mpf(1)
-        for i in range(len(vals) - 1, -1, -1):     # product of the others, without dividing by zero
-            out.append((node.args[i], prefix[i] * suffix))
-            suffix *= vals[i]
-        return out
-    if node.is_Pow:
-        base, exp = node.args
-        vb, ve = ev(base), ev(exp)
-        pairs = [(base, ve * mpmath.power(vb, ve - 1))]
-        if not exp.is_Number:
-            pairs.append((exp, ev(node) * mpmath.log(vb)))
-        return pairs
-    if isinstance(node, sp.Piecewise):
-        return [(ev.active_branch(node), mpmath.mpf(1))]
-    pairs = []
-    for k, child in enumerate(node.args, start=1):
-        if child.is_Number:
-            continue
-        pairs.append((child, ev(_fdiff(node, k))))
-    return pairs
-
-
-def _fdiff(node, k: int):
-    try:
-        return node.fdiff(k)
-    except Exception as exc:   # SymPy raises ArgumentIndexError and friends
-        raise SymbolicError(f"no derivative rule for {node.func.__name__}: {exc}") from None
 
 
 #: A product of more factors than this gets its "product of the others" from shared prefix and
@@ -115,27 +67,6 @@ def tangent_sweep(outputs: Sequence, direction: Mapping[sp.Symbol, object], ev: 
     return [dot.get(y, zero) if isinstance(y, sp.Basic) else zero for y in outputs]
 
 
-def reverse_sweep(outputs: Sequence, weights: Sequence, wrt: Sequence, ev: Evaluator) -> list:
-    """Σ_i weights[i]·∂outputs[i]/∂s for each symbol s in ``wrt``, with :func:`local_partials`' rules."""
-    zero = mpmath.mpf(0)
-    adj: dict = {}
-    roots = []
-    for y, w in zip(outputs, weights):
-        if isinstance(y, sp.Basic) and w != 0:
-            adj[y] = adj.get(y, zero) + mpmath.mpf(w)
-            roots.append(y)
-    for node in reversed(topological(roots)):
-        if node.is_Symbol or _inert(node):
-            continue
-        a = adj.pop(node, None)
-        if a is None:
-            continue
-        for child, partial in local_partials(node, ev):
-            if not child.is_Number:
-                adj[child] = adj.get(child, zero) + a * partial
-    return [adj.get(s, zero) for s in wrt]
-
-
 def symbolic_tangent(outputs: Sequence, direction: Mapping[sp.Symbol, sp.Basic]) -> list:
     """The directional derivative of each output along ``direction`` (symbol -> expression), as expressions."""
     zero = sp.S.Zero
@@ -160,7 +91,7 @@ def symbolic_tangent(outputs: Sequence, direction: Mapping[sp.Symbol, sp.Basic])
         elif isinstance(node, PIECEWISE_CONSTANT):
             dot[node] = zero
         else:
-            dot[node] = sp.Add(*[_fdiff(node, k) * dot[child] for k, child in enumerate(node.args, start=1)
+            dot[node] = sp.Add(*[fdiff(node, k) * dot[child] for k, child in enumerate(node.args, start=1)
                                  if not child.is_Number and dot.get(child, zero) != 0])
     return [dot.get(y, zero) if isinstance(y, sp.Basic) else zero for y in outputs]
 
