@@ -173,8 +173,9 @@ def check_forward_mode(case: Case, model, values: Mapping[str, np.ndarray], poin
         return DirectionalResult("forward_mode", "skip",
                                  f"torch cannot run forward-mode AD here: {type(exc).__name__}: {str(exc)[:200]}")
     try:
-        ex = cached_arrays(cache, model, point, None, "jvp", lambda: {"y": model.exact_jvp(point, u) if hasattr(
-            model, "exact_jvp") else exact_jvp(model, point, u)}, extra=u)["y"]
+        # compiled models sweep their tape; a SymbolicModel walks SymPy
+        exact = model.exact_jvp if hasattr(model, "exact_jvp") else (lambda p, d: exact_jvp(model, p, d))
+        ex = cached_arrays(cache, model, point, None, "jvp", lambda: {"y": exact(point, u)}, extra=u)["y"]
     except CaseError as exc:
         return DirectionalResult("forward_mode", "skip", f"no exact J·u: {exc.message}")
     return compare("forward_mode", "J·u (forward AD)", {"y": got}, {"y": ex}, tol, u)
