@@ -89,8 +89,10 @@ class Cache:
             return
         try:
             os.close(fd)
+            # json.dumps, not json.dump: only the one-shot encoder is the C one (a cold tape's write: 3x faster)
+            text = json.dumps({**data, "format": FORMAT, "key": key}, separators=(",", ":"))
             with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump({**data, "format": FORMAT, "key": key}, fh, separators=(",", ":"))
+                fh.write(text)
             os.replace(tmp, path)
         except OSError:
             try:
