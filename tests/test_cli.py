@@ -63,7 +63,7 @@ def test_bad_files_exit_2_and_the_valid_ones_still_run(cli, write_case, tmp_path
     assert out.returncode == 2
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 3
-    assert any("malformed.yaml:4: invalid YAML" in e for e in errors)
+    assert any("malformed.yaml:3: invalid YAML" in e for e in errors)     # the unclosed line, not past the end
     assert any("unknown.yaml:4: case 'nofn'" in e and "unknown function 'nosuch'" in e for e in errors)
     assert any("missing.yaml:2: case 'noinputs'" in e and "'inputs'" in e for e in errors)
     assert "Traceback" not in out.stderr

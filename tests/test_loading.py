@@ -245,3 +245,21 @@ def test_uniform_sampling_defaults_to_the_domain():
     spec = InputSpec("x", (1000,), sample="uniform", domain=(1.0, 3.0))
     values = spec.values()
     assert values.min() > 1.0 and values.max() < 3.0
+
+
+@pytest.mark.parametrize("text, line, began", [
+    pytest.param("cases:\n  - name: [unclosed\n", 2, None, id="unclosed-bracket-on-the-last-line"),
+    pytest.param("cases:\n  - name: [unclosed", 2, None, id="no-final-newline"),
+    pytest.param("cases:\n  - name: \"abc\n\n\n", 4, "the quoted scalar began at line 2", id="unclosed-quote"),
+])
+def test_a_yaml_error_points_inside_the_file_and_says_where_the_construct_began(tmp_path, text, line, began):
+    """libyaml marks the end of the stream one line past the last; the error never points there."""
+    from verifier.errors import CaseFileError
+    from verifier.yaml_reading import read_yaml
+    path = tmp_path / "case.yaml"
+    path.write_text(text)
+    with pytest.raises(CaseFileError) as info:
+        read_yaml(path)
+    message = str(info.value)
+    assert f"case.yaml:{line}: invalid YAML" in message
+    assert (began in message) if began else ("began at" not in message)

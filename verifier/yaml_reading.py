@@ -166,11 +166,8 @@ def read_yaml(path: Path) -> Any:
         raise CaseFileError(f"invalid YAML: the character {char!r}{code} is not allowed in a YAML file",
                             file=str(path), line=line, hint="Remove it, or write it as an escape in a quoted string.") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
-        problem = " ".join(" ".join(str(p) for p in parts if p).split()) or " ".join(str(exc).split())
-        raise CaseFileError(f"invalid YAML: {problem}", file=str(path),
-                            line=mark.line + 1 if mark else None,
+        line = _yaml_line(exc, text)
+        raise CaseFileError(f"invalid YAML: {_yaml_problem(exc, line)}", file=str(path), line=line,
                             hint="Check the indentation and quoting near that line.") from None
     except RecursionError:
         raise CaseFileError("the YAML nests too deeply", file=str(path),
@@ -180,6 +177,26 @@ def read_yaml(path: Path) -> Any:
         # does not fit its explicit tag (`!!float ''`, `!!timestamp 2001-12-14x`)
         raise CaseFileError(f"invalid YAML: a value does not fit its tag ({type(exc).__name__}: {exc})",
                             file=str(path), hint="Drop the !!tag, or write a value of that type.") from None
+
+def _yaml_problem(exc: yaml.YAMLError, line: int | None) -> str:
+    """PyYAML's context and problem in one line, and where the unfinished construct began if not on ``line``."""
+    context, problem = getattr(exc, "context", None), getattr(exc, "problem", None)
+    text = " ".join(" ".join(str(p) for p in (context, problem) if p).split()) or " ".join(str(exc).split())
+    start = getattr(exc, "context_mark", None)
+    what = re.match(r"while (?:parsing|scanning) (an? )?(.+)", str(context or ""))
+    if what and start is not None and start.line + 1 != line:
+        text += f"; the {what.group(2)} began at line {start.line + 1}"
+    return text
+
+
+def _yaml_line(exc: yaml.YAMLError, text: str) -> int | None:
+    """The problem's line, never past the file's last line (libyaml puts the end of the stream after it)."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return None
+    last = max(1, len(text.splitlines()))
+    return min(mark.line + 1, last)
+
 
 def _plain(value):
     """Strip the line-tracking containers (nested lists/dicts → plain Python)."""
