@@ -104,13 +104,20 @@ def at_kinks(rows):
 _READS = ("kink_rule", "ok", "attribution", "fd_ok", "kink")
 
 
+def full_column(value, n: int):
+    """A detail column as ``n`` values: an array or Categorical as it is, one value (or a list) as an array."""
+    if isinstance(value, pd.Categorical):
+        return value
+    if isinstance(value, (list, str)) or np.ndim(value) == 0:
+        return np.asarray(value if isinstance(value, list) else [value] * n, dtype=object if isinstance(
+            value, (list, str)) else None)
+    return np.asarray(value)
+
+
 def kink_attribution(columns, n: int) -> pd.Categorical:
     """:func:`at_kinks`' new ``attribution`` column from the detail columns (arrays of ``n``, or one value)."""
     def full(name):
-        value = columns[name]
-        if isinstance(value, pd.Categorical):
-            return value
-        return np.full(n, value) if np.ndim(value) == 0 and not isinstance(value, list) else np.asarray(value)
+        return full_column(columns[name], n)
 
     kinds = full("attribution")
     codes = kinds.codes if isinstance(kinds, pd.Categorical) else pd.Categorical(kinds, dtype=KIND_DTYPE).codes

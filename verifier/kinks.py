@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import sympy as sp
 
+from .attribution import full_column
 from .compare import FD_TOLERANCE
 from .errors import SymbolicError
 from .evaluation import Evaluator, reverse_sweep
@@ -288,9 +289,7 @@ def kink_columns(columns: Mapping[str, object], report: KinkReport, n: int) -> d
     ``finite_diff`` and ``fd_ok``, each an array of ``n`` or one value for all.
     """
     def full(name, dtype=None):
-        value = columns[name]
-        return np.full(n, value, dtype=object) if np.ndim(value) == 0 and not isinstance(value, list) \
-            else np.asarray(value, dtype=dtype)
+        return np.asarray(full_column(columns[name], n), dtype=dtype)
 
     out = {"kink": np.zeros(n, dtype=bool), "kink_left": np.full(n, np.nan), "kink_right": np.full(n, np.nan),
            "kink_rule": np.full(n, "", dtype=object), "fd_ok": np.array(full("fd_ok", bool), dtype=bool)}

@@ -56,7 +56,7 @@ _MISSING = object()
 
 def _joined(values: list, sizes: list[int]):
     """One column from per-result pieces (arrays, lists, one value for all rows, or missing: NaN)."""
-    if all(isinstance(v, pd.Categorical) for v in values) and len({str(v.dtype) for v in values}) == 1:
+    if all(isinstance(v, pd.Categorical) and v.dtype == values[0].dtype for v in values):
         return pd.Categorical.from_codes(np.concatenate([v.codes for v in values]), dtype=values[0].dtype)
     first = values[0]
     if all(np.ndim(v) == 0 and not isinstance(v, list) and v is not _MISSING for v in values) \
