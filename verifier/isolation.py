@@ -43,6 +43,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from .errors import VerifierError
+from .isolation_worker import worker_main
 
 if TYPE_CHECKING:  # the runner (torch) is imported only where cases run
     from .case import Case
@@ -56,8 +57,6 @@ DEFAULT_TIMEOUT = 300.0
 STARTUP_TIMEOUT = 120.0
 #: Workers that die before ever becoming ready, in a row, before the run gives up.
 MAX_START_FAILURES = 3
-#: Seconds between a worker's checks that the run that started it still exists.
-WATCHDOG_INTERVAL = 1.0
 
 ResultCallback = Callable[["CaseResult"], None]
 
@@ -200,80 +199,11 @@ def _limit(case: "Case", default: float | None) -> float | None:
     return value if value else None
 
 
-# --- the worker process ------------------------------------------------------
-
-
-def _worker_main(conn, threads: int | None, parent: int) -> None:
-    """Loop in the worker: receive a case with its dtypes, send back one result per dtype."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="verifier-watchdog").start()
-    from .runner import CaseResult, Runner
-
-    if threads:
-        import torch
-        torch.set_num_threads(threads)
-    conn.send(("ready", os.getpid()))
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return
-        if message[0] == "stop":
-            return
-        _, task_id, case, dtypes = message
-        runner = Runner()                             # one per case: its model cache serves the dtypes
-        for dtype in dtypes:
-            try:
-                result = runner.run(case, dtype)
-            except BaseException as exc:  # SystemExit from a custom function, say: still a result
-                result = CaseResult(case, dtype, "error", f"{type(exc).__name__}: {exc}")
-            _send_result(conn, task_id, dtype, result)
-
-
-def _watch_parent(parent: int) -> None:
-    """End this worker once the run that started it is gone (killed with SIGKILL, say).
-
-    A worker busy in a hung case never reads its pipe again, so it would not
-    notice on its own; without this it would outlive the run by the length of
-    the hang.
-    """
-    while True:
-        time.sleep(WATCHDOG_INTERVAL)
-        try:
-            os.kill(parent, 0)
-        except ProcessLookupError:
-            os._exit(1)
-        except PermissionError:   # the pid now belongs to someone else's process: ours is gone
-            os._exit(1)
-
-
-def _send_result(conn, task_id: int, dtype: str, result: "CaseResult") -> None:
-    """Send a result without its case (the parent has it); drop what cannot be pickled rather than fail."""
-    from .runner import CaseResult
-
-    result.case = None
-    try:
-        conn.send(("result", task_id, dtype, result))
-        return
-    except Exception:  # an exception object or a torch value that does not pickle
-        pass
-    result.autograd, result.exact = None, None
-    try:
-        conn.send(("result", task_id, dtype, result))
-    except Exception as exc:
-        bare = CaseResult(None, dtype, result.status, f"{result.message} (result details lost: {exc})",
-                          seconds=result.seconds)
-        conn.send(("result", task_id, dtype, bare))
-
-
-# --- the parent side ---------------------------------------------------------
-
-
 def _context():
     if "forkserver" in mp.get_all_start_methods():
         context = mp.get_context("forkserver")
         # imported once in the server; every worker forked from it starts warm
-        context.set_forkserver_preload(["verifier.isolation", "verifier.runner"])
+        context.set_forkserver_preload(["verifier.isolation", "verifier.isolation_worker", "verifier.runner"])
         return context
     return mp.get_context("spawn")
 
@@ -283,7 +213,7 @@ class _Worker:
 
     def __init__(self, context, threads: int | None) -> None:
         self.conn, child = context.Pipe(duplex=True)
-        self.process = context.Process(target=_worker_main, args=(child, threads, os.getpid()), daemon=True,
+        self.process = context.Process(target=worker_main, args=(child, threads, os.getpid()), daemon=True,
                                        name="verifier-worker")
         self.process.start()
         child.close()                 # so that the worker's death closes the pipe
