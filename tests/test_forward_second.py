@@ -9,7 +9,8 @@ import sympy as sp
 import torch
 
 from verifier import Runner, load_file, make_case, tables
-from verifier.forward_mode import directions, exact_jvp
+from verifier.forward_mode import directions
+from verifier.tangent import exact_jvp
 from verifier.runner import _round
 from verifier.second_order import exact_hvp
 from verifier.symbolic import build

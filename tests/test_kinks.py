@@ -14,7 +14,8 @@ import sympy as sp
 import torch
 
 from verifier import Runner, make_case
-from verifier.kinks import annotate, candidates, detect, rule
+from verifier.kink_verdict import annotate
+from verifier.kinks import candidates, detect, rule
 from verifier.evaluation import Evaluator
 from verifier.mirror import resolve
 from verifier.symbolic import build

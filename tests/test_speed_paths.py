@@ -446,7 +446,8 @@ def test_rows_without_kinks_equal_what_annotate_makes(dtype):
     res = Runner(cache=False).run(case, dtype)
     assert not res.kinks.elements
     plain = res.rows.drop(columns=list(_NO_KINK))
-    pd.testing.assert_frame_equal(res.rows, kinks.annotate(plain, kinks.KinkReport()))
+    from verifier import kink_verdict
+    pd.testing.assert_frame_equal(res.rows, kink_verdict.annotate(plain, kinks.KinkReport()))
     assert list(_NO_KINK) == kinks.KINK_COLUMNS        # a new kink column must be added here too
 
 
@@ -454,22 +455,22 @@ def test_rows_without_kinks_equal_what_annotate_makes(dtype):
 
 @pytest.mark.parametrize("expr, inputs", DENSE)
 def test_tape_jvp_matches_the_sympy_tangent_sweep(expr, inputs):
-    from verifier import forward_mode
+    from verifier import tangent
     case = _case(expr, **inputs)
     model = symbolic.build(case)
     compiled = symbolic.compile_model(model, case)
     point = {s.name: s.values() for s in case.inputs if s.dtype is None}
     u = {name: np.random.default_rng(5).normal(size=model.symbols[name].shape) for name in model.wrt}
-    if forward_mode.at_kink(model, point):
+    if tangent.at_kink(model, point):
         assert compiled.kink_text(point)                       # the screen never clears a kink
         return
-    np.testing.assert_allclose(compiled.exact_jvp(point, u), forward_mode.exact_jvp(model, point, u),
+    np.testing.assert_allclose(compiled.exact_jvp(point, u), tangent.exact_jvp(model, point, u),
                                rtol=1e-14, atol=1e-15)
 
 
 @pytest.mark.parametrize("expr, inputs", ELEMENTWISE)
 def test_template_jvp_matches_the_element_by_element_one(expr, inputs, monkeypatch):
-    from verifier import forward_mode
+    from verifier import tangent
     monkeypatch.setattr(templates, "CHUNK", 16)
     case = _case(expr, **inputs)
     model = symbolic.build(case)
@@ -477,7 +478,7 @@ def test_template_jvp_matches_the_element_by_element_one(expr, inputs, monkeypat
     point = {s.name: s.values() for s in case.inputs if s.dtype is None}
     u = {name: np.random.default_rng(5).normal(size=model.symbols[name].shape) for name in model.wrt}
     assert template.kink_text(point) == ""
-    np.testing.assert_allclose(template.exact_jvp(point, u), forward_mode.exact_jvp(model, point, u),
+    np.testing.assert_allclose(template.exact_jvp(point, u), tangent.exact_jvp(model, point, u),
                                rtol=1e-13, atol=1e-14)
 
 

@@ -18,7 +18,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Mapping
 
-import mpmath
 import numpy as np
 import torch
 import torch.autograd.forward_ad as fwad
@@ -28,8 +27,7 @@ from .cache import cached_arrays, cached_text
 from .case import Case, Tolerance
 from .compare import within
 from .errors import CaseError
-from .evaluation import PRECISION_DIGITS, Evaluator
-from .tangent import kinks, tangent_sweep
+from .tangent import at_kink, exact_jvp
 
 #: Seeds of the random directions (forward mode uses u, second order w).
 FORWARD_SEED = 4_2024
@@ -59,14 +57,6 @@ def directions(case: Case, dtype: str, seed: int) -> dict[str, np.ndarray]:
         raw = np.random.default_rng([seed, k]).normal(size=shape)
         out[spec.name] = torch.as_tensor(raw, dtype=TORCH_DTYPES[dtype]).to(torch.float64).numpy()
     return out
-
-
-def symbol_values(model, point: Mapping[str, np.ndarray]) -> dict:
-    """Every floating input symbol of ``model`` -> its float64 value at ``point``."""
-    values = {}
-    for name, syms in model.symbols.items():
-        values.update(zip(syms.ravel().tolist(), np.asarray(point[name], dtype=np.float64).ravel().tolist()))
-    return values
 
 
 def compare(name: str, label: str, torch_vals: Mapping[str, np.ndarray], exact_vals: Mapping[str, np.ndarray],
@@ -111,32 +101,6 @@ def torch_jvp(case: Case, values: Mapping[str, np.ndarray], dtype: str,
     if tangent is None:                       # the output does not depend on the inputs
         return np.zeros(out_shape)
     return tangent.detach().to(torch.float64).numpy().copy()
-
-
-def at_kink(model, point: Mapping[str, np.ndarray], *, digits: int = PRECISION_DIGITS) -> str:
-    """'' when the case's point is smooth, else where it sits on a kink (a non-differentiable point)."""
-    with mpmath.workdps(digits):
-        found = kinks(model.output.ravel().tolist(), Evaluator(symbol_values(model, point)))
-    return "; ".join(found)
-
-
-def exact_jvp(model, point: Mapping[str, np.ndarray], direction: Mapping[str, np.ndarray],
-              *, digits: int = PRECISION_DIGITS) -> np.ndarray:
-    """The exact J·u at ``point``, shaped like the output, rounded to float64."""
-    with mpmath.workdps(digits):
-        ev = Evaluator(symbol_values(model, point))
-        tangents = {}
-        for name in model.wrt:
-            tangents.update(zip(model.symbols[name].ravel().tolist(),
-                                np.asarray(direction[name], dtype=np.float64).ravel().tolist()))
-        flat = tangent_sweep(model.output.ravel().tolist(), tangents, ev)
-        return np.array([_real(t) for t in flat], dtype=np.float64).reshape(model.output.shape)
-
-
-def _real(value) -> float:
-    if isinstance(value, mpmath.mpc):
-        value = value.real
-    return float(value)
 
 
 def kink_at(model, point: Mapping[str, np.ndarray], cache=None) -> str:

@@ -16,10 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import kink_verdict
 from . import kinks as _kinks
 from .attribution import kink_attribution
 from .autograd import TORCH_DTYPES, AutogradResult, forward_float64, run_autograd
-from .cache import Cache, cached_exact, cached_kinks, default_cache
+from .cache import Cache, default_cache
+from .values import cached_exact, cached_kinks
 from .case import Case
 from .compare import DETAIL_COLUMNS, element_columns, first_mismatches, tolerance_for, within
 from .errors import CaseError, SymbolicError
@@ -202,7 +204,7 @@ class Runner:
         columns = element_columns(case, dtype, ex.vjp, ag.grads, fd, tol)
         if result.kinks.elements:      # the kink columns and the rejudged FD verdicts, before the one frame
             n = len(columns["exact"])
-            columns.update(_kinks.kink_columns(columns, result.kinks, n))
+            columns.update(kink_verdict.kink_columns(columns, result.kinks, n))
             columns["attribution"] = kink_attribution(columns, n)
         else:
             columns.update(_NO_KINK)
@@ -214,7 +216,7 @@ class Runner:
             gradient.max_rel_err = _nanmax(columns["rel_err"])
             gradient.elements = len(columns["exact"])
         notes = []
-        kink = _kinks.verdict(case.kink, result.kinks, result.rows) if case.kink or result.kinks.elements else None
+        kink = kink_verdict.verdict(case.kink, result.kinks, result.rows) if case.kink or result.kinks.elements else None
         if kink is not None:
             result.checks.append(Check("kink", kink.ok, "" if kink.ok else kink.detail))
             notes.append(kink.note)

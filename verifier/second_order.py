@@ -28,7 +28,8 @@ from .cache import cached_arrays
 from .case import Case, Tolerance
 from .errors import CaseError
 from .evaluation import PRECISION_DIGITS, Evaluator, reverse_sweep
-from .forward_mode import FORWARD_SEED, DirectionalResult, compare, directions, kink_at, symbol_values
+from .forward_mode import FORWARD_SEED, DirectionalResult, compare, directions, kink_at
+from .tangent import symbol_values
 from .tangent import symbolic_tangent
 
 #: Cases with more Jacobian entries (outputs × differentiated input elements) skip the check.

@@ -251,7 +251,7 @@ class CompiledModel:
             if sweep.kink_free(self.tape, self._values(point, digits), self.tape.roots[:n_out],
                                relations=("<", "<=", ">", ">=", "==", "!=")):
                 return ""
-        from .forward_mode import at_kink
+        from .tangent import at_kink
         return at_kink(self, point, digits=digits)
 
     def exact_jvp(self, point, direction, *, digits: int = PRECISION_DIGITS) -> np.ndarray:

@@ -19,9 +19,10 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import mpmath
+import numpy as np
 import sympy as sp
 
-from .evaluation import PIECEWISE_CONSTANT, Evaluator, fdiff, local_partials, topological
+from .evaluation import PRECISION_DIGITS, PIECEWISE_CONSTANT, Evaluator, fdiff, local_partials, topological
 
 
 def _inert(node) -> bool:
@@ -130,3 +131,37 @@ def _kink(node, ev: Evaluator) -> str:
                 if ev(rel.lhs) == ev(rel.rhs):
                     return f"the boundary {rel.lhs} = {rel.rhs} of a piecewise definition"
     return ""
+
+
+def symbol_values(model, point: Mapping[str, np.ndarray]) -> dict:
+    """Every floating input symbol of ``model`` -> its float64 value at ``point``."""
+    values = {}
+    for name, syms in model.symbols.items():
+        values.update(zip(syms.ravel().tolist(), np.asarray(point[name], dtype=np.float64).ravel().tolist()))
+    return values
+
+
+def at_kink(model, point: Mapping[str, np.ndarray], *, digits: int = PRECISION_DIGITS) -> str:
+    """'' when the case's point is smooth, else where it sits on a kink (a non-differentiable point)."""
+    with mpmath.workdps(digits):
+        found = kinks(model.output.ravel().tolist(), Evaluator(symbol_values(model, point)))
+    return "; ".join(found)
+
+
+def exact_jvp(model, point: Mapping[str, np.ndarray], direction: Mapping[str, np.ndarray],
+              *, digits: int = PRECISION_DIGITS) -> np.ndarray:
+    """The exact J·u at ``point``, shaped like the output, rounded to float64."""
+    with mpmath.workdps(digits):
+        ev = Evaluator(symbol_values(model, point))
+        tangents = {}
+        for name in model.wrt:
+            tangents.update(zip(model.symbols[name].ravel().tolist(),
+                                np.asarray(direction[name], dtype=np.float64).ravel().tolist()))
+        flat = tangent_sweep(model.output.ravel().tolist(), tangents, ev)
+        return np.array([_real(t) for t in flat], dtype=np.float64).reshape(model.output.shape)
+
+
+def _real(value) -> float:
+    if isinstance(value, mpmath.mpc):
+        value = value.real
+    return float(value)

@@ -139,7 +139,7 @@ class TemplateModel:
         if all(vectorised.kink_free(self.tape, values, self.tape.roots[0], relations=every)
                for _, values in _chunks(self, point)):
             return ""
-        from .forward_mode import at_kink
+        from .tangent import at_kink
         return at_kink(self, point)
 
     def exact_jvp(self, point, direction, **_) -> np.ndarray:
