@@ -36,13 +36,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from verifier import make_case, mirror  # noqa: E402
-from verifier.autograd import forward_float64, make_leaves, torch_callable  # noqa: E402
-from verifier.finite_diff import fd_options, finite_differences  # noqa: E402
-from verifier.loading import load_paths  # noqa: E402
-from verifier.registry import builtin_cases_dir  # noqa: E402
-from verifier.runner import _round  # noqa: E402
-from verifier.symbolic import build, exact  # noqa: E402
+from verifier import make_case  # noqa: E402
+from verifier.cases.loading import load_paths  # noqa: E402
+from verifier.cases.registry import builtin_cases_dir  # noqa: E402
+from verifier.exact import mirror
+from verifier.exact.compiled import exact  # noqa: E402
+from verifier.exact.symbolic import build  # noqa: E402
+from verifier.fd.finite_diff import fd_options, finite_differences  # noqa: E402
+from verifier.run.runner import _round  # noqa: E402
+from verifier.torch_side.autograd import forward_float64, make_leaves, torch_callable  # noqa: E402
 
 FLOOR = 2.0 ** -53
 GRADCHECK_EPS = 1e-6

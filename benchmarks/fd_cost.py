@@ -27,15 +27,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from verifier.autograd import forward_float64, make_leaves, torch_callable  # noqa: E402
-from verifier.compare import tolerance_for  # noqa: E402
-from verifier.finite_diff import fd_options, finite_differences  # noqa: E402
-from verifier.forward_mode import check_forward_mode  # noqa: E402
-from verifier.loading import load_paths  # noqa: E402
-from verifier.registry import builtin_cases_dir  # noqa: E402
-from verifier.runner import FD_MAX_ELEMENTS, _round  # noqa: E402
-from verifier.second_order import check_second_order  # noqa: E402
-from verifier.symbolic import build  # noqa: E402
+from verifier.cases.loading import load_paths  # noqa: E402
+from verifier.cases.registry import builtin_cases_dir  # noqa: E402
+from verifier.exact.symbolic import build  # noqa: E402
+from verifier.fd.finite_diff import fd_options, finite_differences  # noqa: E402
+from verifier.run.runner import FD_MAX_ELEMENTS, _round  # noqa: E402
+from verifier.torch_side.autograd import forward_float64, make_leaves, torch_callable  # noqa: E402
+from verifier.torch_side.forward_mode import check_forward_mode  # noqa: E402
+from verifier.torch_side.second_order import check_second_order  # noqa: E402
+from verifier.verdict.compare import tolerance_for  # noqa: E402
 
 
 def timed(fn):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from verifier import heatmap
+from verifier.report import heatmap
 
 SHAPES = [(16,), (32, 32), (64, 64), (300, 300)]
 

@@ -59,7 +59,7 @@ def command_line(cases: Path, repeat: int) -> None:
 
 def in_process(cases: Path, repeat: int) -> None:
     from verifier import Runner, load_paths
-    from verifier.isolation import IsolatedRunner
+    from verifier.run.isolation import IsolatedRunner
 
     loaded = load_paths([cases]).cases
     jobs = [(c, d) for c in loaded for d in c.dtypes]

@@ -53,14 +53,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
+from representative import representative_cases  # noqa: E402
 
 import verifier  # noqa: E402
-from verifier import tables  # noqa: E402
-from verifier.autograd import TORCH_DTYPES, make_leaves, torch_callable  # noqa: E402
-from verifier.cache import Cache  # noqa: E402
-from verifier.runner import Runner, _round  # noqa: E402
-
-from representative import representative_cases  # noqa: E402
+from verifier.exact.cache import Cache  # noqa: E402
+from verifier.report import tables  # noqa: E402
+from verifier.run.runner import Runner, _round  # noqa: E402
+from verifier.torch_side.autograd import make_leaves, torch_callable  # noqa: E402
 
 N = 1024
 P1_CASES = {
@@ -205,7 +204,7 @@ def softmax_sizes(repeat: int) -> list[dict]:
 
 
 def suite_cases(cases_dir: Path) -> list:
-    from verifier.loading import load_paths
+    from verifier.cases.loading import load_paths
     loaded = load_paths([cases_dir]) if cases_dir.exists() else None
     cases = list(loaded.cases) if loaded else []
     return cases + representative_cases()

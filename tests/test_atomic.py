@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 from verifier import Runner, load_file, make_case
-from verifier import report as report_module
-from verifier.report import write_reports
-
-from conftest import ROOT
+from verifier.report import writing as report_module
+from verifier.report.writing import write_reports
 
 FILES = ("summary.csv", "details.csv", "report.html", "environment.json")
 
@@ -56,7 +55,7 @@ WRITER = '''
 import os, sys, time
 from pathlib import Path
 import verifier
-from verifier import report
+from verifier.report import writing as report
 
 directory, marker, point = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 
@@ -173,7 +172,7 @@ def test_a_run_killed_mid_case_keeps_the_previous_report_and_leaves_no_worker(tm
         proc.kill()                  # SIGKILL: no cleanup code of the run gets to run
         proc.wait(timeout=30)
     assert_intact(reports, before)
-    # the worker notices that its run is gone and ends itself (verifier.isolation's watchdog)
+    # the worker notices that its run is gone and ends itself (verifier.run.isolation's watchdog)
     end = time.monotonic() + 30
     while _alive(worker) and time.monotonic() < end:
         time.sleep(0.2)

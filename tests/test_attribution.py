@@ -7,9 +7,10 @@ import pytest
 import sympy as sp
 import torch
 
-from verifier import Runner, make_case, tables
-from verifier.attribution import KINDS, attribute, ulp, ulp_distance
-from verifier.runner import _round
+from verifier import Runner, make_case
+from verifier.report import tables
+from verifier.run.runner import _round
+from verifier.verdict.attribution import KINDS, attribute, ulp, ulp_distance
 
 X = [[0.5, -1.25], [2.0, 0.75]]
 
@@ -132,7 +133,7 @@ def test_the_same_function_without_noise_agrees_everywhere(dtype):
 
 
 def test_report_counts_every_kind_per_case(tmp_path):
-    from verifier.report import write_reports
+    from verifier.report.writing import write_reports
     wrong = make_case("t.w", {"x": X}, torch=WrongExp.apply, sympy=sym_exp, grad_output="random")
     right = make_case("t.r", {"x": X}, forward="torch.exp(x)", grad_output="random")
     results = [Runner().run(wrong, "float64"), Runner(fd_max_elements=3).run(right, "float64")]

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from verifier import Runner, make_case
-from verifier.heatmap import FAIL_STOPS
-from verifier.report import write_reports
+from verifier.report.heatmap import FAIL_STOPS
+from verifier.report.writing import write_reports
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 BROWSER = next((path for path in map(shutil.which, BROWSERS) if path), None)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from corpus import CORPUS, DTYPES, KINDS
 from corpus.gradcheck import comparison, render
+
 from verifier import Runner
 
 ENTRIES = [pytest.param(entry, id=entry.id) for entry in CORPUS]
@@ -77,7 +77,7 @@ def test_one_element_bugs_differ_in_exactly_one_element(entry):
 @pytest.mark.parametrize("entry", [p for p in ENTRIES if p.values[0].kind == "ignored-grad-output"])
 def test_ignored_grad_output_bugs_hide_when_the_weights_are_ones(entry):
     """Why the corpus weights its outputs with random v: with v = 1 these bugs are invisible (to the gradient)."""
-    from verifier.case import GradOutput
+    from verifier.cases.case import GradOutput
     result = run(entry, entry.buggy, "float64", grad_output=GradOutput("ones"))
     # (double backward may still see one: exp's backward ignores the w it is handed there too)
     assert [c.name for c in result.checks if not c.ok] in ([], ["second_order"]), result.message

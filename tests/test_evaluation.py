@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 from verifier.errors import SymbolicError
-from verifier.evaluation import Evaluator, reverse_sweep
+from verifier.exact.evaluation import Evaluator, reverse_sweep
 
 a, b, c = sp.symbols("a b c", real=True)
 POINT = {a: 0.7, b: -1.3, c: 2.1}
@@ -83,7 +83,7 @@ def test_outside_the_domain_is_a_clear_error():
 @pytest.mark.parametrize("jump", [sp.sign, sp.Heaviside, sp.floor, sp.ceiling], ids=lambda f: f.__name__)
 def test_piecewise_constant_functions_have_derivative_zero_between_their_jumps(jump):
     """One rule table (local_partials) serves both sweeps; a step function passes no derivative."""
-    from verifier.tangent import tangent_sweep
+    from verifier.exact.tangent import tangent_sweep
     expr = jump(a) * b + a ** 2
     with mpmath.workdps(40):
         ev = Evaluator(POINT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from verifier import Runner, make_case
-from verifier.failure import describe, element
+from verifier.verdict.failure import describe, element
 
 DTYPES = [pytest.param("float64", id="float64"), pytest.param("float32", id="float32")]
 

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from verifier import Runner, make_case, mirror
-from verifier.autograd import forward_float64
-from verifier.finite_diff import NOT_SAMPLED, fd_options, finite_differences
-from verifier.runner import _round
-from verifier.symbolic import build, exact
+from verifier import Runner, make_case
+from verifier.exact import mirror
+from verifier.exact.compiled import exact
+from verifier.exact.symbolic import build
+from verifier.fd.finite_diff import NOT_SAMPLED, fd_options, finite_differences
+from verifier.run.runner import _round
+from verifier.torch_side.autograd import forward_float64
 
 
 def setup(case, dtype="float64"):
@@ -205,7 +207,7 @@ def test_max_elements_samples_and_says_which():
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_details_carry_method_step_and_estimate_and_the_summary_counts_sampled_elements(dtype):
-    from verifier import tables
+    from verifier.report import tables
     case = make_case("t.cols", {"x": {"shape": [5, 4], "sample": "normal"}}, forward="F.softmax(x, dim=1)",
                      grad_output="random", dtypes=[dtype])
     result = Runner(fd_max_elements=6).run(case, dtype)
@@ -243,7 +245,7 @@ def test_a_forward_that_raises_at_perturbed_points_is_reported_not_raised():
     pytest.param("x @ x", {"x": [[1.0, 2.0], [3.0, 4.0]]}, (), id="matmul"),
 ])
 def test_elementwise_structure_is_read_from_the_expression(forward, inputs, expected):
-    from verifier.fd_elementwise import elementwise_inputs
+    from verifier.fd.elementwise import elementwise_inputs
     assert elementwise_inputs(make_case("t.ew", inputs, forward=forward)) == expected
 
 
@@ -346,7 +348,7 @@ def test_a_remembered_probe_is_redone_where_the_complex_forward_stops_matching_t
 
 
 def test_the_runner_probes_once_per_case_and_still_catches_a_wrong_gradient_at_every_dtype(monkeypatch):
-    from verifier import finite_diff
+    from verifier.fd import finite_diff
     probes = []
     real_probe = finite_diff._probe
     monkeypatch.setattr(finite_diff, "_probe", lambda *a: probes.append(1) or real_probe(*a))

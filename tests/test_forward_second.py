@@ -8,12 +8,13 @@ import pytest
 import sympy as sp
 import torch
 
-from verifier import Runner, load_file, make_case, tables
-from verifier.forward_mode import directions
-from verifier.tangent import exact_jvp
-from verifier.runner import _round
-from verifier.second_order import exact_hvp
-from verifier.symbolic import build
+from verifier import Runner, load_file, make_case
+from verifier.exact.symbolic import build
+from verifier.exact.tangent import exact_jvp
+from verifier.report import tables
+from verifier.run.runner import _round
+from verifier.torch_side.forward_mode import directions
+from verifier.torch_side.second_order import exact_hvp
 
 X = [[0.5, -1.25], [2.0, 0.75]]
 
@@ -217,7 +218,7 @@ def test_python_cases_switch_checks_too_and_runs_can_switch_them_off():
 
 
 def test_second_order_skips_over_its_size_limit_and_says_so(monkeypatch):
-    import verifier.second_order as so
+    import verifier.torch_side.second_order as so
     monkeypatch.setattr(so, "SECOND_ORDER_LIMIT", 3)
     monkeypatch.setattr(so.check_second_order, "__kwdefaults__", {**so.check_second_order.__kwdefaults__,
                                                                   "limit": 3})
@@ -229,7 +230,8 @@ def test_second_order_skips_over_its_size_limit_and_says_so(monkeypatch):
 
 def test_check_rows_reach_the_reports(tmp_path):
     import pandas as pd
-    from verifier.report import write_reports
+
+    from verifier.report.writing import write_reports
     wrong = make_case("t.jvp_wrong", {"x": X}, torch=exp_with_jvp(1.001), sympy=sym_exp, grad_output="random")
     right = make_case("t.right", {"x": X}, forward="torch.exp(x)", grad_output="random")
     results = [Runner().run(wrong, "float64"), Runner().run(right, "float64")]
@@ -299,8 +301,8 @@ def test_warm_directional_checks_read_exact_values_from_the_cache_and_still_catc
     """J·u, H·w and the kink screen are cached at the point and direction; torch's side runs every time."""
     import dataclasses
 
-    from verifier import mirror, symbolic
-    from verifier.cache import Cache
+    from verifier.exact import mirror, symbolic
+    from verifier.exact.cache import Cache
     case = make_case("t.cached", {"x": X}, forward="torch.exp(x) * x.sum()", grad_output="random",
                      dtypes=["float64", "float32"])
     cold = {d: Runner(cache=Cache(tmp_path)).run(case, d) for d in case.dtypes}

@@ -19,15 +19,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from verifier import Runner, make_case, mirror
+from verifier import Runner, make_case
+from verifier.cases.language import parse
+from verifier.cases.loading import load_file
 from verifier.errors import CaseError, ExpressionError
-from verifier.language import parse
-from verifier.loading import load_file
-
-from conftest import ROOT
+from verifier.exact import mirror
 
 VARIABLES = frozenset({"x", "y", "i"})
 KNOWN = lambda name: name in mirror.FUNCTIONS or name in mirror.ALIASES  # noqa: E731

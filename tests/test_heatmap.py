@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from verifier import Runner, make_case
-from verifier.heatmap import EXACT, MISSING, colour, for_case
-from verifier.report import render_html, environment
-from verifier import tables
+from verifier.report import tables
+from verifier.report.heatmap import EXACT, MISSING, colour, for_case
+from verifier.report.writing import environment, render_html
 
 DTYPES = [pytest.param("float64", id="float64"), pytest.param("float32", id="float32")]
 

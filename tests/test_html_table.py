@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 
-from verifier import html_table
+from verifier.report import html_table
 
 
 class _Rows(HTMLParser):

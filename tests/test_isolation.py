@@ -5,14 +5,13 @@ from __future__ import annotations
 import pickle
 import textwrap
 
+import isolation_helpers as H
 import pandas as pd
 import pytest
-
-import isolation_helpers as H
-from verifier import Runner, load_file, make_case
-from verifier.isolation import IsolatedRunner, run_cases
-
 from conftest import ROOT
+
+from verifier import Runner, load_file, make_case
+from verifier.run.isolation import IsolatedRunner, run_cases
 
 SEED = ROOT / "cases" / "seed.yaml"
 

@@ -14,11 +14,11 @@ import sympy as sp
 import torch
 
 from verifier import Runner, make_case
-from verifier.kink_verdict import annotate
-from verifier.kinks import candidates, detect, rule
-from verifier.evaluation import Evaluator
-from verifier.mirror import resolve
-from verifier.symbolic import build
+from verifier.exact.evaluation import Evaluator
+from verifier.exact.kinks import candidates, detect, rule
+from verifier.exact.mirror import resolve
+from verifier.exact.symbolic import build
+from verifier.verdict.kinks import annotate
 
 DTYPES = [pytest.param("float64", id="float64"), pytest.param("float32", id="float32")]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from verifier.cases.language import MAX_LENGTH, Reading, parse
 from verifier.errors import ExpressionError, UnknownFunctionError
-from verifier.language import MAX_LENGTH, Reading, parse
 
 KNOWN = {"exp", "sum", "mean", "softmax", "where", "relu", "einsum"}.__contains__
 

@@ -19,10 +19,11 @@ import pandas as pd
 import pytest
 import torch
 
-from verifier import Runner, Tolerance, load_paths, mirror
-from verifier.autograd import run_autograd, torch_callable
-from verifier.compare import DEFAULT_TOLERANCES
-from verifier.terminal import family_grid
+from verifier import Runner, load_paths
+from verifier.exact import mirror
+from verifier.report.terminal import family_grid
+from verifier.torch_side.autograd import run_autograd, torch_callable
+from verifier.verdict.compare import DEFAULT_TOLERANCES
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "cases"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from verifier import load_file, make_case
-from verifier.case import InputSpec
+from verifier.cases.case import InputSpec
 
 GOOD = """
 defaults:
@@ -174,7 +174,7 @@ def test_bad_files_give_one_line_errors(write_case, request, text, words, line):
 
 
 def test_a_file_over_the_size_limit_is_refused_without_reading_it_all(write_case):
-    from verifier.loading import MAX_FILE_BYTES
+    from verifier.cases.loading import MAX_FILE_BYTES
     path = write_case("cases:\n" + "# padding\n" * (MAX_FILE_BYTES // 10 + 1))
     (err,) = load_file(path).errors
     assert f"over the {MAX_FILE_BYTES}-byte limit" in str(err)
@@ -254,8 +254,8 @@ def test_uniform_sampling_defaults_to_the_domain():
 ])
 def test_a_yaml_error_points_inside_the_file_and_says_where_the_construct_began(tmp_path, text, line, began):
     """libyaml marks the end of the stream one line past the last; the error never points there."""
+    from verifier.cases.yaml_reading import read_yaml
     from verifier.errors import CaseFileError
-    from verifier.yaml_reading import read_yaml
     path = tmp_path / "case.yaml"
     path.write_text(text)
     with pytest.raises(CaseFileError) as info:

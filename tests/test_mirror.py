@@ -18,7 +18,7 @@ import sympy
 import torch
 
 from verifier.errors import ExpressionError, UnknownFunctionError
-from verifier.mirror import ALIASES, FUNCTIONS, Function, resolve
+from verifier.exact.mirror import ALIASES, FUNCTIONS, Function, resolve
 
 RTOL = 1e-10
 
@@ -404,7 +404,7 @@ def test_resolve_unknown_name_suggests_close_one():
         resolve("softmx")
     assert "unknown function 'softmx'" in str(info.value)
     assert "did you mean 'softmax'?" in str(info.value)
-    assert "verifier/mirror/<family>.py" in info.value.hint
+    assert "verifier/exact/mirror/<family>.py" in info.value.hint
 
 
 def test_resolve_unknown_name_without_close_match():

@@ -42,13 +42,13 @@ def test_strings_that_could_be_sympified_into_code_are_refused(tmp_path, monkeyp
 
 @pytest.mark.parametrize("text", ["ij,jk->ik", "mean", "batchmean", "tanh", "fro", "-inf", "none"])
 def test_the_strings_functions_need_still_parse(text):
-    from verifier.language import parse
+    from verifier.cases.language import parse
     assert parse(f"f(x, {text!r})", known_functions=lambda n: True, variables=frozenset({"x"}))
 
 
 def test_the_tape_converts_numbers_only():
     from verifier.errors import SymbolicError
-    from verifier.tape import _basic
+    from verifier.exact.tape import _basic
     assert _basic(0.5) == sp_rational_half()
     with pytest.raises(SymbolicError, match="holds a str"):
         _basic("__import__('os')")
@@ -64,7 +64,7 @@ def test_a_matmul_of_plain_factors_is_built_unevaluated_and_equals_the_evaluated
     import numpy as np
     import sympy as sp
 
-    from verifier.mirror import linalg
+    from verifier.exact.mirror import linalg
     x = np.array(sp.symbols("x0:4", real=True), dtype=object)
     w = np.array([sp.Rational(1, 3), sp.Integer(0), sp.Float(2.5), sp.Integer(-7)], dtype=object)
     fast = linalg._dot(x, np.array([sp.Rational(1, 3), sp.Integer(5), sp.Float(2.5), x[0]], dtype=object))

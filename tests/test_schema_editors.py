@@ -9,9 +9,9 @@ import textwrap
 
 import jsonschema
 import pytest
-
 from conftest import ROOT
-from verifier.loading import read_yaml, schema
+
+from verifier.cases.loading import read_yaml, schema
 
 # Keywords whose meaning is the same in draft-07 and 2020-12 (the ones editors understand).
 PORTABLE = {"$schema", "$id", "$ref", "$defs", "title", "description", "type", "properties", "required",
@@ -77,13 +77,13 @@ def test_verifier_schema_prints_the_shipped_file():
     out = subprocess.run([sys.executable, "-m", "verifier", "schema"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == schema()
-    shipped = ROOT / "verifier" / "schema" / "case.schema.json"
+    shipped = ROOT / "verifier" / "cases" / "schema" / "case.schema.json"
     assert json.loads(shipped.read_text()) == schema()
 
 
 def test_the_skeleton_is_valid_for_editors(tmp_path):
     # what `verifier new` writes is what a user first opens in an editor
-    from verifier.skeleton import skeleton
+    from verifier.cases.skeleton import skeleton
     path = tmp_path / "new.yaml"
     path.write_text(textwrap.dedent(skeleton("my.case")), encoding="utf-8")
     for validator in _validators():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from verifier import Runner, load_file
-from conftest import ROOT
 
 SEED = {c.name: c for c in load_file(ROOT / "cases" / "seed.yaml").cases}
 

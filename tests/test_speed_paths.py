@@ -1,8 +1,8 @@
 """The fast paths give the same exact values as the slow ones, and still catch wrong gradients.
 
-* the compiled tape (verifier.tape/sweep) against SymPy's own derivative of Σ v⊙y;
-* elementwise templates (verifier.templates) against the element-by-element model;
-* tapes from the disk cache (verifier.cache) against freshly built ones.
+* the compiled tape (verifier.exact.tape/sweep) against SymPy's own derivative of Σ v⊙y;
+* elementwise templates (verifier.exact.formulas) against the element-by-element model;
+* tapes from the disk cache (verifier.exact.cache) against freshly built ones.
 No timing here: speed is shown by benchmarks/speed.py.
 """
 
@@ -17,13 +17,15 @@ import sympy as sp
 import torch
 
 import verifier
-from verifier import mirror, symbolic, sweep, templates, vectorised
-from verifier.cache import Cache, case_key
-from verifier.compare import index_labels
 from verifier.errors import SymbolicError
-from verifier.evaluation import Evaluator
-from verifier.runner import Runner
-from verifier.tape import compile_tape, symbol_leaves
+from verifier.exact import compiled as compiling
+from verifier.exact import formulas as templates
+from verifier.exact import mirror, sweep, symbolic, vectorised
+from verifier.exact.cache import Cache, case_key
+from verifier.exact.evaluation import Evaluator
+from verifier.exact.tape import compile_tape, symbol_leaves
+from verifier.run.runner import Runner
+from verifier.verdict.compare import index_labels
 
 DTYPES = [pytest.param("float64", id="float64"), pytest.param("float32", id="float32")]
 
@@ -72,7 +74,7 @@ def test_tape_sweep_matches_sympy_diff_of_the_weighted_sum(expr, inputs, dtype):
     point = {s.name: torch.as_tensor(s.values(), dtype=getattr(torch, dtype)).double().numpy()
              for s in case.inputs}
     weights = np.random.default_rng(3).normal(size=model.output.shape)
-    got = symbolic.exact(model, point, weights)
+    got = compiling.exact(model, point, weights)
     want = _scalar_route(model, point, weights)
     for name in model.wrt:
         np.testing.assert_allclose(got.vjp[name], want[name], rtol=1e-14, atol=1e-15)
@@ -82,26 +84,26 @@ def test_jacobian_route_catches_a_wrong_jacobian():
     """The two routes must agree: a tape whose Jacobian entries are off is an error, not a pass."""
     case = _case("torch.tanh(x) * x.sum()", x=(3,))
     model = symbolic.build(case)
-    compiled = symbolic.compile_model(model, case)
+    compiled = compiling.compile_model(model, case)
     assert compiled.has_jacobian
     point = {"x": case.input("x").values()}
-    symbolic.exact(compiled, point, np.ones(3))          # the right tape passes
+    compiling.exact(compiled, point, np.ones(3))          # the right tape passes
     n_out = 3
     jac = compiled.tape.roots[n_out:]
     compiled.tape.roots[n_out:] = jac[1:] + jac[:1]      # every entry moved to the wrong place
     with pytest.raises(SymbolicError, match="Jacobian route and the scalar route disagree"):
-        symbolic.exact(compiled, point, np.ones(3))
+        compiling.exact(compiled, point, np.ones(3))
 
 
 def test_a_wrong_derivative_rule_in_the_sweep_is_caught(monkeypatch):
     case = _case("torch.exp(x) * x", x=(4,))
-    compiled = symbolic.compile_model(symbolic.build(case), case)
+    compiled = compiling.compile_model(symbolic.build(case), case)
     point = {"x": case.input("x").values()}
-    right = symbolic.exact(compiled, point, np.ones(4))
+    right = compiling.exact(compiled, point, np.ones(4))
     original = sweep._rule
     monkeypatch.setattr(sweep, "_rule", lambda name, xs, y, a: [(a[0], 1.001 * original(name, xs, y, a)[0][1])])
     with pytest.raises(SymbolicError, match="disagree"):
-        symbolic.exact(compiled, point, np.ones(4))
+        compiling.exact(compiled, point, np.ones(4))
     assert right.route == "symbolic Jacobian and reverse sweep (agree)"
 
 
@@ -341,16 +343,16 @@ def test_detail_rows_are_one_frame_equal_to_per_input_frames():
 # --- screening for kinks before the SymPy-walking detector ---------------------------------------------
 
 def _library(*names):
-    from verifier.loading import load_paths
-    from verifier.registry import builtin_cases_dir
+    from verifier.cases.loading import load_paths
+    from verifier.cases.registry import builtin_cases_dir
     return load_paths([builtin_cases_dir() / name for name in names]).cases
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_kink_screen_never_hides_a_candidate(dtype):
     """Wherever the full detector finds a candidate, the tape's screen says 'maybe' (so it runs)."""
-    from verifier import kinks
-    from verifier.runner import _round
+    from verifier.exact import kinks
+    from verifier.run.runner import _round
     checked = flagged = 0
     for case in _library("kinks.yaml", "elementwise.yaml", "reductions.yaml"):
         if case.expect.error or dtype not in case.dtypes:
@@ -359,7 +361,7 @@ def test_kink_screen_never_hides_a_candidate(dtype):
         point = {s.name: _round(s.values(), dtype) for s in case.inputs if s.dtype is None}
         weights = np.random.default_rng(0).normal(size=model.output.shape)
         try:
-            ex = symbolic.exact(model, point, weights)
+            ex = compiling.exact(model, point, weights)
         except SymbolicError:
             continue
         full = kinks.detect(model, point, weights)
@@ -373,10 +375,10 @@ def test_kink_screen_never_hides_a_candidate(dtype):
 def test_kink_screen_clears_smooth_points_and_flags_kinks():
     smooth = _case("torch.relu(x) + torch.abs(x)", x=(6,))
     model = symbolic.build(smooth)
-    assert not symbolic.exact(model, {"x": smooth.input("x").values()}, np.ones(6)).may_kink
+    assert not compiling.exact(model, {"x": smooth.input("x").values()}, np.ones(6)).may_kink
     at_zero = verifier.make_case("t.k", {"x": {"value": [0.0, 1.0, -2.0]}}, forward="torch.relu(x)")
     model = symbolic.build(at_zero)
-    assert symbolic.exact(model, {"x": np.array([0.0, 1.0, -2.0])}, np.ones(3)).may_kink
+    assert compiling.exact(model, {"x": np.array([0.0, 1.0, -2.0])}, np.ones(3)).may_kink
 
 
 def test_template_kink_screen(monkeypatch):
@@ -400,8 +402,8 @@ def test_undefined_value_in_an_untaken_branch_is_fine():
 
 def test_cached_values_and_kinks_are_the_computed_ones(tmp_path):
     """With values cached, a re-run reads exact Jᵀv and the kink report; torch still runs and is judged."""
-    from verifier.loading import load_paths
-    from verifier.registry import builtin_cases_dir
+    from verifier.cases.loading import load_paths
+    from verifier.cases.registry import builtin_cases_dir
     cases = [c for c in load_paths([builtin_cases_dir() / "kinks.yaml"]).cases if not c.expect.error][:4]
     cases.append(_case("F.softmax(x, dim=0)", x=(6,)))
     for case in cases:
@@ -440,13 +442,14 @@ def test_values_are_keyed_by_the_point(tmp_path):
 def test_rows_without_kinks_equal_what_annotate_makes(dtype):
     """The runner adds the kink columns itself when nothing is at a kink; the frame must be annotate()'s."""
     import pandas as pd
-    from verifier import kinks
-    from verifier.runner import _NO_KINK
+
+    from verifier.exact import kinks
+    from verifier.run.runner import _NO_KINK
     case = _case("x * y + torch.relu(x)", x=(3, 2), y=(2,))
     res = Runner(cache=False).run(case, dtype)
     assert not res.kinks.elements
     plain = res.rows.drop(columns=list(_NO_KINK))
-    from verifier import kink_verdict
+    from verifier.verdict import kinks as kink_verdict
     pd.testing.assert_frame_equal(res.rows, kink_verdict.annotate(plain, kinks.KinkReport()))
     assert list(_NO_KINK) == kinks.KINK_COLUMNS        # a new kink column must be added here too
 
@@ -455,10 +458,10 @@ def test_rows_without_kinks_equal_what_annotate_makes(dtype):
 
 @pytest.mark.parametrize("expr, inputs", DENSE)
 def test_tape_jvp_matches_the_sympy_tangent_sweep(expr, inputs):
-    from verifier import tangent
+    from verifier.exact import tangent
     case = _case(expr, **inputs)
     model = symbolic.build(case)
-    compiled = symbolic.compile_model(model, case)
+    compiled = compiling.compile_model(model, case)
     point = {s.name: s.values() for s in case.inputs if s.dtype is None}
     u = {name: np.random.default_rng(5).normal(size=model.symbols[name].shape) for name in model.wrt}
     if tangent.at_kink(model, point):
@@ -470,7 +473,7 @@ def test_tape_jvp_matches_the_sympy_tangent_sweep(expr, inputs):
 
 @pytest.mark.parametrize("expr, inputs", ELEMENTWISE)
 def test_template_jvp_matches_the_element_by_element_one(expr, inputs, monkeypatch):
-    from verifier import tangent
+    from verifier.exact import tangent
     monkeypatch.setattr(templates, "CHUNK", 16)
     case = _case(expr, **inputs)
     model = symbolic.build(case)
@@ -508,7 +511,7 @@ def test_tape_jvp_catches_a_wrong_forward_mode(monkeypatch):
     wrong = verifier.make_case("t.jvp", inputs, torch=WrongJvp.apply, sympy="torch.sin(x)", grad_output="random")
     right = verifier.make_case("t.jvp", inputs, torch=torch.sin, sympy="torch.sin(x)", grad_output="random")
     runner = Runner(cache=False)
-    assert isinstance(runner.model(right), symbolic.CompiledModel)
+    assert isinstance(runner.model(right), compiling.CompiledModel)
     assert runner.run(right, "float64").status == "pass"
     bad = runner.run(wrong, "float64")
     assert bad.status == "fail" and "forward_mode" in bad.message
@@ -521,7 +524,8 @@ def test_details_from_columns_equal_the_per_result_frames_concatenated():
     import pickle
 
     import pandas as pd
-    from verifier import tables
+
+    from verifier.report import tables
     cases = _library("semantics.yaml", "kinks.yaml", "multi.yaml", "errors.yaml")
     runner = Runner(cache=False, forward_mode=False, second_order=False)
     results = [runner.run(c, d) for c in cases for d in c.dtypes[:2]]

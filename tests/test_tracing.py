@@ -8,11 +8,11 @@ import sympy as sp
 import torch
 import torch.nn.functional as F
 
+from verifier.cases.language import parse
 from verifier.errors import ExpressionError, SymbolicError, UnknownFunctionError
-from verifier.evaluation import Evaluator
-from verifier.language import parse
-from verifier.symbolic import SymbolicReading, element_symbols
-from verifier.tracing import SymbolicArray, trace
+from verifier.exact.evaluation import Evaluator
+from verifier.exact.symbolic import SymbolicReading, element_symbols
+from verifier.exact.tracing import SymbolicArray, trace
 
 X = element_symbols("x", (2, 3))
 W = element_symbols("w", (3,))

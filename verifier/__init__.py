@@ -8,21 +8,26 @@ The public surface is what this module re-exports; everything else is
 internal and may change.
 """
 
-from .api import ResultTables as ResultTables, assert_gradients as assert_gradients
-from .case import Case as Case, InputSpec as InputSpec, Tolerance as Tolerance
-from .compare import DEFAULT_TOLERANCES as DEFAULT_TOLERANCES
-from .errors import (
-    CaseError as CaseError,
-    CaseFileError as CaseFileError,
-    ExpressionError as ExpressionError,
-    GradientMismatch as GradientMismatch,
-    SymbolicError as SymbolicError,
-    UnknownFunctionError as UnknownFunctionError,
-    VerifierError as VerifierError,
-)
-from .loading import load_file as load_file, load_paths as load_paths
-from .registry import make_case as make_case, register as register, registered as registered
-from .runner import CaseResult as CaseResult, Runner as Runner
+from .api import ResultTables as ResultTables
+from .api import assert_gradients as assert_gradients
+from .cases.case import Case as Case
+from .cases.case import InputSpec as InputSpec
+from .cases.case import Tolerance as Tolerance
+from .cases.loading import load_file as load_file
+from .cases.loading import load_paths as load_paths
+from .cases.registry import make_case as make_case
+from .cases.registry import register as register
+from .cases.registry import registered as registered
+from .errors import CaseError as CaseError
+from .errors import CaseFileError as CaseFileError
+from .errors import ExpressionError as ExpressionError
+from .errors import GradientMismatch as GradientMismatch
+from .errors import SymbolicError as SymbolicError
+from .errors import UnknownFunctionError as UnknownFunctionError
+from .errors import VerifierError as VerifierError
+from .run.runner import CaseResult as CaseResult
+from .run.runner import Runner as Runner
+from .verdict.compare import DEFAULT_TOLERANCES as DEFAULT_TOLERANCES
 
 __all__ = [
     "Case", "InputSpec", "Tolerance", "DEFAULT_TOLERANCES",

@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import tables
-from .case import Tolerance
+from .cases.case import Tolerance
+from .cases.registry import make_case
 from .errors import CaseError, GradientMismatch
-from .failure import callable_name, describe_all
-from .registry import make_case
-from .runner import CaseResult, Runner
-from .tracing import trace
+from .exact.tracing import trace
+from .report import tables
+from .run.runner import CaseResult, Runner
+from .verdict.failure import callable_name, describe_all
 
 
 class ResultTables(NamedTuple):

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import mirror
+from .cases.loading import LoadResult, load_paths, schema
+from .cases.registry import builtin_cases_dir, registered
+from .cases.selection import compile_keyword
 from .errors import VerifierError
-from .loading import LoadResult, load_paths, schema
-from .registry import builtin_cases_dir, registered
-from .selection import compile_keyword
+from .exact import mirror
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("-o", "--output", default=None, help="file to write (default: cases/NAME.yaml)")
     sub.add_parser("schema", help="print the case file JSON Schema")
     sub.add_parser("functions", help="list the supported functions and their definitions")
-    from .diff import add_parser as add_diff_parser
+    from .report.diff import add_parser as add_diff_parser
     add_diff_parser(sub)
     return p
 
@@ -96,8 +96,8 @@ def _print_errors(result: LoadResult) -> None:
 
 
 def cmd_run(args) -> int:
-    from .isolation import DEFAULT_TIMEOUT, IsolatedRunner
-    from .report import check_writable
+    from .report.writing import check_writable
+    from .run.isolation import DEFAULT_TIMEOUT, IsolatedRunner
 
     check_writable(args.report_dir)
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
@@ -109,8 +109,8 @@ def cmd_run(args) -> int:
 def _run(args, runner) -> int:
     from tqdm import tqdm
 
-    from .report import write_reports
-    from .terminal import print_summary
+    from .report.terminal import print_summary
+    from .report.writing import write_reports
 
     loaded = _load(args.paths, args.keyword)
     _print_errors(loaded)
@@ -150,7 +150,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from .explain import explain
+    from .report.explain import explain
     loaded = _load(args.paths)
     matches = [c for c in loaded.cases if c.name == args.name]
     if not matches:
@@ -162,7 +162,7 @@ def cmd_explain(args) -> int:
 
 
 def cmd_new(args) -> int:
-    from .skeleton import skeleton
+    from .cases.skeleton import skeleton
     target = Path(args.output) if args.output else builtin_cases_dir() / f"{args.name}.yaml"
     if target.exists():
         print(f"error: {target} exists; choose another name or -o PATH.", file=sys.stderr)
@@ -187,7 +187,7 @@ def cmd_functions(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from .diff import command
+    from .report.diff import command
     return command(args)
 
 

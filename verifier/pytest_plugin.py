@@ -5,7 +5,7 @@ wherever the package is installed. A YAML file is collected when it holds a
 top-level ``cases:`` key (other YAML files are left alone). Items are named
 ``case.name[dtype]``, so ``-k``, ``--lf``, ``-x`` and the other usual options
 work on them; ``-k`` also matches a case's tags. A failing item prints the
-sectioned text of :mod:`verifier.failure`. A case that does not load becomes
+sectioned text of :mod:`verifier.verdict.failure`. A case that does not load becomes
 one failing item with the loader's one-line error, so the other cases still
 run. ``--verifier-report DIR`` writes the same reports as ``verifier run``.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .failure import describe
+from .verdict.failure import describe
 
 _RESULTS = pytest.StashKey[list]()
 _RUNNER = pytest.StashKey[object]()
@@ -43,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     directory = config.getoption("verifier_report", None)
     if directory and not hasattr(config, "workerinput"):
         from .errors import VerifierError
-        from .report import check_writable
+        from .report.writing import check_writable
         try:
             check_writable(directory)   # fail now, not after every case has run
         except VerifierError as exc:
@@ -71,8 +71,8 @@ class CaseFile(pytest.File):
     """One case file: an item per case × dtype, and one per case that did not load."""
 
     def collect(self):
+        from .cases.loading import load_file
         from .errors import CaseError
-        from .loading import load_file
         loaded = load_file(self.path)
         seen = self.config.stash[_CASE_NAMES]
         for case in loaded.cases:
@@ -154,7 +154,7 @@ def _line(source: str | None) -> int | None:
 def _runner(config: pytest.Config):
     """One runner per session, so each case's symbolic model is built once for all its dtypes."""
     if _RUNNER not in config.stash:
-        from .runner import Runner
+        from .run.runner import Runner
         config.stash[_RUNNER] = Runner()
     return config.stash[_RUNNER]
 
@@ -165,7 +165,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     results = config.stash.get(_RESULTS, [])
     if not directory or hasattr(config, "workerinput"):   # pytest-xdist workers hold partial results
         return
-    from .report import write_reports
+    from .report.writing import write_reports
     command = " ".join(["pytest", *map(shlex.quote, config.invocation_params.args)])
     paths = write_reports(results, directory, command=command, load_errors=config.stash.get(_LOAD_ERRORS, []))
     config.stash[_REPORT_PATHS] = paths

@@ -1,0 +1,1 @@
+"""Case files and Python cases -> Case: YAML reading, the schema, the case language, registry, selection."""

@@ -1,0 +1,218 @@
+"""A case's symbolic side compiled to a tape, and exact Jᵀv from it at a point.
+
+:mod:`verifier.exact.symbolic` builds the SymPy graph; this module flattens
+it into a :class:`~verifier.exact.tape.Tape` (:func:`compile_model`), which
+:func:`prepare` takes from the disk cache when it can (or replaces by one
+scalar template, :mod:`verifier.exact.formulas`, for large elementwise
+cases). :func:`exact` evaluates the tape at the point in 40-digit mpmath
+(:mod:`verifier.exact.sweep`) by two routes that must agree for small cases:
+the reverse sweep of ∂(Σ v⊙y)/∂x and the symbolic Jacobian contracted with v.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import mpmath
+import numpy as np
+
+from ..cases.case import Case
+from ..errors import SymbolicError
+from . import formulas, sweep
+from .evaluation import PRECISION_DIGITS, real_value
+from .symbolic import ExactResult, OnDemandModel, SymbolicModel, build
+from .tape import CONST, Tape, compile_tape, symbol_leaves
+
+# Cases up to this many Jacobian entries (outputs × differentiated inputs) take
+# both symbolic routes; larger ones use the reverse sweep alone.
+JACOBIAN_ENTRY_LIMIT = 1024
+# ... as long as differentiating them stays cheap: entries × tape nodes (a
+# scalar logsumexp over 1024 elements has 1024 entries, each an O(n) diff).
+JACOBIAN_COST_LIMIT = 200_000
+
+
+class CompiledModel(OnDemandModel):
+    """A case's symbolic side flattened into a :class:`~verifier.exact.tape.Tape` (no SymPy needed to evaluate).
+
+    The tape's first roots are the output elements (row-major); when
+    ``jacobian`` is set, the symbolic Jacobian entries follow (per input in
+    ``wrt``, output-major). The SymPy model itself is kept when at hand and
+    rebuilt on demand otherwise (``output``, ``symbols``, ``jacobian()``:
+    ``explain`` and kink detection read those), so a model loaded from the
+    disk cache stands in for a :class:`SymbolicModel` everywhere.
+    """
+
+    kind = "tape"
+
+    def __init__(self, case: Case | None, tape: Tape, output_shape: tuple[int, ...], jacobian: bool,
+                 model: SymbolicModel | None = None) -> None:
+        self.case = case
+        self.tape = tape
+        self.output_shape = tuple(output_shape)
+        self.has_jacobian = jacobian
+        self._model = model
+        self._active = None          # sweep.active_nodes, made on first use
+        self.key = None              # the disk-cache key, when the cache is in use
+        if case is None:        # compiled straight from a SymbolicModel
+            self.shapes = {name: arr.shape for name, arr in model.symbols.items()}
+            self.structural, self.wrt = model.structural, model.wrt
+            return
+        self.shapes = {spec.name: tuple(np.shape(spec.value) if spec.value is not None else spec.shape)
+                       for spec in case.inputs if spec.dtype is None}
+        self.structural = {spec.name: spec.values() for spec in case.inputs if spec.dtype is not None}
+        self.wrt = tuple(spec.name for spec in case.inputs if spec.differentiated)
+
+    def _values(self, point, digits: int) -> list:
+        return sweep.forward(self.tape, sweep.leaf_values(self.tape, point))
+
+    def kink_text(self, point, *, digits: int = PRECISION_DIGITS) -> str:
+        """'' when the tape shows no kink near the point; otherwise the SymPy detector's description."""
+        n_out = int(np.prod(self.output_shape, dtype=int))
+        with mpmath.workdps(digits):
+            if sweep.kink_free(self.tape, self._values(point, digits), self.tape.roots[:n_out],
+                               relations=("<", "<=", ">", ">=", "==", "!=")):
+                return ""
+        from .tangent import at_kink
+        return at_kink(self, point, digits=digits)
+
+    def exact_jvp(self, point, direction, *, digits: int = PRECISION_DIGITS) -> np.ndarray:
+        """The exact J·u at ``point`` (forward mode over the tape), shaped like the output."""
+        n_out = int(np.prod(self.output_shape, dtype=int))
+        with mpmath.workdps(digits):
+            vals = self._values(point, digits)
+            flat = {name: np.asarray(direction[name], dtype=np.float64).ravel().tolist() for name in self.wrt}
+            leaf_t = [mpmath.mpf(flat[name][k]) if name in flat else None for name, k in self.tape.leaves]
+            out = sweep.tangent(self.tape, vals, leaf_t, self.tape.roots[:n_out])
+            return np.array([real_value(t, "J·u") for t in out], dtype=np.float64).reshape(self.output_shape)
+
+    @property
+    def n_entries(self) -> int:
+        size = int(np.prod(self.output_shape, dtype=int))
+        return size * sum(int(np.prod(self.shapes[name], dtype=int)) for name in self.wrt)
+
+    def to_data(self) -> dict:
+        return {"tape": self.tape.to_data(), "output_shape": list(self.output_shape),
+                "jacobian": self.has_jacobian}
+
+
+def compile_model(model: SymbolicModel, case: Case | None = None) -> CompiledModel:
+    """Flatten ``model`` (and, for small cases, its symbolic Jacobian) into a tape."""
+    leaves = symbol_leaves(model.symbols)
+    roots = model.output.ravel().tolist()
+    tape = compile_tape(roots, leaves)
+    jacobian = (model.n_entries <= JACOBIAN_ENTRY_LIMIT
+                and model.n_entries * len(tape) <= JACOBIAN_COST_LIMIT)
+    if jacobian:
+        jac = model.jacobian()
+        extra = [e for name in model.wrt for e in jac[name].reshape(model.output.size, -1).ravel().tolist()]
+        tape = compile_tape(roots, leaves, extra_roots=extra)
+    return CompiledModel(case, tape, model.output.shape, jacobian, model)
+
+
+def prepare(case: Case, cache=None):
+    """The case's symbolic side, ready to evaluate: a template, a cached tape, or a fresh build.
+
+    ``cache`` is a :class:`verifier.exact.cache.Cache` (or None for no disk cache).
+    """
+    if formulas.wants_template(case):
+        return formulas.build_template(case)
+    key = None
+    if cache is not None:
+        from .cache import case_key
+        key = case_key(case, "tape")
+        data = cache.load(key) if key else None
+        if data is not None:
+            try:
+                compiled = CompiledModel(case, Tape.from_data(data["tape"]), tuple(data["output_shape"]),
+                                         bool(data["jacobian"]))
+                compiled.key = key
+                return compiled
+            except (KeyError, TypeError, ValueError):
+                pass                  # a malformed entry is a miss
+    compiled = compile_model(build(case), case)
+    if cache is not None and key:
+        cache.store(key, compiled.to_data())
+        compiled.key = key
+    return compiled
+
+
+def exact(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
+          *, digits: int = PRECISION_DIGITS) -> ExactResult:
+    """Exact output and Jᵀv at ``point`` (float inputs by name) with weights ``weights``.
+
+    ``model`` is what :func:`build` or :func:`prepare` returned.
+    """
+    if getattr(model, "kind", None) == "template":
+            return formulas.exact(model, point, weights)
+    if isinstance(model, SymbolicModel):
+        if model._compiled is None:
+            model._compiled = compile_model(model)
+        model = model._compiled
+    tape = model.tape
+    n_out = int(np.prod(model.output_shape, dtype=int))
+    with mpmath.workdps(digits):
+        vals = sweep.forward(tape, sweep.leaf_values(tape, point))
+        out_mp = [sweep.value(vals, r, "output") for r in tape.roots[:n_out]]
+        output = np.array([real_value(val, "output") for val in out_mp], dtype=np.float64).reshape(model.output_shape)
+        v = np.ones(model.output_shape) if weights is None else np.broadcast_to(weights, model.output_shape)
+        v_flat = [float(w) for w in np.asarray(v, dtype=np.float64).ravel()]
+        seeds: dict = {}
+        for r, w in zip(tape.roots[:n_out], v_flat):
+            if w != 0:
+                seeds[r] = seeds.get(r, 0) + mpmath.mpf(w)
+        if getattr(model, "_active", None) is None:
+            model._active = sweep.active_nodes(tape, model.wrt)
+        grads = sweep.backward(tape, vals, seeds, model._active)
+        by_sweep = _by_input(model, tape, grads)
+        may_kink = not sweep.kink_free(tape, vals, tape.roots[:n_out])
+        if not model.has_jacobian:
+            return ExactResult(output, {k: _to_float(g, model.shapes[k]) for k, g in by_sweep.items()},
+                               "reverse sweep over the expression graph", may_kink=may_kink)
+        result = _two_routes(model, vals, by_sweep, v_flat, output, digits)
+        result.may_kink = may_kink
+        return result
+
+
+def _by_input(model: CompiledModel, tape: Tape, grads: list) -> dict[str, list]:
+    out = {name: [mpmath.mpf(0)] * int(np.prod(model.shapes[name], dtype=int)) for name in model.wrt}
+    for (name, k), g in zip(tape.leaves, grads):
+        if name in out:
+            out[name][k] = g
+    return out
+
+
+def _two_routes(model: CompiledModel, vals: list, by_sweep: dict, v_flat: list, output: np.ndarray,
+                digits: int) -> ExactResult:
+    """Contract the symbolic Jacobian with v and check it against the reverse sweep."""
+    tape = model.tape
+    n_out = output.size
+    pos, gap, vjp = n_out, 0.0, {}
+    weights = [(i, mpmath.mpf(w)) for i, w in enumerate(v_flat) if w != 0]
+    for name in model.wrt:
+        size = int(np.prod(model.shapes[name], dtype=int))
+        roots = tape.roots[pos:pos + n_out * size]
+        pos += n_out * size
+        for k in range(size):
+            # structurally zero entries (most of an elementwise Jacobian) add nothing
+            a = mpmath.fsum(w * sweep.value(vals, roots[i * size + k], "Jacobian") for i, w in weights
+                            if not _is_zero(tape, roots[i * size + k]))
+            b = by_sweep[name][k]
+            scale = 1 + abs(real_value(b, "gradient"))
+            diff = float(abs(a - b))
+            gap = max(gap, diff)
+            if diff > scale * 10.0 ** (-digits // 2):
+                raise SymbolicError(
+                    f"the Jacobian route and the scalar route disagree for '{name}' ({a} vs {b})",
+                    hint="This is a bug in the symbolic engine; please report the case.")
+        vjp[name] = _to_float(by_sweep[name], model.shapes[name])
+    return ExactResult(output, vjp, "symbolic Jacobian and reverse sweep (agree)", gap)
+
+
+def _is_zero(tape: Tape, node: int) -> bool:
+    return tape.ops[node] == CONST and tape.extra[node] == "0/1"
+
+
+def _to_float(values: list, shape: tuple[int, ...]) -> np.ndarray:
+    return np.array([real_value(g, "gradient") for g in values], dtype=np.float64).reshape(shape)
+
+

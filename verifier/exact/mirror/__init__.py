@@ -1,0 +1,14 @@
+"""Symbolic mirrors of the torch functions a case expression may call.
+
+Each supported function has a :class:`Function` entry in ``FUNCTIONS``: its
+mathematical definition over symbolic element arrays (numpy object arrays of
+SymPy expressions) and the torch callable it is checked against. ``resolve``
+looks names (and ``ALIASES``) up for the expression language.
+"""
+
+from ._table import ALIASES, FUNCTIONS, Function, resolve
+
+# Importing the families fills the table; their order only matters for imports between them.
+from . import elementwise, activations, reductions, shape, linalg, einsum, nn  # noqa: E402,F401  isort: skip
+
+__all__ = ["ALIASES", "FUNCTIONS", "Function", "resolve"]

@@ -1,0 +1,300 @@
+"""Reduction mirrors: sums, means, products, moments, norms, extrema, cumulative scans.
+
+``dim`` follows torch: None (or ``()``) reduces everything, an int or a tuple
+names axes, ``keepdim`` keeps them with size 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+import torch
+from sympy import Abs, Max, Min, exp
+
+from ._arrays import (
+    add_all,
+    as_obj,
+    is_array_arg,
+    log_of_sum,
+    mul_all,
+    norm_dims,
+    power,
+    reduce,
+    reduced_count,
+    scan,
+    sym_number,
+    tie_split,
+    unsupported,
+)
+from ._table import register
+from .elementwise import maximum, minimum
+
+HALF = sympy.Rational(1, 2)
+_NORM_HINT = "Supported orders: 1, 2, inf, -inf, any other positive number, 'fro'."
+
+
+@register("sum", torch=torch.sum, analytic=True, doc="sum_i x_i over dim")
+def sum_(x, dim=None, keepdim=False, dtype=None):
+    """Sum over ``dim`` (all elements by default)."""
+    return reduce(x, dim, keepdim, add_all)
+
+
+@register("mean", torch=torch.mean, analytic=True, doc="(1/N) sum_i x_i over dim")
+def mean(x, dim=None, keepdim=False, dtype=None):
+    """Arithmetic mean over ``dim``."""
+    n = reduced_count(as_obj(x), dim)
+    return reduce(x, dim, keepdim, lambda xs: add_all(xs) / n)
+
+
+@register("prod", torch=torch.prod, analytic=True, doc="prod_i x_i over dim")
+def prod(x, dim=None, keepdim=False, dtype=None):
+    """Product over ``dim``."""
+    return reduce(x, dim, keepdim, mul_all)
+
+
+def _variance_args(args, kwargs):
+    """Read torch.var's call forms: (x, dim, *, correction, keepdim), (x, dim, unbiased, keepdim)
+    and (x, unbiased)."""
+    args = list(args)
+    dim, correction, keepdim = None, sympy.S.One, False
+    if args and isinstance(args[0], (bool, np.bool_)):
+        correction = sympy.Integer(int(args.pop(0)))
+    else:
+        if args:
+            dim = args.pop(0)
+        if args:
+            correction = sympy.Integer(int(bool(args.pop(0))))
+        if args:
+            keepdim = args.pop(0)
+    dim = kwargs.pop("dim", dim)
+    if "unbiased" in kwargs:
+        correction = sympy.Integer(int(bool(kwargs.pop("unbiased"))))
+    if "correction" in kwargs:
+        c = kwargs.pop("correction")
+        correction = sympy.S.One if c is None else sym_number(c)
+    keepdim = kwargs.pop("keepdim", keepdim)
+    if kwargs:
+        raise unsupported(f"var/std: unexpected arguments {sorted(kwargs)}")
+    return dim, correction, bool(keepdim)
+
+
+def _variance(xs, correction):
+    """sum (x - mean)^2 / (N - correction), with the mean built once and shared.
+
+    The divisor goes inside the flat sum: ``Pow`` of ``sum/d`` (std = var**(1/2))
+    would query every term's sign when re-evaluated, O(n) each.
+    """
+    n = len(xs)
+    m = add_all(xs) / n
+    d = n - correction
+    if d <= 0:
+        return sympy.nan  # torch's 0/0 (or x/0) for too few elements
+    return add_all([(v - m) ** 2 / d for v in xs])
+
+
+@register("var", torch=torch.var,
+          doc="sum_i (x_i - mean)^2 / (N - correction), correction=1 by default (unbiased)")
+def var(x, *args, **kwargs):
+    """Variance with torch's ``correction`` (or legacy ``unbiased``) argument."""
+    dim, correction, keepdim = _variance_args(args, kwargs)
+    return reduce(x, dim, keepdim, lambda xs: _variance(xs, correction))
+
+
+@register("std", torch=torch.std, doc="sqrt(var(x)), same arguments as var")
+def std(x, *args, **kwargs):
+    """Standard deviation: the square root of :func:`var`."""
+    dim, correction, keepdim = _variance_args(args, kwargs)
+    return reduce(x, dim, keepdim, lambda xs: power(_variance(xs, correction), HALF))
+
+
+_INF_NAMES = {"inf": float("inf"), "-inf": float("-inf")}
+
+
+def norm_order(p):
+    """Normalise a norm order: infinities (also the strings 'inf', '-inf') to sympy.oo, numbers to
+    SymPy numbers, other strings kept."""
+    if isinstance(p, str):
+        return sym_number(_INF_NAMES[p]) if p in _INF_NAMES else p
+    return sym_number(p)
+
+
+def _torch_order(fn):
+    """``fn`` with the order written 'inf'/'-inf' turned into a float (the case language has no
+    name for infinity)."""
+
+    def call(*args, **kwargs):
+        args = [_INF_NAMES.get(a, a) if isinstance(a, str) else a for a in args]
+        kwargs = {k: _INF_NAMES.get(v, v) if isinstance(v, str) else v for k, v in kwargs.items()}
+        return fn(*args, **kwargs)
+
+    call.__name__ = getattr(fn, "__name__", "norm")
+    return call
+
+
+def _two_norm(xs):
+    """sqrt(sum x^2), and 0 with derivative 0 when every x is 0 (torch's norm'(0) = 0).
+
+    At the origin the 2-norm is a cone: no derivative, and torch returns the
+    min-norm subgradient 0 (its backward masks norm == 0). The Piecewise makes
+    the zero branch the active one exactly there.
+    """
+    s = add_all([v**2 for v in xs])
+    if s.is_Number:
+        return power(s, HALF)
+    return sympy.Piecewise((power(s, HALF), sympy.StrictGreaterThan(s, 0, evaluate=False)),
+                           (sympy.S.Zero, True), evaluate=False)
+
+
+def p_norm(xs, p):
+    """The p-norm of a list of elements; p = 2 as sqrt(sum x^2) (no Abs needed for reals).
+
+    Kinks follow torch: sign(0) = 0 for p = 1, the 2-norm's derivative is 0 at
+    the origin, and the inf-norms split the gradient evenly among tied |x_i|.
+    """
+    if p == 2 or p == "fro":
+        return _two_norm(xs)
+    if p == 1:
+        return add_all([Abs(v) for v in xs])
+    if p is sympy.oo:
+        return tie_split(Max, [Abs(v) for v in xs])
+    if p is sympy.S.NegativeInfinity:
+        return tie_split(Min, [Abs(v) for v in xs])
+    if isinstance(p, sympy.Number) and p > 0:
+        if p.is_even:
+            return power(add_all([v**p for v in xs]), 1 / p)
+        return power(add_all([Abs(v) ** p for v in xs]), 1 / p)
+    raise unsupported(f"norm order {p!r} is not supported", hint=_NORM_HINT)
+
+
+@register("vector_norm", torch=_torch_order(torch.linalg.vector_norm),
+          doc="(sum_i |x_i|^ord)^(1/ord) over dim; ord=inf: max |x_i|")
+def vector_norm(x, ord=2, dim=None, keepdim=False, dtype=None):
+    """torch.linalg.vector_norm: flattens when dim is None."""
+    p = norm_order(ord)
+    return reduce(x, dim, keepdim, lambda xs: p_norm(xs, p))
+
+
+@register("matrix_norm", torch=_torch_order(torch.linalg.matrix_norm),
+          doc="'fro': sqrt(sum a_ij^2); 1/inf: max column/row sum of |a_ij| (-1/-inf: min)")
+def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim=False, dtype=None):
+    """torch.linalg.matrix_norm for the orders without singular values."""
+    x = as_obj(x)
+    p = norm_order(ord)
+    if p == "fro":
+        return reduce(x, dim, keepdim, lambda xs: p_norm(xs, 2))
+    rows, cols = norm_dims(dim[0], x.ndim)[0], norm_dims(dim[1], x.ndim)[0]
+    if p in (1, -1):
+        inner, outer = rows, cols
+    elif p in (sympy.oo, sympy.S.NegativeInfinity):
+        inner, outer = cols, rows
+    else:
+        raise unsupported(f"matrix_norm: ord={ord!r} needs singular values and is not supported",
+                          hint="Use ord='fro', 1, -1, inf or -inf.")
+    pick = Max if p in (1, sympy.oo) else Min
+    sums = reduce(np.vectorize(Abs, otypes=[object])(x), inner, True, add_all)
+    out = reduce(sums, outer, True, lambda xs: tie_split(pick, xs))
+    return out if keepdim else np.squeeze(out, axis=(rows, cols))
+
+
+_NOT_GIVEN = object()
+
+
+def _torch_norm(x, *args, **kwargs):
+    """torch.norm, or torch.linalg.norm when called with its ``ord`` keyword."""
+    if "ord" in kwargs:
+        return torch.linalg.norm(x, *args, **kwargs)
+    return torch.norm(x, *args, **kwargs)
+
+
+@register("norm", torch=_torch_order(_torch_norm),
+          doc="torch.norm: p='fro' (default) or 2: sqrt(sum x^2); p=1: sum |x|; "
+              "p=inf: max |x|; other p: (sum |x|^p)^(1/p); over dim (all by default)")
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None, *, ord=_NOT_GIVEN):
+    """torch.norm (a vector norm over ``dim``); with ``ord=`` it follows torch.linalg.norm."""
+    x = as_obj(x)
+    if ord is not _NOT_GIVEN:
+        # torch.linalg.norm: a 2-d reduction with an explicit order is a matrix norm.
+        two_d = (dim is None and x.ndim == 2) or (isinstance(dim, (tuple, list)) and len(dim) == 2)
+        if ord is not None and two_d:
+            return matrix_norm(x, ord, (-2, -1) if dim is None else dim, keepdim)
+        return vector_norm(x, 2 if ord is None else ord, dim, keepdim)
+    if p == "nuc":
+        raise unsupported("norm: p='nuc' needs singular values and is not supported",
+                          hint=_NORM_HINT)
+    order = norm_order(p)
+    return reduce(x, dim, keepdim, lambda xs: p_norm(xs, order))
+
+
+@register("logsumexp", torch=torch.logsumexp, analytic=True, doc="log(sum_i exp(x_i)) over dim")
+def logsumexp(x, dim=None, keepdim=False):
+    """Log of the sum of exponentials (no max subtraction: the math, not the algorithm)."""
+    return reduce(x, dim, keepdim, lambda xs: log_of_sum(add_all([exp(v) for v in xs])))
+
+
+@register("cumsum", torch=torch.cumsum, analytic=True, doc="y_k = sum_{i<=k} x_i along dim")
+def cumsum(x, dim, dtype=None):
+    """Running sums along ``dim``."""
+    return scan(x, dim, lambda xs: [add_all(xs[: k + 1]) for k in range(len(xs))])
+
+
+@register("cumprod", torch=torch.cumprod, analytic=True, doc="y_k = prod_{i<=k} x_i along dim")
+def cumprod(x, dim, dtype=None):
+    """Running products along ``dim``."""
+    return scan(x, dim, lambda xs: [mul_all(xs[: k + 1]) for k in range(len(xs))])
+
+
+@register("amax", torch=torch.amax,
+          doc="max_i x_i over dim (all by default); k tied maxima get 1/k of the gradient each")
+def amax(x, dim=(), keepdim=False):
+    """Maximum over ``dim``; the gradient is shared evenly among ties, as torch does."""
+    return reduce(x, dim, keepdim, lambda xs: tie_split(Max, xs))
+
+
+@register("amin", torch=torch.amin,
+          doc="min_i x_i over dim (all by default); k tied minima get 1/k of the gradient each")
+def amin(x, dim=(), keepdim=False):
+    """Minimum over ``dim``; the gradient is shared evenly among ties, as torch does."""
+    return reduce(x, dim, keepdim, lambda xs: tie_split(Min, xs))
+
+
+def _extremum(pick, pairwise, x, args, kwargs):
+    """Shared body of max/min: full reduction, reduction over one dim, or elementwise with other."""
+    args = list(args)
+    other = kwargs.pop("other", None)
+    if args and is_array_arg(args[0]):
+        other = args.pop(0)
+    if other is not None:
+        return pairwise(x, other)
+    dim = kwargs.pop("dim", args.pop(0) if args else None)
+    keepdim = kwargs.pop("keepdim", args.pop(0) if args else False)
+    if dim is None and keepdim:
+        raise unsupported("max/min: keepdim needs a dim")
+    # Over all elements torch shares the gradient evenly among ties. With a dim
+    # it returns indices and gives the whole gradient to the one index it picked,
+    # which is not documented at a tie: cases with a dim should avoid ties.
+    return reduce(x, dim, keepdim, lambda xs: tie_split(pick, xs))
+
+
+def _torch_extremum(op):
+    """torch.max/min returning only the values (the dim form returns (values, indices))."""
+
+    def call(x, *args, **kwargs):
+        out = op(x, *args, **kwargs)
+        return out if isinstance(out, torch.Tensor) else out.values
+
+    call.__name__ = op.__name__
+    return call
+
+
+@register("max", torch=_torch_extremum(torch.max),
+          doc="max over all, max over dim (values only), or elementwise max(a, b)")
+def max_(x, *args, **kwargs):
+    """``max(x)``, ``max(x, dim, keepdim)`` (values) or ``max(x, other)`` (elementwise)."""
+    return _extremum(Max, maximum, x, args, kwargs)
+
+
+@register("min", torch=_torch_extremum(torch.min),
+          doc="min over all, min over dim (values only), or elementwise min(a, b)")
+def min_(x, *args, **kwargs):
+    """``min(x)``, ``min(x, dim, keepdim)`` (values) or ``min(x, other)`` (elementwise)."""
+    return _extremum(Min, minimum, x, args, kwargs)

@@ -1,0 +1,1 @@
+"""torch's side: autograd's backward(v), forward-mode J·u and double-backward H·w."""

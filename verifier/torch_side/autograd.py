@@ -1,0 +1,147 @@
+"""The torch side: leaf tensors of the case's dtype, the forward, ``y.backward(v)``.
+
+Records what the seed lesson teaches to look at: the output's ``grad_fn``
+class, each leaf's ``is_leaf``/``grad_fn``, each input's ``.grad``, and the
+error torch raised, if any.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from ..cases.case import Case
+from ..cases.language import Reading
+from ..cases.user_functions import load_functions
+from ..errors import CaseError
+from ..exact import mirror
+
+TORCH_DTYPES = {
+    "float64": torch.float64, "float32": torch.float32,
+    "float16": torch.float16, "bfloat16": torch.bfloat16,
+    "int64": torch.int64, "int32": torch.int32, "bool": torch.bool,
+}
+
+
+class TorchReading(Reading):
+    """Evaluates a case expression with torch tensors."""
+
+    def __init__(self, variables: Mapping[str, Any], custom: Mapping[str, Callable] | None = None) -> None:
+        self.variables = variables
+        self.custom = custom or {}
+
+    def call(self, name: str, args: list, kwargs: dict) -> Any:
+        if name in self.custom:
+            return self.custom[name](*args, **kwargs)
+        return mirror.resolve(name).torch(*args, **kwargs)
+
+
+def torch_callable(case: Case) -> Callable[..., Any]:
+    """The case's torch function as a Python callable over tensors in input order."""
+    fn = case.torch_fn
+    if callable(fn) and not hasattr(fn, "evaluate"):
+        return fn
+    custom = load_functions(case)
+    names = [spec.name for spec in case.inputs]
+
+    def run(*tensors):
+        return fn.evaluate(TorchReading(dict(zip(names, tensors)), custom))
+    return run
+
+
+@dataclass
+class AutogradResult:
+    """What torch computed for one case at one dtype."""
+
+    output: np.ndarray | None = None              # forward value, as float64
+    output_shape: tuple[int, ...] | None = None
+    weights: np.ndarray | None = None             # the v passed to backward (None: no argument)
+    grads: dict[str, np.ndarray] = field(default_factory=dict)
+    grad_fn: str | None = None
+    leaves: dict[str, tuple[bool, str | None]] = field(default_factory=dict)   # is_leaf, grad_fn
+    error: BaseException | None = None
+    error_stage: str | None = None                # "forward" | "backward"
+    accumulated: dict[str, np.ndarray] = field(default_factory=dict)           # .grad after a 2nd backward
+
+
+def make_leaves(case: Case, values: Mapping[str, np.ndarray], dtype: str) -> list[torch.Tensor]:
+    """Input tensors: floating ones in ``dtype`` (differentiated ones as leaves)."""
+    tensors = []
+    for spec in case.inputs:
+        if spec.dtype is not None:
+            tensors.append(torch.as_tensor(values[spec.name], dtype=TORCH_DTYPES[spec.dtype]))
+        else:
+            t = torch.as_tensor(values[spec.name], dtype=TORCH_DTYPES[dtype])
+            tensors.append(t.requires_grad_(spec.differentiated))
+    return tensors
+
+
+def run_autograd(case: Case, values: Mapping[str, np.ndarray],
+                 weights: Callable[[tuple[int, ...]], np.ndarray | None], dtype: str, *,
+                 repeat: int = 1, retain_graph: bool | None = None) -> AutogradResult:
+    """Forward, then ``y.backward(v)`` with ``v = weights(y.shape)`` (no argument when that is None).
+
+    ``repeat`` > 1 calls backward again on the same graph, which shows
+    accumulation into ``.grad`` (2x after two calls) or, without
+    ``retain_graph``, torch's error about a freed graph.
+    """
+    result = AutogradResult()
+    fn = torch_callable(case)
+    tensors = make_leaves(case, values, dtype)
+    names = [spec.name for spec in case.inputs]
+    result.leaves = {n: (t.is_leaf, type(t.grad_fn).__name__ if t.grad_fn else None)
+                     for n, t in zip(names, tensors)}
+    try:
+        y = fn(*tensors)
+    except Exception as exc:  # torch's own error is the result here
+        result.error, result.error_stage = exc, "forward"
+        return result
+    if not isinstance(y, torch.Tensor):
+        raise CaseError(f"the torch side returned a {type(y).__name__}, not a tensor", case=case.name,
+                        hint="Make the expression return one tensor.")
+    result.output = y.detach().to(torch.float64).numpy().copy() if y.is_floating_point() else None
+    result.grad_fn = type(y.grad_fn).__name__ if y.grad_fn is not None else None
+    result.output_shape = tuple(y.shape)
+    result.weights = weights(tuple(y.shape))
+    v = None if result.weights is None else torch.as_tensor(result.weights, dtype=y.dtype)
+    if retain_graph is None:
+        retain_graph = repeat > 1 and case.options.get("retain_graph", True)
+    try:
+        for i in range(repeat):
+            y.backward(v, retain_graph=retain_graph if i < repeat - 1 else None)
+            if i == 0:
+                result.grads = _grads(names, tensors)
+    except Exception as exc:
+        result.error, result.error_stage = exc, "backward"
+        return result
+    if repeat > 1:
+        result.accumulated = _grads(names, tensors)
+    return result
+
+
+def _grads(names, tensors) -> dict[str, np.ndarray]:
+    out = {}
+    for n, t in zip(names, tensors):
+        if t.requires_grad and t.is_leaf:
+            g = t.grad
+            out[n] = np.zeros(tuple(t.shape)) if g is None else g.detach().to(torch.float64).numpy().copy()
+    return out
+
+
+def forward_float64(case: Case, structural: Mapping[str, np.ndarray]) -> Callable[[Mapping[str, torch.Tensor]], torch.Tensor]:
+    """The torch forward in float64 as ``f(floating inputs by name) -> output``, for finite differences."""
+    fn = torch_callable(case)
+
+    def f(floats: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        args = []
+        for spec in case.inputs:
+            if spec.dtype is None:
+                args.append(floats[spec.name])
+            else:
+                args.append(torch.as_tensor(structural[spec.name], dtype=TORCH_DTYPES[spec.dtype]))
+        with torch.no_grad():
+            return fn(*args)
+    return f

@@ -1,0 +1,126 @@
+"""The second-order check: double backward's Hessian-vector product against the exact H·w.
+
+For s(x) = Σ v⊙y (the scalar behind ``y.backward(v)``), torch computes
+H·w by differentiating its own gradient: ``g = grad(s, x, create_graph=True)``
+then ``grad(Σ g⊙w, x)``. That exercises every backward formula's own
+derivative (the double-backward formulas, or a custom Function's backward
+written in differentiable ops). The exact H·w is the reverse sweep of the
+exact directional derivative Σ v⊙(J·w) (:func:`verifier.exact.tangent.symbolic_tangent`),
+evaluated at the point in 40 digits.
+
+Building the symbolic directional derivative costs more than the
+gradient, so the check runs for cases up to ``SECOND_ORDER_LIMIT`` Jacobian
+entries and is skipped (and says so) above it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Mapping
+
+import mpmath
+import numpy as np
+import sympy as sp
+import torch
+
+from ..cases.case import Case, Tolerance
+from ..errors import CaseError
+from ..exact.cache import cached_arrays
+from ..exact.evaluation import PRECISION_DIGITS, Evaluator, reverse_sweep
+from ..exact.tangent import symbol_values, symbolic_tangent
+from .autograd import make_leaves, torch_callable
+from .forward_mode import FORWARD_SEED, DirectionalResult, compare, directions, kink_skip
+
+#: Cases with more Jacobian entries (outputs × differentiated input elements) skip the check.
+SECOND_ORDER_LIMIT = 65536
+
+# model id -> (weak reference to the model, direction symbols, symbolic tangent of each output)
+_TANGENTS: dict[int, tuple] = {}
+
+
+def _tangent(model) -> tuple[dict[str, np.ndarray], list]:
+    """Direction symbols per input and the outputs' directional derivatives along them (cached per model)."""
+    hit = _TANGENTS.get(id(model))
+    if hit is not None and hit[0]() is model:
+        return hit[1], hit[2]
+    dirs = {name: np.array([sp.Dummy(f"w_{name}_{i}", real=True) for i in range(model.symbols[name].size)],
+                           dtype=object).reshape(model.symbols[name].shape) for name in model.wrt}
+    mapping = {s: d for name in model.wrt for s, d in zip(model.symbols[name].ravel(), dirs[name].ravel())}
+    tangents = symbolic_tangent(model.output.ravel().tolist(), mapping)
+    ref = weakref.ref(model, lambda _, key=id(model): _TANGENTS.pop(key, None))
+    _TANGENTS[id(model)] = (ref, dirs, tangents)
+    return dirs, tangents
+
+
+def exact_hvp(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
+              direction: Mapping[str, np.ndarray], *, digits: int = PRECISION_DIGITS) -> dict[str, np.ndarray]:
+    """The exact Hessian of Σ v⊙y times ``direction``, per differentiated input, rounded to float64."""
+    dirs, tangents = _tangent(model)
+    v = np.ones(model.output.shape) if weights is None else np.broadcast_to(weights, model.output.shape)
+    v_exact = [sp.Rational(float(w)) for w in np.asarray(v, dtype=np.float64).ravel()]
+    scalar = sp.Add(*[w * t for w, t in zip(v_exact, tangents) if w != 0])
+    with mpmath.workdps(digits):
+        values = symbol_values(model, point)
+        for name in model.wrt:
+            values.update(zip(dirs[name].ravel().tolist(),
+                              np.asarray(direction[name], dtype=np.float64).ravel().tolist()))
+        ev = Evaluator(values)
+        wrt = [s for name in model.wrt for s in model.symbols[name].ravel()]
+        flat = reverse_sweep([scalar], [1.0], wrt, ev) if isinstance(scalar, sp.Basic) else [0] * len(wrt)
+    out, start = {}, 0
+    for name in model.wrt:
+        shape = model.symbols[name].shape
+        size = int(np.prod(shape, dtype=int))
+        out[name] = np.array([float(mpmath.re(h)) for h in flat[start:start + size]],
+                             dtype=np.float64).reshape(shape)
+        start += size
+    return out
+
+
+def torch_hvp(case: Case, values: Mapping[str, np.ndarray], weights: np.ndarray | None, dtype: str,
+              direction: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """torch's H·w by double backward (``create_graph=True``), per differentiated input, as float64."""
+    fn = torch_callable(case)
+    tensors = make_leaves(case, values, dtype)
+    wrt = [(spec.name, t) for spec, t in zip(case.inputs, tensors) if spec.differentiated]
+    y = fn(*tensors)
+    s = y.sum() if weights is None else (y * torch.as_tensor(weights, dtype=y.dtype)).sum()
+    grads = torch.autograd.grad(s, [t for _, t in wrt], create_graph=True, allow_unused=True)
+    terms = [(g * torch.as_tensor(direction[name], dtype=g.dtype)).sum()
+             for (name, _), g in zip(wrt, grads) if g is not None and g.requires_grad]
+    zeros = {name: np.zeros(tuple(t.shape)) for name, t in wrt}
+    if not terms:                               # the gradient is constant: H = 0
+        return zeros
+    second = torch.autograd.grad(sum(terms), [t for _, t in wrt], allow_unused=True)
+    # force=True: torch may hand back a ZeroTensor (abs has second derivative 0), which numpy() refuses
+    return {name: zeros[name] if h is None else h.detach().to(torch.float64).numpy(force=True).copy()
+            for (name, _), h in zip(wrt, second)}
+
+
+def check_second_order(case: Case, model, values: Mapping[str, np.ndarray], point: Mapping[str, np.ndarray],
+                       weights: np.ndarray | None, dtype: str, tol: Tolerance, *,
+                       seed: int = FORWARD_SEED + 1, limit: int = SECOND_ORDER_LIMIT,
+                       cache=None, kink: str | None = None) -> DirectionalResult:
+    """Double backward's H·w against the exact H·w, for one case at one dtype (skipped above ``limit``).
+
+    ``cache`` (a :class:`verifier.exact.cache.Cache`) keeps the exact H·w at the
+    point and direction, as it keeps exact Jᵀv; torch's side always runs.
+    ``kink``: what :func:`~verifier.torch_side.forward_mode.kink_at` said, when known.
+    """
+    if model.n_entries > limit:
+        return DirectionalResult("second_order", "skip",
+                                 f"{model.n_entries} Jacobian entries, over the second-order limit of {limit}")
+    why = "second derivatives there are a convention, not an exact value"
+    if skip := kink_skip("second_order", "H·w", why, model, point, cache, kink):
+        return skip
+    w = directions(case, dtype, seed)
+    try:
+        got = torch_hvp(case, {**values, **point}, weights, dtype, w)
+    except Exception as exc:   # no double-backward formula: a missing feature, reported as a skip
+        return DirectionalResult("second_order", "skip",
+                                 f"torch cannot differentiate twice here: {type(exc).__name__}: {str(exc)[:200]}")
+    try:
+        ex = cached_arrays(cache, model, point, weights, "hvp", lambda: exact_hvp(model, point, weights, w), extra=w)
+    except CaseError as exc:
+        return DirectionalResult("second_order", "skip", f"no exact H·w: {exc.message}")
+    return compare("second_order", "H·w (double backward)", got, ex, tol, w)
