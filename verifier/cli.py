@@ -95,6 +95,15 @@ def _print_errors(result: LoadResult) -> None:
         print(f"error: {err}", file=sys.stderr)
 
 
+def _not_loaded(errors) -> str:
+    """'2 case(s) did not load, 1 file could not be read': a file error drops cases it cannot count."""
+    cases = sum(1 for e in errors if getattr(e, "case", None))
+    files = len(errors) - cases
+    parts = [f"{cases} case(s) did not load"] if cases else []
+    parts += [f"{files} file(s) could not be read (none of their cases ran)"] if files else []
+    return ", ".join(parts)
+
+
 def cmd_run(args) -> int:
     from .report.writing import check_writable
     from .run.isolation import DEFAULT_TIMEOUT, IsolatedRunner
@@ -127,7 +136,7 @@ def _run(args, runner) -> int:
     paths = write_reports(results, args.report_dir, load_errors=[str(e) for e in loaded.errors])
     print_summary(results, paths)
     if loaded.errors:
-        print(f"{len(loaded.errors)} case(s) did not load; see the errors above.", file=sys.stderr)
+        print(f"{_not_loaded(loaded.errors)}; see the errors above.", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK if all(r.status in ("pass", "skip") for r in results) else EXIT_FAILED
 

@@ -33,7 +33,7 @@ from ..exact import mirror
 from .case import Case, Expect, GradOutput, InputSpec, Tolerance
 from .language import parse
 from .schema_errors import _raise_first, schema
-from .yaml_reading import MAX_FILE_BYTES, _Map, _plain, read_yaml
+from .yaml_reading import MAX_FILE_BYTES, _Map, _plain, key_problem, read_yaml
 
 __all__ = ["LoadResult", "load_file", "load_paths", "case_from_mapping", "discover", "read_yaml", "schema",
            "MAX_FILE_BYTES", "MAX_ELEMENTS"]
@@ -59,6 +59,9 @@ def load_file(path: str | Path) -> LoadResult:
     result = LoadResult()
     try:
         doc = read_yaml(path)
+        outside = key_problem(doc, skip=doc.get("cases") if isinstance(doc, dict) else None)
+        if outside is not None:           # outside every case (top level, defaults): the file cannot load
+            raise outside.located(file=str(path))
         _validate_top(doc, path)
     except CaseFileError as exc:
         result.errors.append(exc)
@@ -73,6 +76,8 @@ def load_file(path: str | Path) -> LoadResult:
             merged.line, merged.key_lines = raw.line, raw.key_lines
         name = _label(raw)
         try:
+            if (problem := key_problem(raw)) is not None:
+                raise problem
             result.cases.append(case_from_mapping(merged, file=str(path)))
         except CaseError as exc:
             result.errors.append(exc.located(file=str(path), line=getattr(raw, "line", None), case=name))
