@@ -126,7 +126,8 @@ class Cache:
         except OSError:
             return
         try:
-            with os.fdopen(fd, "wb") as fh:
+            os.close(fd)
+            with open(tmp, "wb") as fh:
                 fh.write(entry.encode(secret, key, {**data, "format": FORMAT, "key": key}))
             os.replace(tmp, path)             # replaces a planted symlink itself, never its target
         except OSError:

@@ -136,10 +136,11 @@ def _create_key_file(path: Path) -> None:
     except OSError:
         return
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            os.write(fd, (secrets.token_hex(32) + "\n").encode())     # 65 bytes: one write
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.link(tmp, path)                      # fails if another process made one first: theirs stands
     except OSError:
         pass

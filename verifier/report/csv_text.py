@@ -28,7 +28,8 @@ def neutral(value):
 
 def to_csv(df: pd.DataFrame) -> str:
     """``df.to_csv(index=False)`` with every text cell neutralised."""
-    text_columns = [c for c in df.columns if df[c].dtype == object or isinstance(df[c].dtype, pd.CategoricalDtype)]
+    text_columns = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])      # bool is numeric
+                    and not pd.api.types.is_datetime64_any_dtype(df[c])]
     if text_columns:
         df = df.assign(**{c: df[c].astype(object).map(neutral) for c in text_columns})
     return df.to_csv(index=False)
