@@ -30,19 +30,27 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
         ast.Pow: operator.pow}
 
 
-def constant_value(node: ast.AST) -> float | int | None:
+def constant_value(node: ast.AST, memo: dict | None = None) -> float | int | None:
     """The value of a subtree made only of number literals and + - * / **; None for anything else."""
+    memo = {} if memo is None else memo
+    if id(node) not in memo:
+        memo[id(node)] = _value(node, memo)
+    return memo[id(node)]
+
+
+def _value(node: ast.AST, memo: dict) -> float | int | None:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         return node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = constant_value(node.operand)
+        value = constant_value(node.operand, memo)
         return None if value is None else (-value if isinstance(node.op, ast.USub) else value)
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        left, right = constant_value(node.left), constant_value(node.right)
+        left, right = constant_value(node.left, memo), constant_value(node.right, memo)
         if left is None or right is None:
             return None
-        if isinstance(node.op, ast.Pow) and isinstance(left, int) and isinstance(right, int) and right > 0 \
-                and left.bit_length() * right > _MAX_BITS:
+        if isinstance(left, int) and isinstance(right, int) and (
+                (isinstance(node.op, ast.Pow) and right > 0 and left.bit_length() * right > _MAX_BITS)
+                or (isinstance(node.op, ast.Mult) and left.bit_length() + right.bit_length() > _MAX_BITS)):
             return math.inf                    # far beyond any float: say so without computing it
         try:
             value = _OPS[type(node.op)](left, right)
@@ -57,11 +65,13 @@ def constant_value(node: ast.AST) -> float | int | None:
 def check_constants(tree: ast.AST, source: str, dtypes: Iterable[str] = ("float64",)) -> None:
     """Refuse a constant (or constant arithmetic) that is no finite number in every one of ``dtypes``."""
     dtypes = [d for d in dtypes if d in FLOAT_MAX] or ["float64"]
+    memo: dict = {}
     for node in ast.walk(tree):
-        value = constant_value(node)
+        value = constant_value(node, memo)
         if value is None or isinstance(value, bool):
             continue
-        text = ast.get_source_segment(source.strip(), node) or repr(value)
+        text = " ".join((ast.get_source_segment(source.strip(), node) or "").split()) or repr(value)
+        text = text if len(text) <= 60 else text[:57] + "..."
         magnitude = _magnitude(value)
         if magnitude is None:
             raise ExpressionError(f"the constant {text} is not a finite number (floats end at 1.8e308)",
