@@ -16,6 +16,7 @@ from typing import Sequence
 from .cases.loading import LoadResult, load_paths, schema
 from .cases.registry import builtin_cases_dir, registered
 from .cases.selection import compile_keyword
+from .cases.user_functions import imported_modules, refuse_code
 from .errors import VerifierError
 from .exact import mirror
 
@@ -30,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("paths", nargs="*", metavar="PATH", help="case files or folders (default: built-in cases/)")
         sp.add_argument("-k", dest="keyword", default="", metavar="PATTERN",
                         help="select cases by name or tag, as in pytest: 'softmax and not log'")
+        no_functions(sp)
+
+    def no_functions(sp):
+        sp.add_argument("--no-functions", action="store_true",
+                        help="refuse every case that imports code through a 'functions:' field")
 
     run = sub.add_parser("run", help="verify cases and write reports")
     paths_and_k(run)
@@ -46,13 +52,15 @@ def _parser() -> argparse.ArgumentParser:
     paths_and_k(lst)
     val = sub.add_parser("validate", help="check case files without running them")
     val.add_argument("paths", nargs="*", metavar="PATH")
+    no_functions(val)
     exp = sub.add_parser("explain", help="print a case's derivation")
     exp.add_argument("name")
     exp.add_argument("paths", nargs="*", metavar="PATH")
     exp.add_argument("--dtype", default=None)
     new = sub.add_parser("new", help="write a commented YAML case skeleton")
     new.add_argument("name")
-    new.add_argument("-o", "--output", default=None, help="file to write (default: cases/NAME.yaml)")
+    new.add_argument("-o", "--output", default=None,
+                     help="file to write (default: cases/NAME.yaml under the current directory)")
     sub.add_parser("schema", help="print the case file JSON Schema")
     sub.add_parser("functions", help="list the supported functions and their definitions")
     from .report.diff import add_parser as add_diff_parser
@@ -80,19 +88,30 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _load(paths: Sequence[str], keyword: str = "") -> LoadResult:
+def _load(paths: Sequence[str], keyword: str = "", no_functions: bool = False) -> LoadResult:
     result = load_paths(paths or [builtin_cases_dir()])
     if not paths:
         result.cases.extend(registered())
     if keyword:
         keep = compile_keyword(keyword)
         result.cases = [c for c in result.cases if keep(" ".join([c.name, *c.tags]))]
+    if no_functions:
+        refuse_code(result)
     return result
 
 
 def _print_errors(result: LoadResult) -> None:
     for err in result.errors:
         print(f"error: {err}", file=sys.stderr)
+
+
+def _not_loaded(errors) -> str:
+    """'2 case(s) did not load, 1 file could not be read': a file error drops cases it cannot count."""
+    cases = sum(1 for e in errors if getattr(e, "case", None))
+    files = len(errors) - cases
+    parts = [f"{cases} case(s) did not load"] if cases else []
+    parts += [f"{files} file(s) could not be read (none of their cases ran)"] if files else []
+    return ", ".join(parts)
 
 
 def cmd_run(args) -> int:
@@ -112,11 +131,14 @@ def _run(args, runner) -> int:
     from .report.terminal import print_summary
     from .report.writing import write_reports
 
-    loaded = _load(args.paths, args.keyword)
+    loaded = _load(args.paths, args.keyword, args.no_functions)
     _print_errors(loaded)
     if not loaded.cases and not loaded.errors:
         print("no cases selected", file=sys.stderr)
         return EXIT_USAGE
+    for module, names in imported_modules(loaded.cases).items():     # code a case file makes this run import
+        print(f"imports code: {module} (functions: of {', '.join(names[:3])}"
+              f"{f' and {len(names) - 3} more' if len(names) > 3 else ''})", file=sys.stderr)
     jobs = [(c, d) for c in loaded.cases for d in c.dtypes if not args.dtype or d in args.dtype]
     with tqdm(total=len(jobs), desc="verifying", unit="case", file=sys.stderr, leave=False,
               disable=True if args.no_progress else None) as bar:
@@ -127,13 +149,13 @@ def _run(args, runner) -> int:
     paths = write_reports(results, args.report_dir, load_errors=[str(e) for e in loaded.errors])
     print_summary(results, paths)
     if loaded.errors:
-        print(f"{len(loaded.errors)} case(s) did not load; see the errors above.", file=sys.stderr)
+        print(f"{_not_loaded(loaded.errors)}; see the errors above.", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK if all(r.status in ("pass", "skip") for r in results) else EXIT_FAILED
 
 
 def cmd_list(args) -> int:
-    loaded = _load(args.paths, args.keyword)
+    loaded = _load(args.paths, args.keyword, args.no_functions)
     _print_errors(loaded)
     for c in loaded.cases:
         print(f"{c.name:40s} [{', '.join(c.tags)}] {', '.join(c.dtypes)}  {c.description}")
@@ -142,7 +164,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    loaded = _load(args.paths)
+    loaded = _load(args.paths, no_functions=args.no_functions)
     _print_errors(loaded)
     status = "ok" if not loaded.errors else "FAILED"
     print(f"{status}: {len(loaded.cases)} valid case(s), {len(loaded.errors)} error(s)")
@@ -162,13 +184,18 @@ def cmd_explain(args) -> int:
 
 
 def cmd_new(args) -> int:
-    from .cases.skeleton import skeleton
-    target = Path(args.output) if args.output else builtin_cases_dir() / f"{args.name}.yaml"
-    if target.exists():
+    from .cases.skeleton import name_problem, skeleton
+    if problem := name_problem(args.name):
+        print(f"error: {problem}.", file=sys.stderr)
+        return EXIT_USAGE
+    # ./cases/ of the current directory, never the installed checkout's
+    target = Path(args.output) if args.output else Path("cases") / f"{args.name}.yaml"
+    if target.exists() or target.is_symlink():
         print(f"error: {target} exists; choose another name or -o PATH.", file=sys.stderr)
         return EXIT_USAGE
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(skeleton(args.name), encoding="utf-8")
+    with open(target, "x", encoding="utf-8") as handle:      # "x": never overwrite what appeared meanwhile
+        handle.write(skeleton(args.name, str(target)))
     print(f"wrote {target}; edit it, then `verifier validate {target}`.")
     return EXIT_OK
 

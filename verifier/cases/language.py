@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Mapping
 from ..errors import ExpressionError
 
 # the limits and module prefixes are re-exported: they are part of the language's public description
+from .characters import BIDI_CONTROLS, describe, first_non_ascii
 from .language_check import (
     BINOPS,
     CMPOPS,
@@ -108,6 +109,16 @@ def parse(source: str, *, known_functions: Callable[[str], bool] | None = None,
         raise ExpressionError(f"expression is {len(source)} characters long, over the limit of {MAX_LENGTH}",
                               hint=SIZE_HINT)
     positions = Positions(source)
+    if (odd := first_non_ascii(positions.text)) is not None:
+        line, col, char = odd
+        where = positions.render(line, col, chars=True)
+        if char in BIDI_CONTROLS:
+            raise ExpressionError(f"the invisible bidirectional control character {describe(char)} at {where}: "
+                                  f"it makes the expression display in another order than it runs",
+                                  hint="Remove it.")
+        raise ExpressionError(f"the non-ASCII character {describe(char)} at {where}: it may look like an "
+                              f"ASCII letter or sign, but it is another character",
+                              hint="Retype it in ASCII; names, operators and strings in expressions are ASCII.")
     try:
         with warnings.catch_warnings():
             # "invalid escape sequence" inside a string argument is not the user's problem here

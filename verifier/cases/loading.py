@@ -30,10 +30,11 @@ import numpy as np
 
 from ..errors import CaseError, CaseFileError
 from ..exact import mirror
+from . import literal_ranges as ranges
 from .case import Case, Expect, GradOutput, InputSpec, Tolerance
 from .language import parse
 from .schema_errors import _raise_first, schema
-from .yaml_reading import MAX_FILE_BYTES, _Map, _plain, read_yaml
+from .yaml_reading import MAX_FILE_BYTES, _Map, _plain, key_problem, read_yaml
 
 __all__ = ["LoadResult", "load_file", "load_paths", "case_from_mapping", "discover", "read_yaml", "schema",
            "MAX_FILE_BYTES", "MAX_ELEMENTS"]
@@ -59,6 +60,9 @@ def load_file(path: str | Path) -> LoadResult:
     result = LoadResult()
     try:
         doc = read_yaml(path)
+        outside = key_problem(doc, skip=doc.get("cases") if isinstance(doc, dict) else None)
+        if outside is not None:           # outside every case (top level, defaults): the file cannot load
+            raise outside.located(file=str(path))
         _validate_top(doc, path)
     except CaseFileError as exc:
         result.errors.append(exc)
@@ -73,6 +77,8 @@ def load_file(path: str | Path) -> LoadResult:
             merged.line, merged.key_lines = raw.line, raw.key_lines
         name = _label(raw)
         try:
+            if (problem := key_problem(raw)) is not None:
+                raise problem
             result.cases.append(case_from_mapping(merged, file=str(path)))
         except CaseError as exc:
             result.errors.append(exc.located(file=str(path), line=getattr(raw, "line", None), case=name))
@@ -124,6 +130,9 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
     lines = _Lines(raw)
     inputs = tuple(_input(key, spec, name, lines.within("inputs", key))
                    for key, spec in raw["inputs"].items())
+    dtypes = tuple(raw.get("dtypes") or ("float64",))
+    for key, spec in raw["inputs"].items():
+        ranges.refuse(ranges.check_input(spec, key, dtypes), f"input '{key}'", name, lines.within("inputs", key))
     if "forward" in raw and "torch" in raw and "sympy" in raw:
         raise CaseError("'forward' is given but both 'torch' and 'sympy' override it, so it is never used",
                         case=name, line=lines.of("forward"),
@@ -138,10 +147,13 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
     torch_field = "torch" if "torch" in raw else "forward"
     sympy_field = "sympy" if "sympy" in raw else "forward"
     torch_expr = _expr(torch_src, torch_field, name, variables, lambda f: f in custom or _known(f),
-                       lines.of(torch_field), extra_names=custom)
+                       lines.of(torch_field), extra_names=custom, dtypes=dtypes)
     if "sympy" not in raw and custom:
         _refuse_torch_only_names(sympy_src, custom, name, variables, lines.of(sympy_field))
-    sympy_expr = _expr(sympy_src, sympy_field, name, variables, _known, lines.of(sympy_field))
+    sympy_expr = _expr(sympy_src, sympy_field, name, variables, _known, lines.of(sympy_field), dtypes=dtypes)
+    if raw.get("grad_output") is not None and not isinstance(raw["grad_output"], str):
+        ranges.refuse(ranges.check_grad_output(_plain(raw["grad_output"]), dtypes), "grad_output", name,
+                      lines.of("grad_output"))
     expect_raw = raw.get("expect") or {}
     _check_expect(expect_raw, inputs, name, lines)
     _check_finite_fields(raw, name, lines)
@@ -191,10 +203,12 @@ def _refuse_torch_only_names(forward, custom, case, variables, line=None) -> Non
                                                        "with its mathematical definition instead of 'forward'.")
 
 
-def _expr(source, field_name, case, variables, known, line=None, extra_names=()):
+def _expr(source, field_name, case, variables, known, line=None, extra_names=(), dtypes=("float64",)):
     names = [*mirror.FUNCTIONS, *mirror.ALIASES, *extra_names]
     try:
-        return parse(source, known_functions=known, variables=variables, function_names=names)
+        expr = parse(source, known_functions=known, variables=variables, function_names=names)
+        ranges.check_constants(expr.tree, expr.source, dtypes)
+        return expr
     except CaseError as exc:
         err = type(exc)(f"in '{field_name}': {exc.message}", case=case, line=line, hint=exc.hint)
         err.position = getattr(exc, "position", None)

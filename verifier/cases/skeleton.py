@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+# The schema's case-name characters, starting with a letter or digit: also a safe file name (no '/', no
+# leading '.' or '-', so no '../x', no hidden file, no option-like name).
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
 TEMPLATE = """\
 # A verifier case file. Format: docs/case-format.md; schema: `verifier schema`.
 # Check it with `verifier validate {path_hint}`, run it with `verifier run {path_hint}`.
@@ -27,6 +33,14 @@ cases:
 """
 
 
-def skeleton(name: str) -> str:
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a new case (and its file), or None."""
+    if NAME.fullmatch(name):
+        return None
+    return (f"'{name}' is not a case name: use letters, digits and . _ - only, starting with a letter or digit "
+            f"(e.g. softmax.temperature), at most 200 characters")
+
+
+def skeleton(name: str, path_hint: str | None = None) -> str:
     """A case file for a case called ``name``."""
-    return TEMPLATE.format(name=name, family=name.split(".", 1)[0], path_hint=f"cases/{name}.yaml")
+    return TEMPLATE.format(name=name, family=name.split(".", 1)[0], path_hint=path_hint or f"cases/{name}.yaml")

@@ -87,3 +87,28 @@ def _refuse_a_clash(module, top: str, folder: Path, case: Case) -> None:
     raise CaseError(f"module '{top}' is already imported from {origin}, but the case file's folder "
                     f"{folder} has its own '{top}'", case=case.name,
                     hint="Give the module in the case file's folder a unique name.")
+
+
+def refuse_code(result) -> None:
+    """``--no-functions``: move every case that would import code (a ``functions:`` field) to the errors."""
+    kept = []
+    for case in result.cases:
+        if not case.functions:
+            kept.append(case)
+            continue
+        targets = ", ".join(sorted(set(case.functions.values())))
+        file, _, line = (case.source or "").rpartition(":")
+        result.errors.append(CaseError(f"the case imports code through 'functions:' ({targets}), which "
+                                       f"--no-functions refuses", file=file or None,
+                                       line=int(line) if line.isdigit() else None, case=case.name,
+                                       hint="Run without --no-functions only if you trust those modules."))
+    result.cases = kept
+
+
+def imported_modules(cases) -> dict[str, list[str]]:
+    """The modules the cases' ``functions:`` fields import, with the cases that name each."""
+    out: dict[str, list[str]] = {}
+    for case in cases:
+        for target in sorted(set((case.functions or {}).values())):
+            out.setdefault(target.partition(":")[0], []).append(case.name)
+    return out

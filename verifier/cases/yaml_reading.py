@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from ..errors import CaseFileError
+from .characters import BIDI_HINT, BIDI_PROBLEM, describe, first_bidi_control
 
 MAX_FILE_BYTES = 1 << 20          # 1 MiB per case file
 # A 1 MiB file holds at most ~500k plain nodes ("1,"), so a million nodes
@@ -31,6 +32,7 @@ MAX_YAML_DEPTH = 32
 class _Map(dict):
     line: int = 0
     key_lines: dict
+    problems: list = []
 
 
 class _List(list):
@@ -103,23 +105,43 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> _Map:
+    """A mapping that remembers its lines. A key that is not a name, or a repeated key, does not abort the
+    file: it is recorded in ``problems`` (the key skipped) so that only the case holding it is refused."""
     loader.flatten_mapping(node)
     out = _Map()
-    out.line, out.key_lines = node.start_mark.line + 1, {}
+    out.line, out.key_lines, out.problems = node.start_mark.line + 1, {}, []
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str):
             # YAML 1.1 reads `on:`, `no:` or `1:` as a bool or a number; every key of the format is a name
-            raise CaseFileError(f"a mapping key must be a name, not the {type(key).__name__} {key!r}",
-                                line=key_node.start_mark.line + 1,
-                                hint="Quote the key if it is meant as a name, e.g. 'on': ...")
+            out.problems.append(CaseFileError(f"a mapping key must be a name, not the {type(key).__name__} {key!r}",
+                                              line=key_node.start_mark.line + 1,
+                                              hint="Quote the key if it is meant as a name, e.g. 'on': ..."))
+            continue
         if key in out:
-            raise CaseFileError(f"duplicate key '{key}' (first at line {out.key_lines[key]})",
-                                line=key_node.start_mark.line + 1,
-                                hint="Remove one of them; YAML would silently keep only the last.")
+            out.problems.append(CaseFileError(f"duplicate key '{key}' (first at line {out.key_lines[key]})",
+                                              line=key_node.start_mark.line + 1,
+                                              hint="Remove one of them; YAML would silently keep only the last."))
+            continue
         out[key] = loader.construct_object(value_node, deep=True)
         out.key_lines[key] = key_node.start_mark.line + 1
     return out
+
+
+def key_problem(value: Any, skip: Any = None) -> CaseFileError | None:
+    """The first key problem :func:`_mapping` recorded anywhere inside ``value`` (not inside ``skip``)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is skip:
+            continue
+        if isinstance(item, dict):
+            if getattr(item, "problems", None):
+                return item.problems[0]
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return None
 
 
 def _sequence(loader: _Loader, node: yaml.SequenceNode) -> _List:
@@ -155,6 +177,10 @@ def read_yaml(path: Path) -> Any:
                             hint="Save it as UTF-8.") from None
     except OSError as exc:
         raise CaseFileError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from None
+    if (bidi := first_bidi_control(text)) is not None:
+        line, col, char = bidi
+        raise CaseFileError(BIDI_PROBLEM.format(what=describe(char), line=line, col=col), file=str(path),
+                            line=line, hint=BIDI_HINT)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except CaseFileError as exc:

@@ -11,11 +11,14 @@ the point (and so the dtype) are *not* part of the key: a warm run still
 evaluates the tape at the point and derives Jᵀv there.
 
 Files are JSON (never pickle: a cache directory is no place to run code
-from), written atomically. A corrupt or unreadable entry is a miss.
+from), written atomically, each authenticated with the user's secret and read
+back within bounds (:mod:`verifier.exact.cache_entry`). An entry that is not
+authentic, or corrupt, or not a regular file, is a miss: it cannot change a
+verdict.
 
 Location: ``$VERIFIER_CACHE_DIR``, else ``$XDG_CACHE_HOME/verifier``, else
-``.cache/verifier`` under the current directory. ``VERIFIER_CACHE=off``
-switches it off.
+``~/.cache/verifier`` (never the working directory, which may hold a folder
+someone else made). ``VERIFIER_CACHE=off`` switches it off.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ import numpy as np
 import sympy
 
 from ..cases.case import Case
-from . import mirror
+from . import cache_entry as entry
+from . import fingerprint, mirror
 
-FORMAT = 1
+FORMAT = 2     # 2: entries carry a MAC (cache_entry.py)
 # The exact engine's sources: a change to any of them changes what a cached tape means.
 # Paths relative to the ``verifier`` package: the whole exact side, the case language that feeds it, and
 # the directional checks whose exact values are cached.
@@ -44,12 +48,12 @@ _ENGINE_FILES = ("exact", "cases/language.py", "cases/language_check.py", "torch
 
 
 def default_dir() -> Path:
-    """Where the cache lives unless told otherwise (see the module doc)."""
+    """Where the cache lives unless told otherwise: the user's cache folder, never the working directory."""
     if os.environ.get("VERIFIER_CACHE_DIR"):
         return Path(os.environ["VERIFIER_CACHE_DIR"])
     if os.environ.get("XDG_CACHE_HOME"):
         return Path(os.environ["XDG_CACHE_HOME"]) / "verifier"
-    return Path.cwd() / ".cache" / "verifier"
+    return Path.home() / ".cache" / "verifier"
 
 
 def enabled_by_default() -> bool:
@@ -57,45 +61,75 @@ def enabled_by_default() -> bool:
 
 
 class Cache:
-    """Compiled tapes (and, with ``values``, exact results at a point) on disk, one JSON file per key."""
+    """Compiled tapes (and, with ``values``, exact results at a point) on disk, one file per key.
 
-    def __init__(self, directory: str | os.PathLike | None = None, *, values: bool = True) -> None:
+    Every entry is authenticated (see :mod:`verifier.exact.cache_entry`); ``secret`` overrides the
+    user's secret (bytes), e.g. for a cache shared between machines. ``rejected`` counts entries that
+    were present but not trusted (bad or missing MAC, not a regular file, too big, malformed).
+    """
+
+    def __init__(self, directory: str | os.PathLike | None = None, *, values: bool = True,
+                 secret: bytes | None = None) -> None:
         self.directory = Path(directory) if directory is not None else default_dir()
         self.values = values
         self.hits = 0
         self.misses = 0
+        self.rejected = 0
+        self._secret = secret
+
+    @property
+    def secret(self) -> bytes | None:
+        if self._secret is None:
+            self._secret = entry.load_secret() or b""
+        return self._secret or None
 
     def path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
 
     def load(self, key: str) -> dict | None:
-        try:
-            with open(self.path(key), encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError):
+        """The entry under ``key`` if it is there, authentic and well-formed; None (a miss) otherwise."""
+        secret = self.secret
+        raw = entry.read_bounded(self.path(key)) if secret else None
+        data, why = entry.decode(secret, key, raw) if raw is not None else (None, "")
+        if raw is None and secret and os.path.lexists(self.path(key)):
+            why = "corrupt"                        # a symlink, a FIFO, a device, a folder or too big
+        if data is not None and (data.get("format") != FORMAT or data.get("key") != key):
+            data, why = None, "corrupt"
+        if data is None:
             self.misses += 1
-            return None
-        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
-            self.misses += 1
+            if why:
+                self.rejected += 1
+                entry.warn_once(why, f"the verifier's disk cache in {self.directory} holds entries that "
+                                f"{'are not signed with your cache key' if why == 'unauthenticated' else 'are damaged'}"
+                                f" (first: {self.path(key)}); they are ignored and recomputed, never trusted.")
             return None
         self.hits += 1
         return data
 
+    def malformed(self, key: str) -> None:
+        """An authentic entry whose content the caller could not use: count it a miss, not a hit."""
+        self.hits -= 1
+        self.misses += 1
+        self.rejected += 1
+        entry.warn_once("corrupt", f"the verifier's disk cache in {self.directory} holds entries that are damaged "
+                        f"(first: {self.path(key)}); they are ignored and recomputed, never trusted.")
+
     def store(self, key: str, data: dict) -> None:
         """Write ``data`` under ``key`` atomically; a cache that cannot be written is silently skipped."""
+        secret = self.secret
+        if not secret:
+            return
         path = self.path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         except OSError:
             return
         try:
             os.close(fd)
-            # json.dumps, not json.dump: only the one-shot encoder is the C one (a cold tape's write: 3x faster)
-            text = json.dumps({**data, "format": FORMAT, "key": key}, separators=(",", ":"))
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
+            with open(tmp, "wb") as fh:
+                fh.write(entry.encode(secret, key, {**data, "format": FORMAT, "key": key}))
+            os.replace(tmp, path)             # replaces a planted symlink itself, never its target
         except OSError:
             try:
                 os.unlink(tmp)
@@ -112,12 +146,17 @@ def case_key(case: Case, kind: str) -> str | None:
     """The SHA-256 key of ``case``'s symbolic identity, or None when it cannot be keyed.
 
     Cases whose symbolic side is a Python callable are not cached: a callable's
-    behaviour is not captured by anything we could hash reliably.
+    behaviour is not captured by anything we could hash reliably. Nor are cases
+    that call a mirror function holding a value with no deterministic content.
     """
     fn = case.sympy_fn
     if not hasattr(fn, "source") or not hasattr(fn, "functions"):
         return None
-    parts: list = [FORMAT, kind, _versions(), _engine_hash(), fn.source, _mirror_fingerprint(fn.functions)]
+    try:
+        functions = _mirror_fingerprint(fn.functions)
+    except fingerprint.Unkeyable:
+        return None                   # cannot be keyed: computed every time rather than risk a stale entry
+    parts: list = [FORMAT, kind, _versions(), _engine_hash(), fn.source, functions]
     for spec in case.inputs:
         shape = list(np.shape(spec.value)) if spec.value is not None else list(spec.shape)
         entry = [spec.name, shape, spec.dtype, bool(spec.requires_grad)]
@@ -151,10 +190,12 @@ def _engine_hash() -> str:
 
 
 def _mirror_fingerprint(names) -> list:
-    """The code of each mirror function the expression calls, as it is *now* in memory.
+    """What each mirror function the expression calls computes, as it is *now* in memory.
 
-    A test (or a user) that swaps a mirror entry at run time gets a different
-    key, so a cached tape of the old definition is never reused for the new one.
+    A test (or a user) that swaps a mirror entry at run time, or changes a value one captures, a default
+    or a helper it calls, gets a different key (:mod:`verifier.exact.fingerprint`), so a cached tape of
+    the old definition is never reused for the new one. Raises ``fingerprint.Unkeyable`` when some
+    function holds a value with no deterministic content.
     """
     out = []
     for name in sorted(names):
@@ -163,24 +204,8 @@ def _mirror_fingerprint(names) -> list:
         except Exception:  # an unknown name fails later, with the proper error
             out.append([name, None])
             continue
-        code = getattr(getattr(fn.sym, "__wrapped__", fn.sym), "__code__", None)
-        if code is None:
-            out.append([name, repr(fn.sym)])
-            continue
-        out.append([name, _code_digest(code)])
+        out.append([name, fn.name, fn.elementwise, fn.domain, fn.analytic, fingerprint.digest(fn.sym)])
     return out
-
-
-def _code_digest(code) -> str:
-    """A digest of a code object that is stable across processes (nested code objects by content)."""
-    digest = hashlib.sha256(code.co_code)
-    for const in code.co_consts:
-        if hasattr(const, "co_code"):
-            digest.update(_code_digest(const).encode())
-        else:
-            digest.update(repr(const).encode())
-    digest.update(repr(code.co_names).encode())
-    return digest.hexdigest()
 
 
 def cached_arrays(cache: Cache | None, model, point, weights, kind: str, compute, *, extra=None) -> dict:
@@ -196,8 +221,8 @@ def cached_arrays(cache: Cache | None, model, point, weights, kind: str, compute
     if data is not None:
         try:
             return {k: np.array(v, dtype=np.float64).reshape(data["shapes"][k]) for k, v in data["arrays"].items()}
-        except (KeyError, TypeError, ValueError):
-            pass
+        except (KeyError, TypeError, ValueError, AttributeError):
+            cache.malformed(key)
     result = compute()
     if key:
         cache.store(key, {"arrays": {k: np.asarray(v, dtype=np.float64).ravel().tolist() for k, v in result.items()},
@@ -211,6 +236,8 @@ def cached_text(cache: Cache | None, model, point, kind: str, compute) -> str:
     data = cache.load(key) if key else None
     if data is not None and isinstance(data.get("text"), str):
         return data["text"]
+    if data is not None:
+        cache.malformed(key)
     text = compute()
     if key:
         cache.store(key, {"text": text})

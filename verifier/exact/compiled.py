@@ -127,8 +127,8 @@ def prepare(case: Case, cache=None):
                                          bool(data["jacobian"]))
                 compiled.key = key
                 return compiled
-            except (KeyError, TypeError, ValueError):
-                pass                  # a malformed entry is a miss
+            except (KeyError, TypeError, ValueError, AttributeError):
+                cache.malformed(key)  # a malformed entry is a miss
     compiled = compile_model(build(case), case)
     if cache is not None and key:
         cache.store(key, compiled.to_data())

@@ -33,8 +33,8 @@ def cached_exact(cache: Cache | None, model, point, weights):
                                {k: np.array(v, dtype=np.float64).reshape(data["shapes"][k])
                                 for k, v in data["vjp"].items()},
                                str(data["route"]), data["route_gap"], bool(data["may_kink"]))
-        except (KeyError, TypeError, ValueError):
-            pass                         # malformed: compute again
+        except (KeyError, TypeError, ValueError, AttributeError):
+            cache.malformed(key)         # malformed: compute again
     result = exact(model, point, weights)
     cache.store(key, {"output": result.output.ravel().tolist(), "output_shape": list(result.output.shape),
                       "vjp": {k: v.ravel().tolist() for k, v in result.vjp.items()},
@@ -60,8 +60,8 @@ def cached_kinks(cache: Cache | None, model, point, weights, may_kink: bool):
                 [str(c) for c in data["candidates"]],
                 [kinks.ElementKink(str(e[0]), tuple(int(i) for i in e[1]), float(e[2]), float(e[3]),
                                    float(e[4]), tuple(str(t) for t in e[5])) for e in data["elements"]])
-        except (KeyError, TypeError, ValueError, IndexError):
-            pass
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            cache.malformed(key)
     report = kinks.detect(model, point, weights)
     if key:
         cache.store(key, {"candidates": report.candidates,

@@ -214,10 +214,11 @@ def _fmt(value) -> str:
 
 def write_diff(diff: pd.DataFrame, old: ReportFolder, new: ReportFolder, out_dir: str | Path) -> dict[str, Path]:
     """Write ``diff.csv`` and ``diff.html`` into ``out_dir``."""
+    from .csv_text import to_csv
     from .writing import atomic_write, check_writable
     out = check_writable(out_dir)
     paths = {"csv": out / "diff.csv", "html": out / "diff.html"}
-    atomic_write(paths["csv"], diff.to_csv(index=False))
+    atomic_write(paths["csv"], to_csv(diff))
     atomic_write(paths["html"], render_html(diff, old, new, out))
     return paths
 

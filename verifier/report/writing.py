@@ -24,9 +24,9 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from ..errors import VerifierError
 from ..run.runner import CaseResult
-from . import heatmap, html_table, tables
+from . import folder, heatmap, html_table, tables
+from .csv_text import to_csv
 
 HTML_ROWS_PER_CASE = 200   # detail rows shown per case in the HTML (the CSV has all)
 
@@ -46,16 +46,8 @@ def environment(command: str | None = None) -> dict[str, str]:
 
 
 def check_writable(directory: str | Path) -> Path:
-    """Create ``directory`` if needed and prove a file can be written there."""
-    path = Path(directory)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise VerifierError(f"cannot write reports to '{path}': {exc.strerror or exc}. "
-                            f"Choose another folder with --report-dir.") from None
-    return path
+    """Create ``directory`` if needed and prove the whole report can be written there (see folder.py)."""
+    return folder.check_report_dir(directory)
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -70,7 +62,7 @@ def atomic_write_all(files: dict[Path, str]) -> None:
     os.umask(umask)
     try:
         for path, text in files.items():
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=folder.tmp_prefix(path.name), suffix=".tmp")
             staged.append((tmp, path))
             os.chmod(tmp, 0o666 & ~umask)    # mkstemp's 0600 would hide the report from everyone else
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
@@ -98,8 +90,8 @@ def write_reports(results: Sequence[CaseResult], directory: str | Path, *, comma
     html = render_html(summ, detail, env, load_errors, check_rows)
     # `verifier diff` reads environment.json to say what changed between two runs (torch version, machine)
     paths["environment"] = out / "environment.json"
-    atomic_write_all({paths["summary"]: summ.to_csv(index=False), paths["details"]: detail.to_csv(index=False),
-                      paths["checks"]: check_rows.to_csv(index=False), paths["html"]: html,
+    atomic_write_all({paths["summary"]: to_csv(summ), paths["details"]: to_csv(detail),
+                      paths["checks"]: to_csv(check_rows), paths["html"]: html,
                       paths["environment"]: json.dumps(env, indent=2)})
     return paths
 
