@@ -36,7 +36,7 @@ class TorchReading(Reading):
     def call(self, name: str, args: list, kwargs: dict) -> Any:
         if name in self.custom:
             return self.custom[name](*args, **kwargs)
-        return mirror.resolve(name).torch(*args, **kwargs)
+        return mirror.resolve(name).call_torch(*args, **kwargs)
 
 
 def torch_callable(case: Case) -> Callable[..., Any]:

@@ -17,41 +17,31 @@ from ._table import register
 ZERO = sympy.S.Zero
 
 
-def _shape_op(method):
-    """Torch callable for a size-taking method, accepting f(x, 2, 3) and f(x, (2, 3))."""
-
-    def call(x, *sizes):
-        return getattr(x, method)(*sizes)
-
-    call.__name__ = method
-    return call
-
-
 def _reshape_like(x, sizes):
     """Reshape to ``sizes`` (one entry may be -1)."""
     return as_obj(x).reshape(shape_args(sizes)).copy()
 
 
-@register("reshape", torch=_shape_op("reshape"), analytic=True, doc="same elements, new shape")
+@register("reshape", torch=torch.Tensor.reshape, analytic=True, doc="same elements, new shape")
 def reshape(x, *shape):
     """Row-major reshape, like torch.reshape."""
     return _reshape_like(x, shape)
 
 
-@register("view", torch=_shape_op("view"), analytic=True, doc="same elements, new shape")
+@register("view", torch=torch.Tensor.view, analytic=True, doc="same elements, new shape")
 def view(x, *shape):
     """Row-major reshape (torch's view, without the memory aliasing)."""
     return _reshape_like(x, shape)
 
 
-@register("view_as", torch=lambda x, other: x.view_as(other), analytic=True,
+@register("view_as", torch=torch.Tensor.view_as, analytic=True,
           doc="same elements, shape of other")
 def view_as(x, other):
     """Reshape to another tensor's shape."""
     return _reshape_like(x, as_obj(other).shape)
 
 
-@register("reshape_as", torch=lambda x, other: x.reshape_as(other), analytic=True,
+@register("reshape_as", torch=torch.Tensor.reshape_as, analytic=True,
           doc="same elements, shape of other")
 def reshape_as(x, other):
     """Reshape to another tensor's shape."""
@@ -104,7 +94,7 @@ def t(x):
     return x.T.copy()
 
 
-@register("permute", torch=_shape_op("permute"), analytic=True, doc="reorder dims")
+@register("permute", torch=torch.Tensor.permute, analytic=True, doc="reorder dims")
 def permute(x, *dims):
     """Reorder dimensions: ``permute(x, (1, 0))`` or ``x.permute(1, 0)``."""
     x = as_obj(x)
@@ -143,7 +133,7 @@ def _broadcast(x, shape):
     return np.broadcast_to(x, shape).copy()
 
 
-@register("expand", torch=_shape_op("expand"), analytic=True,
+@register("expand", torch=torch.Tensor.expand, analytic=True,
           doc="broadcast size-1 dims to sizes (-1 keeps a size)")
 def expand(x, *sizes):
     """Broadcast to ``sizes``; -1 keeps the existing size, new dims go in front."""
@@ -154,7 +144,7 @@ def expand(x, *sizes):
     return _broadcast(x, shape)
 
 
-@register("expand_as", torch=lambda x, other: x.expand_as(other), analytic=True,
+@register("expand_as", torch=torch.Tensor.expand_as, analytic=True,
           doc="broadcast to the shape of other")
 def expand_as(x, other):
     """Broadcast to another tensor's shape."""
@@ -167,14 +157,14 @@ def broadcast_to(x, shape):
     return _broadcast(as_obj(x), shape_args((shape,)))
 
 
-@register("repeat", torch=_shape_op("repeat"), analytic=True,
+@register("repeat", torch=torch.Tensor.repeat, analytic=True,
           doc="tile the tensor sizes[i] times along dim i")
 def repeat(x, *sizes):
     """Tile like torch's Tensor.repeat (extra leading sizes add dimensions)."""
     return np.tile(as_obj(x), shape_args(sizes))
 
 
-@register("flip", torch=_shape_op("flip"), analytic=True, doc="reverse order along dims")
+@register("flip", torch=torch.Tensor.flip, analytic=True, doc="reverse order along dims")
 def flip(x, *dims):
     """Reverse the order of elements along ``dims``."""
     x = as_obj(x)
@@ -250,8 +240,16 @@ def diag(x, diagonal=0):
 @register("diagonal", torch=torch.diagonal, analytic=True,
           doc="diagonal `offset` of the (dim1, dim2) planes, appended as the last dim")
 def diagonal(x, offset=0, dim1=0, dim2=1):
-    """torch.diagonal (note torch.linalg.diagonal defaults to dim1=-2, dim2=-1)."""
-    return np.diagonal(as_obj(x), int(offset), int(dim1), int(dim2)).copy()
+    """torch.diagonal (torch.linalg.diagonal, below, defaults to dim1=-2, dim2=-1)."""
+    x = as_obj(x)
+    return np.diagonal(x, int(offset), norm_dim(dim1, x.ndim), norm_dim(dim2, x.ndim)).copy()
+
+
+@register("torch.linalg.diagonal", torch=torch.linalg.diagonal, bare=False, analytic=True,
+          doc="diagonal `offset` of the (dim1, dim2) planes, default the last two dims")
+def linalg_diagonal(x, *, offset=0, dim1=-2, dim2=-1):
+    """torch.linalg.diagonal: torch.diagonal with keyword-only arguments over the last two dims."""
+    return diagonal(x, offset, dim1, dim2)
 
 
 def _triangle(x, diagonal, lower):
@@ -279,7 +277,7 @@ def triu(x, diagonal=0):
     return _triangle(x, diagonal, lower=False)
 
 
-@register("contiguous", torch=lambda x, *args, **kwargs: x.contiguous(), analytic=True,
+@register("contiguous", torch=torch.Tensor.contiguous, analytic=True,
           doc="identity (memory layout only)")
 def contiguous(x, *args, **kwargs):
     """Identity: memory layout has no mathematical content."""
