@@ -186,7 +186,7 @@ def resolve(name: str) -> Function:
     close = difflib.get_close_matches(name, pool, n=1)
     if close:
         message += f"; did you mean '{close[0]}'?"
-    elif "." in name:
+    if "." in name:
         namespace = name.rsplit(".", 1)[0]
         here = sorted(s.rsplit(".", 1)[1] for s in SPELLINGS if s.rsplit(".", 1)[0] == namespace)
         if here:

@@ -210,6 +210,7 @@ def norm(x, p="fro", dim=None, keepdim=False, out=None, dtype=None):
     if out is not None:
         raise unsupported("norm: out= writes into a tensor in place, which a case cannot check",
                           hint="Drop the out argument.")
+    p = _INF_NAMES.get(p, p) if isinstance(p, str) else p      # 'inf' is how a case writes infinity
     if isinstance(p, str):
         if p == "fro" and (dim is None or not isinstance(dim, (tuple, list)) or len(dim) <= 2):
             return vector_norm(x, 2, dim, keepdim)
@@ -223,6 +224,7 @@ def norm(x, p="fro", dim=None, keepdim=False, out=None, dtype=None):
 def linalg_norm(x, ord=None, dim=None, keepdim=False, *, dtype=None):
     """torch.linalg.norm's routing between vector_norm and matrix_norm."""
     x = as_obj(x)
+    ord = _INF_NAMES.get(ord, ord) if isinstance(ord, str) else ord
     if isinstance(dim, (tuple, list)) and len(dim) == 2:
         return matrix_norm(x, "fro" if ord is None else ord, dim, keepdim)
     if dim is None and ord is not None:
