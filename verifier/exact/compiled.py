@@ -123,7 +123,8 @@ def compile_model(model: SymbolicModel, case: Case | None = None) -> CompiledMod
                 and wrt_elements * _tree_size(tape, tape.roots) <= JACOBIAN_TREE_LIMIT)
     if jacobian:
         jac = model.jacobian()
-        extra = [e for name in model.wrt for e in jac[name].reshape(model.output.size, -1).ravel().tolist()]
+        extra = [e for name in model.wrt
+             for e in jac[name].reshape(model.output.size, model.symbols[name].size).ravel().tolist()]
         tape = compile_tape(roots, leaves, extra_roots=extra)
     return CompiledModel(case, tape, model.output.shape, jacobian, model)
 
