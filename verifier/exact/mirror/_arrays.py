@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 import sympy
+from sympy.functions.elementary.piecewise import ExprCondPair
 
 from verifier.errors import ExpressionError
 
@@ -197,8 +198,7 @@ def tie_split(pick, items) -> sympy.Expr:
     if all(v.is_Number for v in items):
         return pick(*items)
     m = pick(*items, evaluate=False)
-    hits = [TieIndicator((S.One, sympy.Eq(v, m, evaluate=False)), (S.Zero, True), evaluate=False)
-            for v in items]
+    hits = [TieIndicator.of(v, m) for v in items]
     return sympy.Add(*[v * h for v, h in zip(items, hits)]) / sympy.Add(*hits)
 
 
@@ -212,6 +212,14 @@ class TieIndicator(sympy.Piecewise):
     immutable). Everything else (evaluation, the tape, kink detection) sees
     an ordinary Piecewise.
     """
+
+    @classmethod
+    def of(cls, v, m) -> "TieIndicator":
+        """``Piecewise((1, Eq(v, m)), (0, True), evaluate=False)`` built directly: SymPy's
+        ExprCondPair walks the whole condition (all n arguments of m) looking for nested
+        Piecewise, which made building n indicators O(n^2)."""
+        pair = sympy.Basic.__new__(ExprCondPair, S.One, sympy.Eq(v, m, evaluate=False))
+        return sympy.Basic.__new__(cls, pair, sympy.Basic.__new__(ExprCondPair, S.Zero, sympy.true))
 
     def _eval_derivative(self, s):
         return S.Zero

@@ -17,21 +17,33 @@ from ._table import register
 ZERO = sympy.S.Zero
 
 
+def _sizes(positional, keyword, name):
+    """Sizes or dims given positionally (``f(x, 2, 3)``, ``f(x, (2, 3))``) or as torch's keyword ``name=``."""
+    unknown = set(keyword) - {name}
+    if unknown:
+        raise unsupported(f"unexpected keyword argument(s) {', '.join(sorted(unknown))}; torch's is '{name}'")
+    if name in keyword:
+        if positional:
+            raise unsupported(f"'{name}' given both positionally and as a keyword")
+        positional = (keyword[name],)
+    return shape_args(positional)
+
+
 def _reshape_like(x, sizes):
     """Reshape to ``sizes`` (one entry may be -1)."""
     return as_obj(x).reshape(shape_args(sizes)).copy()
 
 
 @register("reshape", torch=torch.Tensor.reshape, analytic=True, doc="same elements, new shape")
-def reshape(x, *shape):
-    """Row-major reshape, like torch.reshape."""
-    return _reshape_like(x, shape)
+def reshape(x, *shape, **keyword):
+    """Row-major reshape, like torch.reshape (``shape=`` as torch's keyword)."""
+    return _reshape_like(x, _sizes(shape, keyword, "shape"))
 
 
 @register("view", torch=torch.Tensor.view, analytic=True, doc="same elements, new shape")
-def view(x, *shape):
-    """Row-major reshape (torch's view, without the memory aliasing)."""
-    return _reshape_like(x, shape)
+def view(x, *shape, **keyword):
+    """Row-major reshape (torch's view, without the memory aliasing; ``size=`` as torch's keyword)."""
+    return _reshape_like(x, _sizes(shape, keyword, "size"))
 
 
 @register("view_as", torch=torch.Tensor.view_as, analytic=True,
@@ -62,8 +74,14 @@ def flatten(x, start_dim=0, end_dim=-1):
 @register("squeeze", torch=torch.squeeze, analytic=True,
           doc="drop size-1 dims (all, or those in dim)")
 def squeeze(x, dim=None):
-    """Remove size-1 dimensions; naming a dim whose size is not 1 is a no-op, as in torch."""
+    """Remove size-1 dimensions; naming a dim whose size is not 1 is a no-op, as in torch.
+
+    ``dim=()`` names no dimension, so nothing is squeezed (torch's rule; for
+    reductions the empty tuple means "all").
+    """
     x = as_obj(x)
+    if isinstance(dim, (tuple, list)) and len(dim) == 0:
+        return x.copy()
     axes = norm_dims(dim, x.ndim)
     return np.squeeze(x, axis=tuple(a for a in axes if x.shape[a] == 1)).copy()
 
@@ -95,10 +113,10 @@ def t(x):
 
 
 @register("permute", torch=torch.Tensor.permute, analytic=True, doc="reorder dims")
-def permute(x, *dims):
-    """Reorder dimensions: ``permute(x, (1, 0))`` or ``x.permute(1, 0)``."""
+def permute(x, *dims, **keyword):
+    """Reorder dimensions: ``permute(x, (1, 0))``, ``x.permute(1, 0)`` or ``dims=(1, 0)``."""
     x = as_obj(x)
-    return np.transpose(x, [norm_dim(d, x.ndim) for d in shape_args(dims)]).copy()
+    return np.transpose(x, [norm_dim(d, x.ndim) for d in _sizes(dims, keyword, "dims")]).copy()
 
 
 @register("movedim", torch=torch.movedim, analytic=True, aliases=("moveaxis",),
@@ -135,10 +153,10 @@ def _broadcast(x, shape):
 
 @register("expand", torch=torch.Tensor.expand, analytic=True,
           doc="broadcast size-1 dims to sizes (-1 keeps a size)")
-def expand(x, *sizes):
-    """Broadcast to ``sizes``; -1 keeps the existing size, new dims go in front."""
+def expand(x, *sizes, **keyword):
+    """Broadcast to ``sizes`` (or ``size=``); -1 keeps the existing size, new dims go in front."""
     x = as_obj(x)
-    sizes = shape_args(sizes)
+    sizes = _sizes(sizes, keyword, "size")
     lead = len(sizes) - x.ndim
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     return _broadcast(x, shape)
@@ -159,16 +177,16 @@ def broadcast_to(x, shape):
 
 @register("repeat", torch=torch.Tensor.repeat, analytic=True,
           doc="tile the tensor sizes[i] times along dim i")
-def repeat(x, *sizes):
-    """Tile like torch's Tensor.repeat (extra leading sizes add dimensions)."""
-    return np.tile(as_obj(x), shape_args(sizes))
+def repeat(x, *sizes, **keyword):
+    """Tile like torch's Tensor.repeat (extra leading sizes add dimensions; ``repeats=``)."""
+    return np.tile(as_obj(x), _sizes(sizes, keyword, "repeats"))
 
 
 @register("flip", torch=torch.Tensor.flip, analytic=True, doc="reverse order along dims")
-def flip(x, *dims):
-    """Reverse the order of elements along ``dims``."""
+def flip(x, *dims, **keyword):
+    """Reverse the order of elements along ``dims`` (positional, or torch's keyword ``dims=``)."""
     x = as_obj(x)
-    return np.flip(x, axis=tuple(norm_dim(d, x.ndim) for d in shape_args(dims))).copy()
+    return np.flip(x, axis=tuple(norm_dim(d, x.ndim) for d in _sizes(dims, keyword, "dims"))).copy()
 
 
 @register("roll", torch=torch.roll, analytic=True,
@@ -193,8 +211,13 @@ def gather(x, dim, index, sparse_grad=False):
 @register("index_select", torch=torch.index_select, analytic=True,
           doc="x with dim restricted to the listed indices")
 def index_select(x, dim, index):
-    """Select entries along ``dim`` by a 1-d index."""
+    """Select entries along ``dim`` by a 1-d (or 0-d) index; a 0-d input stays 0-d, as in torch."""
     x = as_obj(x)
+    if x.ndim == 0:
+        norm_dim(dim, 0)
+        if np.any((index_array(index) != 0) & (index_array(index) != -1)):
+            raise unsupported("index_select: index out of range for a 0-d tensor")
+        return x.copy()
     return np.take(x, np.atleast_1d(index_array(index)), axis=norm_dim(dim, x.ndim))
 
 
