@@ -17,14 +17,14 @@ import zlib
 import numpy as np
 import pytest
 import torch
-
 from test_mirror import SAMPLES, Gen, _unary, call, evaluate, mismatch
+
 from verifier.cases.loading import case_from_mapping
 from verifier.errors import CaseError, UnknownFunctionError
 from verifier.exact import mirror
 from verifier.run.runner import Runner
 
-ALL_NAMES = sorted({*mirror.FUNCTIONS, *mirror.ALIASES, *mirror.SPELLINGS})
+ALL_NAMES = sorted({*mirror.FUNCTIONS, *mirror.ALIASES, *mirror.qualified_names()})
 
 
 def walk(dotted: str):

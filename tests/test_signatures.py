@@ -88,8 +88,8 @@ def test_a_wrong_shape_rule_is_caught(monkeypatch):
     """If the mirror of index_select made a 0-d input 1-d (the old bug), the run reports the shapes."""
     case = case_from_mapping({"name": "t.shape", "inputs": {"x": X, "idx": {"value": [0], "dtype": "int64"}},
                               "forward": "torch.index_select(x[0, 1], 0, idx)", "grad_output": "random"})
-    entry = mirror.SPELLINGS["torch.index_select"]
+    entry = mirror.FUNCTIONS["index_select"]        # torch.index_select shares this entry's mirror
     wrong = lambda x, dim, index: np.atleast_1d(entry.sym(x, dim, index))  # noqa: E731
-    monkeypatch.setitem(mirror.SPELLINGS, "torch.index_select", dataclasses.replace(entry, sym=wrong))
+    monkeypatch.setitem(mirror.FUNCTIONS, "index_select", dataclasses.replace(entry, sym=wrong))
     result = Runner(cache=None).run(case, "float64")
     assert result.status == "error" and "shape [1] but torch's has []" in result.message

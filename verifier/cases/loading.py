@@ -194,7 +194,7 @@ def _refuse_torch_only_names(forward, custom, case, variables, line=None) -> Non
 
 
 def _expr(source, field_name, case, variables, known, line=None, extra_names=()):
-    names = [*mirror.FUNCTIONS, *mirror.ALIASES, *mirror.SPELLINGS, *extra_names]
+    names = [*mirror.FUNCTIONS, *mirror.ALIASES, *mirror.qualified_names(), *extra_names]
     try:
         return parse(source, known_functions=known, variables=variables, function_names=names)
     except CaseError as exc:

@@ -107,7 +107,7 @@ def complex_step_allowed(case) -> tuple[bool, str]:
         except Exception:
             return False, f"'{name}' has no mirror entry"
         if not entry.analytic:
-            return False, f"'{name}' is not marked analytic"
+            return False, f"'{entry.canonical}' is not marked analytic"
     return True, ""
 
 

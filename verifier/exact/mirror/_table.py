@@ -15,6 +15,7 @@ returns (values, indices)) is done by ``prepare``/``finish`` around that call.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 from dataclasses import dataclass
@@ -64,7 +65,8 @@ class Function:
 
 FUNCTIONS: dict[str, Function] = {}
 ALIASES: dict[str, str] = {}
-SPELLINGS: dict[str, Function] = {}      # fully qualified name -> entry (filled by ``spellings``)
+SPELLINGS: dict[str, Function] = {}      # fully qualified name -> its own entry (``bare=False``)
+SHARED: dict[str, str] = {}              # fully qualified name -> the FUNCTIONS key whose mirror it shares
 REFUSED: dict[str, str] = {}             # fully qualified name -> why it is not supported
 
 # Where a qualified name's first part points; ``Tensor.X`` is the method form ``x.X(...)``.
@@ -163,7 +165,19 @@ def register(
 
 def known(name: str) -> bool:
     """Whether ``name`` (bare, alias or fully qualified) has an entry."""
-    return name in FUNCTIONS or name in ALIASES or name in SPELLINGS
+    return name in FUNCTIONS or name in ALIASES or name in SPELLINGS or name in SHARED
+
+
+def qualified_names() -> list[str]:
+    """Every fully qualified name a case may write, sorted."""
+    return sorted({*SPELLINGS, *SHARED})
+
+
+def _spelled(entry: Function, name: str) -> Function:
+    """``entry`` (looked up now, so a replaced FUNCTIONS entry takes effect) called through ``name``."""
+    if entry.qualname == name:
+        return entry
+    return dataclasses.replace(entry, name=name, torch=lookup(name), qualname=name)
 
 
 def resolve(name: str) -> Function:
@@ -179,16 +193,18 @@ def resolve(name: str) -> Function:
         return FUNCTIONS[ALIASES[name]]
     if name in SPELLINGS:
         return SPELLINGS[name]
+    if name in SHARED:
+        return _spelled(FUNCTIONS[SHARED[name]], name)
     if name in REFUSED:
         raise UnknownFunctionError(f"'{name}' is not supported: {REFUSED[name]}", hint=_HINT)
     message = f"unknown function '{name}'"
-    pool = [*SPELLINGS] if "." in name else [*FUNCTIONS, *ALIASES]
+    pool = qualified_names() if "." in name else [*FUNCTIONS, *ALIASES]
     close = difflib.get_close_matches(name, pool, n=1)
     if close:
         message += f"; did you mean '{close[0]}'?"
     if "." in name:
         namespace = name.rsplit(".", 1)[0]
-        here = sorted(s.rsplit(".", 1)[1] for s in SPELLINGS if s.rsplit(".", 1)[0] == namespace)
+        here = sorted(s.rsplit(".", 1)[1] for s in qualified_names() if s.rsplit(".", 1)[0] == namespace)
         if here:
             message += f"; {namespace} supports: {', '.join(here)}"
     raise UnknownFunctionError(message, hint=_HINT)

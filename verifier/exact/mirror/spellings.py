@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ._table import ALIASES, FUNCTIONS, NAMESPACES, REFUSED, SPELLINGS, lookup
+from ._table import ALIASES, FUNCTIONS, NAMESPACES, REFUSED, SHARED, SPELLINGS, lookup
 
 # Qualified names that exist in torch, share a bare name, and must not share its mirror.
 _REFUSE = {
@@ -47,9 +47,10 @@ def _bind() -> None:
         for namespace in NAMESPACES:
             spelling = f"{namespace}.{written}"
             obj = lookup(spelling)
-            if obj is None or spelling in SPELLINGS or spelling in REFUSED:
+            if obj is None or spelling in SPELLINGS or spelling in REFUSED or spelling in SHARED:
                 continue
-            SPELLINGS[spelling] = dataclasses.replace(entry, name=spelling, torch=obj, qualname=spelling)
+            # resolve() builds the entry from FUNCTIONS[canonical] at each look-up
+            SHARED[spelling] = entry.name
 
 
 _bind()
