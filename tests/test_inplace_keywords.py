@@ -39,6 +39,11 @@ def test_keywords_that_write_in_place_are_refused_at_load(forward):
         case(forward)
 
 
+def test_inplace_given_positionally_is_refused_with_a_sentence():
+    result = Runner(cache=None).run(case("x * F.hardtanh(z * 1, -1, 1, True)"), "float64")
+    assert result.status == "error" and "inplace=True makes torch write into its input" in result.message
+
+
 def test_inplace_false_is_allowed_and_checked():
     result = Runner(cache=None).run(case("F.hardtanh(x, inplace=False) * z"), "float64")
     assert result.status == "pass", result.message
