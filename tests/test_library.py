@@ -58,7 +58,7 @@ def file_of(case) -> str:
 
 def used(case) -> set[str]:
     """Canonical names of the functions the torch side calls (operators ** and @ included)."""
-    names = {mirror.resolve(n).name for n in case.torch_fn.functions if n in mirror.FUNCTIONS or n in mirror.ALIASES}
+    names = {mirror.resolve(n).canonical for n in case.torch_fn.functions if mirror.known(n)}
     if "**" in str(case.torch_fn):
         names.add("pow")
     if "@" in str(case.torch_fn):

@@ -207,9 +207,13 @@ def cmd_schema(args) -> int:
 
 def cmd_functions(args) -> int:
     for name, fn in sorted(mirror.FUNCTIONS.items()):
+        print(f"{name:28s} {fn.doc} [{fn.qualname}]")
+    for name, fn in sorted(mirror.SPELLINGS.items()):
         print(f"{name:28s} {fn.doc}")
     aliases = ", ".join(f"{a}->{t}" for a, t in sorted(mirror.ALIASES.items()))
     print(f"\naliases: {aliases}")
+    names = mirror.qualified_names()
+    print(f"\nfully qualified names ({len(names)}; each calls exactly that torch object): " + ", ".join(names))
     return EXIT_OK
 
 

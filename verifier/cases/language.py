@@ -42,6 +42,7 @@ from .language_check import (
     constant_result_bits,
     dotted,
     refused,
+    written_name,
 )
 
 
@@ -52,7 +53,7 @@ class Expression:
     source: str
     tree: ast.AST = field(repr=False, compare=False)
     variables: frozenset[str] = frozenset()
-    functions: frozenset[str] = frozenset()   # as called, before alias resolution
+    functions: frozenset[str] = frozenset()   # as written, fully qualified (language_check.written_name)
 
     def __str__(self) -> str:
         return self.source
@@ -180,9 +181,8 @@ class _Interpreter:
         args = [self.visit(a) for a in node.args]
         if isinstance(func, ast.Attribute) and dotted(func.value) not in MODULE_PREFIXES:
             args.insert(0, self.visit(func.value))   # method call: receiver first
-        name = func.id if isinstance(func, ast.Name) else func.attr
         kwargs = {kw.arg: self.visit(kw.value) for kw in node.keywords}
-        return self.r.call(name, args, kwargs)
+        return self.r.call(written_name(func), args, kwargs)
 
     def _Subscript(self, node):
         return self.r.index(self.visit(node.value), self._key(node.slice))

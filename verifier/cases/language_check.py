@@ -31,7 +31,11 @@ MODULE_PREFIXES = frozenset({
     "torch.special", "torch.fft",
 })
 RESERVED = frozenset({"torch", "F", "nn"})
+# The short module names a case may write, and the module each one is.
+MODULE_NAMES = {"F": "torch.nn.functional", "nn.functional": "torch.nn.functional"}
 PROPERTIES = frozenset({"T", "mT"})
+# Keywords with which torch writes into an existing tensor (inplace=False is harmless).
+WRITES_IN_PLACE = frozenset({"out", "inplace"})
 LANGUAGE_DOC = "docs/case-language.md"
 FUNCTION_LIST_HINT = (f"See {LANGUAGE_DOC} for what the case language allows "
                       "and `verifier functions` for the supported functions.")
@@ -102,6 +106,24 @@ def dotted(node: ast.AST) -> str | None:
     if isinstance(node, ast.Name):
         parts.append(node.id)
         return ".".join(reversed(parts))
+    return None
+
+
+def written_name(func: ast.AST) -> str | None:
+    """The fully qualified name a call's function node writes, or None for a computed callee.
+
+    ``exp`` stays bare (the supported function ``exp``), ``torch.X``,
+    ``torch.linalg.X``, ``torch.special.X`` stay as written, ``F.X`` and
+    ``nn.functional.X`` become ``torch.nn.functional.X``, and a method call
+    ``x.X(...)`` is ``Tensor.X``: each names one torch callable.
+    """
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        prefix = dotted(func.value)
+        if prefix in MODULE_PREFIXES:
+            return f"{MODULE_NAMES.get(prefix, prefix)}.{func.attr}"
+        return f"Tensor.{func.attr}"
     return None
 
 
@@ -239,13 +261,9 @@ class _Checker:
             return
         if name.startswith("_"):
             self.refuse(func, f"the name '{name}'")
-        if self.known is not None and not self.known(name):
-            close = difflib.get_close_matches(name, self.function_names or [], n=1)
-            suggestion = f" (did you mean '{close[0]}'?)" if close else ""
-            err = UnknownFunctionError(f"unknown function '{name}' at {self.positions.of(func)}{suggestion}",
-                                       hint=FUNCTION_LIST_HINT)
-            err.position = self.positions.of(func)
-            raise err
+        name = written_name(func)
+        if self.known is not None:
+            self._known(func, name)
         self.used_functions.add(name)
         for a in node.args:
             if isinstance(a, ast.Starred):
@@ -256,7 +274,28 @@ class _Checker:
                 self.refuse(kw.value, "keyword unpacking with **", hint="Pass the keywords one by one.")
             if kw.arg.startswith("_"):
                 self.refuse(kw.value, f"the keyword '{kw.arg}'", hint="Keywords are the function's own, e.g. dim=0.")
+            if kw.arg in WRITES_IN_PLACE and not (kw.arg == "inplace" and isinstance(kw.value, ast.Constant)
+                                                  and kw.value.value is False):
+                # torch would write into a tensor that the exact side and the finite
+                # differences also read (a case input, or a value used twice)
+                self.refuse(kw.value, f"the keyword '{kw.arg}=' (it makes torch write into a tensor in place)",
+                            hint="Drop it: write F.relu(x), not F.relu(x, inplace=True); torch.exp(x), "
+                                 "not torch.exp(x, out=y). In-place methods such as (x * 2).add_(1) are checked.")
             self.check(kw.value, depth, arg=True)
+
+    def _known(self, func, name):
+        """Refuse a function without an entry, naming the closest supported one (or why it is refused)."""
+        try:
+            if self.known(name):
+                return
+            close = difflib.get_close_matches(name, self.function_names or [], n=1)
+            suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+            message, hint = f"unknown function '{name}' at {self.positions.of(func)}{suggestion}", FUNCTION_LIST_HINT
+        except UnknownFunctionError as exc:       # known_functions may say why a name is refused
+            message, hint = f"{exc.message} (at {self.positions.of(func)})", exc.hint or FUNCTION_LIST_HINT
+        err = UnknownFunctionError(message, hint=hint)
+        err.position = self.positions.of(func)
+        raise err
 
     def _Subscript(self, node, depth, arg):
         self.check(node.value, depth)

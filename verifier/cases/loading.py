@@ -116,7 +116,9 @@ _CASE_VALIDATOR = None
 
 
 def _known(name: str) -> bool:
-    return name in mirror.FUNCTIONS or name in mirror.ALIASES
+    if name in mirror.REFUSED:
+        mirror.resolve(name)        # raises, saying why the name is refused
+    return mirror.known(name)
 
 
 def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
@@ -204,7 +206,7 @@ def _refuse_torch_only_names(forward, custom, case, variables, line=None) -> Non
 
 
 def _expr(source, field_name, case, variables, known, line=None, extra_names=(), dtypes=("float64",)):
-    names = [*mirror.FUNCTIONS, *mirror.ALIASES, *extra_names]
+    names = [*mirror.FUNCTIONS, *mirror.ALIASES, *mirror.qualified_names(), *extra_names]
     try:
         expr = parse(source, known_functions=known, variables=variables, function_names=names)
         ranges.check_constants(expr.tree, expr.source, dtypes)

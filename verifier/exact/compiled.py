@@ -29,6 +29,23 @@ JACOBIAN_ENTRY_LIMIT = 1024
 # ... as long as differentiating them stays cheap: entries × tape nodes (a
 # scalar logsumexp over 1024 elements has 1024 entries, each an O(n) diff).
 JACOBIAN_COST_LIMIT = 200_000
+# ... and as long as SymPy's expression *trees* stay small: ``diff`` and its
+# canonicalising walk meet a shared subexpression once per use. The max over n
+# elements keeps its n-argument Max inside n tie indicators: n^2 tree nodes from
+# about 5n graph nodes, so n = 100 (2M) took 11 s on this route and 0.5 s on the
+# sweep. Differentiated elements × tree nodes of the outputs; the limit keeps
+# layer_norm over 32 elements (1.4M) on both routes, and max over more than
+# about 85 elements on the sweep alone.
+JACOBIAN_TREE_LIMIT = 1_500_000
+_TREE_CAP = 1 << 40
+
+
+def _tree_size(tape: Tape, roots) -> int:
+    """Nodes of the roots' expression trees (shared subexpressions counted once per use), capped."""
+    size: list[int] = []
+    for a in tape.args:               # children are always emitted before their parents
+        size.append(min(1 + sum(size[j] for j in a), _TREE_CAP))
+    return sum(size[r] for r in roots)
 
 
 class CompiledModel(OnDemandModel):
@@ -100,11 +117,14 @@ def compile_model(model: SymbolicModel, case: Case | None = None) -> CompiledMod
     leaves = symbol_leaves(model.symbols)
     roots = model.output.ravel().tolist()
     tape = compile_tape(roots, leaves)
+    wrt_elements = sum(model.symbols[name].size for name in model.wrt)
     jacobian = (model.n_entries <= JACOBIAN_ENTRY_LIMIT
-                and model.n_entries * len(tape) <= JACOBIAN_COST_LIMIT)
+                and model.n_entries * len(tape) <= JACOBIAN_COST_LIMIT
+                and wrt_elements * _tree_size(tape, tape.roots) <= JACOBIAN_TREE_LIMIT)
     if jacobian:
         jac = model.jacobian()
-        extra = [e for name in model.wrt for e in jac[name].reshape(model.output.size, -1).ravel().tolist()]
+        extra = [e for name in model.wrt
+             for e in jac[name].reshape(model.output.size, model.symbols[name].size).ravel().tolist()]
         tape = compile_tape(roots, leaves, extra_roots=extra)
     return CompiledModel(case, tape, model.output.shape, jacobian, model)
 

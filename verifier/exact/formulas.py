@@ -29,7 +29,7 @@ import sympy as sp
 from sympy.core.parameters import distribute
 
 from ..cases.case import Case
-from ..cases.language import MODULE_PREFIXES, dotted
+from ..cases.language import MODULE_PREFIXES, dotted, written_name
 from ..errors import CaseError, SymbolicError
 from . import mirror, sweep, vectorised
 from .evaluation import real_value
@@ -72,7 +72,7 @@ def _elementwise(node: ast.AST) -> bool:
         parts = list(node.args) + [kw.value for kw in node.keywords]
         if isinstance(func, ast.Attribute) and dotted(func.value) not in MODULE_PREFIXES:
             parts.append(func.value)          # a method call: the receiver is an operand too
-        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        name = written_name(func)
         try:
             elementwise = name is not None and mirror.resolve(name).elementwise
         except CaseError:

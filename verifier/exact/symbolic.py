@@ -34,7 +34,7 @@ from sympy.core.parameters import distribute
 
 from ..cases.case import Case
 from ..cases.language import Reading
-from ..errors import CaseError, SymbolicError
+from ..errors import CaseError, ExpressionError, SymbolicError
 from . import mirror
 
 _COMPARE = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
@@ -84,7 +84,14 @@ class SymbolicReading(Reading):
         return value
 
     def call(self, name: str, args: list, kwargs: dict) -> Any:
-        return mirror.resolve(name).sym(*args, **kwargs)
+        fn = mirror.resolve(name)
+        try:
+            return fn.sym(*args, **kwargs)
+        except TypeError as exc:      # a call form torch may take but the mirror does not: say which
+            text = str(exc).split("() ", 1)[-1]
+            raise ExpressionError(f"the mirror of {fn.qualname} cannot take this call: {text}",
+                                  hint=f"Call it as torch documents {fn.qualname}; `verifier functions` "
+                                       "lists the supported functions and their arguments.") from None
 
     def binop(self, op: type, left: Any, right: Any) -> Any:
         if op is ast.MatMult:

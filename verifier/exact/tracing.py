@@ -54,8 +54,8 @@ _HINT = ("Pass sympy_fn with the function's mathematical definition, or use only
 def _torch_names() -> dict[int, str]:
     """Mirror name of each torch callable the mirror table wraps (by identity)."""
     names = {}
-    for name, fn in mirror.FUNCTIONS.items():
-        names.setdefault(id(fn.torch), name)
+    for name in [*mirror.FUNCTIONS, *mirror.qualified_names()]:
+        names.setdefault(id(mirror.resolve(name).torch), name)     # torch.linalg.norm is not torch.norm
     return names
 
 

@@ -21,7 +21,7 @@ import ast
 import numpy as np
 import torch
 
-from ..cases.language import MODULE_PREFIXES, dotted
+from ..cases.language import MODULE_PREFIXES, dotted, written_name
 from ..exact import mirror
 from .batch import Objective
 from .richardson import COMPLEX, EPS64, NOISE_ULPS, estimate
@@ -61,14 +61,11 @@ def _elementwise(node: ast.AST) -> bool:
     if isinstance(node, ast.Call):
         func = node.func
         receiver = []
-        if isinstance(func, ast.Name):
-            name = func.id
-        elif isinstance(func, ast.Attribute):
-            name = func.attr
-            if dotted(func.value) not in MODULE_PREFIXES:
-                receiver = [func.value]              # a method call: the receiver is an operand
-        else:
+        name = written_name(func)
+        if name is None:
             return False
+        if isinstance(func, ast.Attribute) and dotted(func.value) not in MODULE_PREFIXES:
+            receiver = [func.value]                  # a method call: the receiver is an operand
         try:
             if not mirror.resolve(name).elementwise:
                 return False

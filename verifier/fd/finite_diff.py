@@ -107,7 +107,7 @@ def complex_step_allowed(case) -> tuple[bool, str]:
         except Exception:
             return False, f"'{name}' has no mirror entry"
         if not entry.analytic:
-            return False, f"'{name}' is not marked analytic"
+            return False, f"'{entry.canonical}' is not marked analytic"
     return True, ""
 
 
@@ -136,7 +136,8 @@ def finite_differences(f: Callable[[Mapping[str, torch.Tensor]], torch.Tensor],
     """
     del dtype   # every dtype differentiates in float64; kept for the interface
     domains = domains or {}
-    base = {k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in point.items()}
+    # copies: the torch forward must never write into the point the exact side reads
+    base = {k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in point.items()}
     w = None if weights is None else torch.as_tensor(np.asarray(weights, dtype=np.float64))
     result = FDResult({}, "", {}, {})
     try:

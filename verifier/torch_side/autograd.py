@@ -36,7 +36,7 @@ class TorchReading(Reading):
     def call(self, name: str, args: list, kwargs: dict) -> Any:
         if name in self.custom:
             return self.custom[name](*args, **kwargs)
-        return mirror.resolve(name).torch(*args, **kwargs)
+        return mirror.resolve(name).call_torch(*args, **kwargs)
 
 
 def torch_callable(case: Case) -> Callable[..., Any]:
@@ -68,13 +68,18 @@ class AutogradResult:
 
 
 def make_leaves(case: Case, values: Mapping[str, np.ndarray], dtype: str) -> list[torch.Tensor]:
-    """Input tensors: floating ones in ``dtype`` (differentiated ones as leaves)."""
+    """Input tensors: floating ones in ``dtype`` (differentiated ones as leaves).
+
+    Always copies (``torch.tensor``, never ``as_tensor``): a tensor sharing
+    memory with ``values`` would let an in-place op on the torch side change
+    the point the exact side and the finite differences read afterwards.
+    """
     tensors = []
     for spec in case.inputs:
         if spec.dtype is not None:
-            tensors.append(torch.as_tensor(values[spec.name], dtype=TORCH_DTYPES[spec.dtype]))
+            tensors.append(torch.tensor(np.asarray(values[spec.name]), dtype=TORCH_DTYPES[spec.dtype]))
         else:
-            t = torch.as_tensor(values[spec.name], dtype=TORCH_DTYPES[dtype])
+            t = torch.tensor(np.asarray(values[spec.name]), dtype=TORCH_DTYPES[dtype])
             tensors.append(t.requires_grad_(spec.differentiated))
     return tensors
 
@@ -141,7 +146,7 @@ def forward_float64(case: Case, structural: Mapping[str, np.ndarray]) -> Callabl
             if spec.dtype is None:
                 args.append(floats[spec.name])
             else:
-                args.append(torch.as_tensor(structural[spec.name], dtype=TORCH_DTYPES[spec.dtype]))
+                args.append(torch.tensor(np.asarray(structural[spec.name]), dtype=TORCH_DTYPES[spec.dtype]))
         with torch.no_grad():
             return fn(*args)
     return f

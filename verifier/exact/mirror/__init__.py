@@ -6,9 +6,11 @@ SymPy expressions) and the torch callable it is checked against. ``resolve``
 looks names (and ``ALIASES``) up for the expression language.
 """
 
-from ._table import ALIASES, FUNCTIONS, Function, resolve
+from ._table import ALIASES, FUNCTIONS, REFUSED, SHARED, SPELLINGS, Function, known, lookup, qualified_names, resolve
 
 # Importing the families fills the table; their order only matters for imports between them.
 from . import elementwise, activations, reductions, shape, linalg, einsum, nn  # noqa: E402,F401  isort: skip
+from . import spellings  # noqa: E402,F401  isort: skip  (after the families: it reads their entries)
 
-__all__ = ["ALIASES", "FUNCTIONS", "Function", "resolve"]
+__all__ = ["ALIASES", "FUNCTIONS", "REFUSED", "SHARED", "SPELLINGS", "Function", "known", "lookup",
+           "qualified_names", "resolve"]

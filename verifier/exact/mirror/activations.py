@@ -40,9 +40,17 @@ def gelu(x, approximate="none"):
                       hint="Use approximate='none' or 'tanh'.")
 
 
+def _refuse_inplace(inplace, name):
+    """inplace=True given positionally (the language refuses the keyword): torch would overwrite its input."""
+    if inplace:
+        raise unsupported(f"{name}: inplace=True makes torch write into its input, which a case cannot check",
+                          hint="Drop the inplace argument.")
+
+
 @register("elu", torch=F.elu, elementwise=True, doc="x if x > 0 else alpha (exp(x) - 1)")
 def elu(x, alpha=1, inplace=False):
     """Exponential linear unit."""
+    _refuse_inplace(inplace, "elu")
     a = _num(alpha, "alpha")
     return emap(lambda v: _positive_branch(v, a * (exp(v) - 1)), x)
 
@@ -51,6 +59,7 @@ def elu(x, alpha=1, inplace=False):
           doc="x if x > 0 else alpha (exp(x / alpha) - 1)")
 def celu(x, alpha=1, inplace=False):
     """Continuously differentiable ELU."""
+    _refuse_inplace(inplace, "celu")
     a = _num(alpha, "alpha")
     return emap(lambda v: _positive_branch(v, a * (exp(v / a) - 1)), x)
 
@@ -59,6 +68,7 @@ def celu(x, alpha=1, inplace=False):
           doc="x if x > 0 else negative_slope x")
 def leaky_relu(x, negative_slope=Rational(1, 100), inplace=False):
     """Leaky ReLU, default slope 0.01."""
+    _refuse_inplace(inplace, "leaky_relu")
     s = _num(negative_slope, "negative_slope")
     return emap(lambda v: _positive_branch(v, s * v), x)
 
@@ -67,5 +77,6 @@ def leaky_relu(x, negative_slope=Rational(1, 100), inplace=False):
           doc="min(max(x, min_val), max_val); derivative 0 on the bounds, as in torch")
 def hardtanh(x, min_val=-1, max_val=1, inplace=False):
     """Clamp to [min_val, max_val], default [-1, 1]; torch's derivative is 0 at x = min_val, max_val."""
+    _refuse_inplace(inplace, "hardtanh")
     lo, hi = _num(min_val, "min_val"), _num(max_val, "max_val")
     return emap(lambda v: _clip(v, lo, hi, keep_bounds=False), x)

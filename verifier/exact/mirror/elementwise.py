@@ -258,14 +258,7 @@ def _is_condition(value) -> bool:
     return is_boolean(value)
 
 
-def _torch_where(first, second, third):
-    """torch.where(cond, a, b) or the method form a.where(cond, b)."""
-    if _is_condition(first) or not _is_condition(second):
-        return torch.where(first, second, third)
-    return torch.where(second, first, third)
-
-
-@register("where", torch=_torch_where, elementwise=True,
+@register("where", torch=torch.where, elementwise=True,
           doc="a where cond else b (Piecewise when cond is symbolic)")
 def where(first, second, third):
     """``where(cond, a, b)``, or the method form ``a.where(cond, b)`` (the boolean one is cond)."""
@@ -273,6 +266,13 @@ def where(first, second, third):
     if not _is_condition(first) and _is_condition(second):
         cond, a = second, first
     return emap(select, as_cond(cond), a, b)
+
+
+@register("Tensor.where", torch=torch.Tensor.where, bare=False, elementwise=True,
+          doc="x.where(cond, y): x where cond else y")
+def where_method(x, condition, y):
+    """The method form: the receiver is the value where the condition holds."""
+    return emap(select, as_cond(condition), x, y)
 
 
 @register("masked_fill", torch=torch.masked_fill, elementwise=True,
@@ -340,30 +340,36 @@ def _has_tangent(x) -> bool:
     return torch.autograd.forward_ad.unpack_dual(x).tangent is not None
 
 
-def _inplace(method):
-    """Torch callable ``x.<method>(...)``, refusing to modify a case input that is a constant."""
+def refuse_constant(method):
+    """A ``prepare`` for ``x.<method>(...)`` that refuses to modify a case input that is a constant."""
 
-    def call(x, *args, **kwargs):
-        if torch.is_grad_enabled() and x.is_leaf and not x.requires_grad and not _has_tangent(x):
+    def prepare(args, kwargs):
+        x = args[0] if args else None
+        if (isinstance(x, torch.Tensor) and torch.is_grad_enabled() and x.is_leaf
+                and not x.requires_grad and not _has_tangent(x)):
             # a constant input (no graph, no forward-mode tangent): modifying it
             # would change the values the exact side and the finite differences
             # read afterwards. Under no_grad (finite differences) every tensor
             # looks like this, and the autograd run has already refused it.
             raise unsupported(f"{method} would modify a constant input in place",
                               hint="Apply in-place methods to intermediate results, e.g. (x * 2).add_(1).")
-        return getattr(x, method)(*args, **kwargs)
+        return args, kwargs
 
-    call.__name__ = method
-    return call
+    return prepare
 
 
-register("add_", torch=_inplace("add_"), elementwise=True,
+def _inplace(method):
+    return dict(torch=getattr(torch.Tensor, method), qualname=f"Tensor.{method}",
+                prepare=refuse_constant(method), elementwise=True)
+
+
+register("add_", **_inplace("add_"),
          doc="in place: x + alpha * other (the value; torch modifies x)")(add)
-register("sub_", torch=_inplace("sub_"), elementwise=True,
+register("sub_", **_inplace("sub_"),
          doc="in place: x - alpha * other (the value; torch modifies x)")(sub)
-register("mul_", torch=_inplace("mul_"), elementwise=True,
+register("mul_", **_inplace("mul_"),
          doc="in place: x * other (the value; torch modifies x)")(mul)
-register("div_", torch=_inplace("div_"), elementwise=True,
+register("div_", **_inplace("div_"),
          doc="in place: x / other (the value; torch modifies x)")(div)
-register("exp_", torch=_inplace("exp_"), elementwise=True,
+register("exp_", **_inplace("exp_"),
          doc="in place: exp(x) (the value; torch modifies x)")(lambda x: emap(exp, x))

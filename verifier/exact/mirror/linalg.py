@@ -144,9 +144,9 @@ def kron(a, b):
     return np.kron(as_obj(a), as_obj(b))
 
 
-@register("cross", torch=lambda a, b, dim=-1: torch.linalg.cross(a, b, dim=dim), analytic=True,
+@register("cross", torch=torch.linalg.cross, analytic=True,
           doc="3-vector cross product along dim (default -1, as torch.linalg.cross)")
-def cross(a, b, dim=-1):
+def cross(a, b, *, dim=-1):
     """Cross product of 3-vectors along ``dim``.
 
     torch.cross without ``dim`` would pick the first size-3 dim; this mirror
@@ -161,6 +161,18 @@ def cross(a, b, dim=-1):
                     u[2] * v[0] - u[0] * v[2],
                     u[0] * v[1] - u[1] * v[0]])
     return np.moveaxis(out, 0, axis)
+
+
+@register("torch.cross", torch=torch.cross, bare=False, analytic=True,
+          doc="torch.cross: as cross, but without dim the first dim of size 3")
+def torch_cross(a, b, dim=None):
+    """torch.cross (and Tensor.cross): dim=None means the first dim of size 3, unlike torch.linalg.cross."""
+    if dim is None:
+        shape = np.broadcast_shapes(as_obj(a).shape, as_obj(b).shape)
+        if 3 not in shape:
+            raise unsupported(f"torch.cross: no dim of size 3 in shape {list(shape)}")
+        dim = shape.index(3)
+    return cross(a, b, dim=dim)
 
 
 @register("trace", torch=torch.trace, analytic=True, doc="sum_i A_ii of a 2-d tensor")

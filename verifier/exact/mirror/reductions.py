@@ -30,7 +30,9 @@ from ._table import register
 from .elementwise import maximum, minimum
 
 HALF = sympy.Rational(1, 2)
-_NORM_HINT = "Supported orders: 1, 2, inf, -inf, any other positive number, 'fro'."
+_NORM_HINT = ("Supported vector orders: any number, inf, -inf (written 'inf', '-inf'); matrix orders: "
+              "'fro', 1, -1, inf, -inf. 'nuc' and the matrix orders 2 and -2 need singular values "
+              "and are not supported.")
 
 
 @register("sum", torch=torch.sum, analytic=True, doc="sum_i x_i over dim")
@@ -118,17 +120,12 @@ def norm_order(p):
     return sym_number(p)
 
 
-def _torch_order(fn):
-    """``fn`` with the order written 'inf'/'-inf' turned into a float (the case language has no
+def inf_strings(args, kwargs):
+    """A ``prepare``: the order written 'inf'/'-inf' becomes a float (the case language has no
     name for infinity)."""
-
-    def call(*args, **kwargs):
-        args = [_INF_NAMES.get(a, a) if isinstance(a, str) else a for a in args]
-        kwargs = {k: _INF_NAMES.get(v, v) if isinstance(v, str) else v for k, v in kwargs.items()}
-        return fn(*args, **kwargs)
-
-    call.__name__ = getattr(fn, "__name__", "norm")
-    return call
+    args = tuple(_INF_NAMES.get(a, a) if isinstance(a, str) else a for a in args)
+    kwargs = {k: _INF_NAMES.get(v, v) if isinstance(v, str) else v for k, v in kwargs.items()}
+    return args, kwargs
 
 
 def _two_norm(xs):
@@ -159,70 +156,86 @@ def p_norm(xs, p):
         return tie_split(Max, [Abs(v) for v in xs])
     if p is sympy.S.NegativeInfinity:
         return tie_split(Min, [Abs(v) for v in xs])
-    if isinstance(p, sympy.Number) and p > 0:
-        if p.is_even:
-            return power(add_all([v**p for v in xs]), 1 / p)
+    if p == 0:
+        # the number of non-zero elements: piecewise constant, derivative 0 (torch's gradient too)
+        return add_all([sympy.Piecewise((sympy.S.Zero, sympy.Eq(v, 0, evaluate=False)), (sympy.S.One, True),
+                                        evaluate=False) for v in xs])
+    if isinstance(p, sympy.Number) and p > 0 and p.is_even:
+        return power(add_all([v**p for v in xs]), 1 / p)
+    if isinstance(p, sympy.Number) and p.is_finite:
         return power(add_all([Abs(v) ** p for v in xs]), 1 / p)
-    raise unsupported(f"norm order {p!r} is not supported", hint=_NORM_HINT)
+    raise unsupported(f"vector norm order {p!r} is not supported", hint=_NORM_HINT)
 
 
-@register("vector_norm", torch=_torch_order(torch.linalg.vector_norm),
+@register("vector_norm", torch=torch.linalg.vector_norm, prepare=inf_strings,
           doc="(sum_i |x_i|^ord)^(1/ord) over dim; ord=inf: max |x_i|")
-def vector_norm(x, ord=2, dim=None, keepdim=False, dtype=None):
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     """torch.linalg.vector_norm: flattens when dim is None."""
+    if ord is None or isinstance(ord, str) and ord not in _INF_NAMES:
+        raise unsupported(f"vector norm: ord={ord!r} is not a number", hint=_NORM_HINT)
     p = norm_order(ord)
     return reduce(x, dim, keepdim, lambda xs: p_norm(xs, p))
 
 
-@register("matrix_norm", torch=_torch_order(torch.linalg.matrix_norm),
+@register("matrix_norm", torch=torch.linalg.matrix_norm, prepare=inf_strings,
           doc="'fro': sqrt(sum a_ij^2); 1/inf: max column/row sum of |a_ij| (-1/-inf: min)")
-def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim=False, dtype=None):
+def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     """torch.linalg.matrix_norm for the orders without singular values."""
     x = as_obj(x)
     p = norm_order(ord)
+    if p not in ("fro", 1, -1, sympy.oo, sympy.S.NegativeInfinity):
+        raise unsupported(f"matrix norm: ord={ord!r} is not supported (2, -2 and 'nuc' need singular values)",
+                          hint=_NORM_HINT)
+    if not isinstance(dim, (tuple, list)) or len(dim) != 2 or x.ndim < 2:
+        raise unsupported(f"matrix norm: needs 2 dims of an input with >= 2 dims, got dim={dim!r} "
+                          f"on a {x.ndim}-d input", hint="Pass a 2-d (or batched) input, or a vector order.")
     if p == "fro":
         return reduce(x, dim, keepdim, lambda xs: p_norm(xs, 2))
     rows, cols = norm_dims(dim[0], x.ndim)[0], norm_dims(dim[1], x.ndim)[0]
-    if p in (1, -1):
-        inner, outer = rows, cols
-    elif p in (sympy.oo, sympy.S.NegativeInfinity):
-        inner, outer = cols, rows
-    else:
-        raise unsupported(f"matrix_norm: ord={ord!r} needs singular values and is not supported",
-                          hint="Use ord='fro', 1, -1, inf or -inf.")
+    inner, outer = (rows, cols) if p in (1, -1) else (cols, rows)
     pick = Max if p in (1, sympy.oo) else Min
     sums = reduce(np.vectorize(Abs, otypes=[object])(x), inner, True, add_all)
-    out = reduce(sums, outer, True, lambda xs: tie_split(pick, xs))
-    return out if keepdim else np.squeeze(out, axis=(rows, cols))
+    result = reduce(sums, outer, True, lambda xs: tie_split(pick, xs))
+    return result if keepdim else np.squeeze(result, axis=(rows, cols))
 
 
-_NOT_GIVEN = object()
-
-
-def _torch_norm(x, *args, **kwargs):
-    """torch.norm, or torch.linalg.norm when called with its ``ord`` keyword."""
-    if "ord" in kwargs:
-        return torch.linalg.norm(x, *args, **kwargs)
-    return torch.norm(x, *args, **kwargs)
-
-
-@register("norm", torch=_torch_order(_torch_norm),
+@register("norm", torch=torch.norm, prepare=inf_strings,
           doc="torch.norm: p='fro' (default) or 2: sqrt(sum x^2); p=1: sum |x|; "
               "p=inf: max |x|; other p: (sum |x|^p)^(1/p); over dim (all by default)")
-def norm(x, p="fro", dim=None, keepdim=False, dtype=None, *, ord=_NOT_GIVEN):
-    """torch.norm (a vector norm over ``dim``); with ``ord=`` it follows torch.linalg.norm."""
+def norm(x, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+    """torch.norm, as torch/functional.py routes it: a string order other than 'fro' (or 'fro'
+    over more than 2 dims) is a matrix norm over ``dim`` (all dims by default), a number
+    (None: 2) a vector norm over ``dim``."""
     x = as_obj(x)
-    if ord is not _NOT_GIVEN:
-        # torch.linalg.norm: a 2-d reduction with an explicit order is a matrix norm.
-        two_d = (dim is None and x.ndim == 2) or (isinstance(dim, (tuple, list)) and len(dim) == 2)
-        if ord is not None and two_d:
-            return matrix_norm(x, ord, (-2, -1) if dim is None else dim, keepdim)
-        return vector_norm(x, 2 if ord is None else ord, dim, keepdim)
-    if p == "nuc":
-        raise unsupported("norm: p='nuc' needs singular values and is not supported",
-                          hint=_NORM_HINT)
-    order = norm_order(p)
-    return reduce(x, dim, keepdim, lambda xs: p_norm(xs, order))
+    if out is not None:
+        raise unsupported("norm: out= writes into a tensor in place, which a case cannot check",
+                          hint="Drop the out argument.")
+    p = _INF_NAMES.get(p, p) if isinstance(p, str) else p      # 'inf' is how a case writes infinity
+    if isinstance(p, str):
+        if p == "fro" and (dim is None or not isinstance(dim, (tuple, list)) or len(dim) <= 2):
+            return vector_norm(x, 2, dim, keepdim)
+        return matrix_norm(x, p, tuple(range(x.ndim)) if dim is None else dim, keepdim)
+    return vector_norm(x, 2 if p is None else p, dim, keepdim)
+
+
+@register("torch.linalg.norm", torch=torch.linalg.norm, bare=False, prepare=inf_strings,
+          doc="torch.linalg.norm: a matrix norm over a 2-tuple dim (or a 2-d input with ord), "
+              "else a vector norm; ord=None flattens to the 2-norm")
+def linalg_norm(x, ord=None, dim=None, keepdim=False, *, dtype=None):
+    """torch.linalg.norm's routing between vector_norm and matrix_norm."""
+    x = as_obj(x)
+    ord = _INF_NAMES.get(ord, ord) if isinstance(ord, str) else ord
+    if isinstance(dim, (tuple, list)) and len(dim) == 2:
+        return matrix_norm(x, "fro" if ord is None else ord, dim, keepdim)
+    if dim is None and ord is not None:
+        if x.ndim == 2:
+            return matrix_norm(x, ord, (-2, -1), keepdim)
+        if x.ndim != 1:
+            raise unsupported(f"torch.linalg.norm: with ord={ord!r} and dim=None the input must be 1-d or 2-d, "
+                              f"not {x.ndim}-d", hint="Pass dim, as torch requires.")
+    if isinstance(ord, str):
+        raise unsupported(f"torch.linalg.norm: ord={ord!r} is a matrix norm and needs a 2-d input or a 2-tuple dim")
+    return vector_norm(x, 2 if ord is None else ord, dim, keepdim)
 
 
 @register("logsumexp", torch=torch.logsumexp, analytic=True, doc="log(sum_i exp(x_i)) over dim")
@@ -275,25 +288,19 @@ def _extremum(pick, pairwise, x, args, kwargs):
     return reduce(x, dim, keepdim, lambda xs: tie_split(pick, xs))
 
 
-def _torch_extremum(op):
-    """torch.max/min returning only the values (the dim form returns (values, indices))."""
-
-    def call(x, *args, **kwargs):
-        out = op(x, *args, **kwargs)
-        return out if isinstance(out, torch.Tensor) else out.values
-
-    call.__name__ = op.__name__
-    return call
+def values(out):
+    """A ``finish``: torch.max/min with a dim return (values, indices); the expression sees the values."""
+    return out if isinstance(out, torch.Tensor) else out.values
 
 
-@register("max", torch=_torch_extremum(torch.max),
+@register("max", torch=torch.max, finish=values,
           doc="max over all, max over dim (values only), or elementwise max(a, b)")
 def max_(x, *args, **kwargs):
     """``max(x)``, ``max(x, dim, keepdim)`` (values) or ``max(x, other)`` (elementwise)."""
     return _extremum(Max, maximum, x, args, kwargs)
 
 
-@register("min", torch=_torch_extremum(torch.min),
+@register("min", torch=torch.min, finish=values,
           doc="min over all, min over dim (values only), or elementwise min(a, b)")
 def min_(x, *args, **kwargs):
     """``min(x)``, ``min(x, dim, keepdim)`` (values) or ``min(x, other)`` (elementwise)."""

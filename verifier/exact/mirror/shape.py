@@ -17,14 +17,16 @@ from ._table import register
 ZERO = sympy.S.Zero
 
 
-def _shape_op(method):
-    """Torch callable for a size-taking method, accepting f(x, 2, 3) and f(x, (2, 3))."""
-
-    def call(x, *sizes):
-        return getattr(x, method)(*sizes)
-
-    call.__name__ = method
-    return call
+def _sizes(positional, keyword, name):
+    """Sizes or dims given positionally (``f(x, 2, 3)``, ``f(x, (2, 3))``) or as torch's keyword ``name=``."""
+    unknown = set(keyword) - {name}
+    if unknown:
+        raise unsupported(f"unexpected keyword argument(s) {', '.join(sorted(unknown))}; torch's is '{name}'")
+    if name in keyword:
+        if positional:
+            raise unsupported(f"'{name}' given both positionally and as a keyword")
+        positional = (keyword[name],)
+    return shape_args(positional)
 
 
 def _reshape_like(x, sizes):
@@ -32,26 +34,26 @@ def _reshape_like(x, sizes):
     return as_obj(x).reshape(shape_args(sizes)).copy()
 
 
-@register("reshape", torch=_shape_op("reshape"), analytic=True, doc="same elements, new shape")
-def reshape(x, *shape):
-    """Row-major reshape, like torch.reshape."""
-    return _reshape_like(x, shape)
+@register("reshape", torch=torch.Tensor.reshape, analytic=True, doc="same elements, new shape")
+def reshape(x, *shape, **keyword):
+    """Row-major reshape, like torch.reshape (``shape=`` as torch's keyword)."""
+    return _reshape_like(x, _sizes(shape, keyword, "shape"))
 
 
-@register("view", torch=_shape_op("view"), analytic=True, doc="same elements, new shape")
-def view(x, *shape):
-    """Row-major reshape (torch's view, without the memory aliasing)."""
-    return _reshape_like(x, shape)
+@register("view", torch=torch.Tensor.view, analytic=True, doc="same elements, new shape")
+def view(x, *shape, **keyword):
+    """Row-major reshape (torch's view, without the memory aliasing; ``size=`` as torch's keyword)."""
+    return _reshape_like(x, _sizes(shape, keyword, "size"))
 
 
-@register("view_as", torch=lambda x, other: x.view_as(other), analytic=True,
+@register("view_as", torch=torch.Tensor.view_as, analytic=True,
           doc="same elements, shape of other")
 def view_as(x, other):
     """Reshape to another tensor's shape."""
     return _reshape_like(x, as_obj(other).shape)
 
 
-@register("reshape_as", torch=lambda x, other: x.reshape_as(other), analytic=True,
+@register("reshape_as", torch=torch.Tensor.reshape_as, analytic=True,
           doc="same elements, shape of other")
 def reshape_as(x, other):
     """Reshape to another tensor's shape."""
@@ -72,8 +74,14 @@ def flatten(x, start_dim=0, end_dim=-1):
 @register("squeeze", torch=torch.squeeze, analytic=True,
           doc="drop size-1 dims (all, or those in dim)")
 def squeeze(x, dim=None):
-    """Remove size-1 dimensions; naming a dim whose size is not 1 is a no-op, as in torch."""
+    """Remove size-1 dimensions; naming a dim whose size is not 1 is a no-op, as in torch.
+
+    ``dim=()`` names no dimension, so nothing is squeezed (torch's rule; for
+    reductions the empty tuple means "all").
+    """
     x = as_obj(x)
+    if isinstance(dim, (tuple, list)) and len(dim) == 0:
+        return x.copy()
     axes = norm_dims(dim, x.ndim)
     return np.squeeze(x, axis=tuple(a for a in axes if x.shape[a] == 1)).copy()
 
@@ -104,11 +112,11 @@ def t(x):
     return x.T.copy()
 
 
-@register("permute", torch=_shape_op("permute"), analytic=True, doc="reorder dims")
-def permute(x, *dims):
-    """Reorder dimensions: ``permute(x, (1, 0))`` or ``x.permute(1, 0)``."""
+@register("permute", torch=torch.Tensor.permute, analytic=True, doc="reorder dims")
+def permute(x, *dims, **keyword):
+    """Reorder dimensions: ``permute(x, (1, 0))``, ``x.permute(1, 0)`` or ``dims=(1, 0)``."""
     x = as_obj(x)
-    return np.transpose(x, [norm_dim(d, x.ndim) for d in shape_args(dims)]).copy()
+    return np.transpose(x, [norm_dim(d, x.ndim) for d in _sizes(dims, keyword, "dims")]).copy()
 
 
 @register("movedim", torch=torch.movedim, analytic=True, aliases=("moveaxis",),
@@ -143,18 +151,18 @@ def _broadcast(x, shape):
     return np.broadcast_to(x, shape).copy()
 
 
-@register("expand", torch=_shape_op("expand"), analytic=True,
+@register("expand", torch=torch.Tensor.expand, analytic=True,
           doc="broadcast size-1 dims to sizes (-1 keeps a size)")
-def expand(x, *sizes):
-    """Broadcast to ``sizes``; -1 keeps the existing size, new dims go in front."""
+def expand(x, *sizes, **keyword):
+    """Broadcast to ``sizes`` (or ``size=``); -1 keeps the existing size, new dims go in front."""
     x = as_obj(x)
-    sizes = shape_args(sizes)
+    sizes = _sizes(sizes, keyword, "size")
     lead = len(sizes) - x.ndim
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     return _broadcast(x, shape)
 
 
-@register("expand_as", torch=lambda x, other: x.expand_as(other), analytic=True,
+@register("expand_as", torch=torch.Tensor.expand_as, analytic=True,
           doc="broadcast to the shape of other")
 def expand_as(x, other):
     """Broadcast to another tensor's shape."""
@@ -167,18 +175,18 @@ def broadcast_to(x, shape):
     return _broadcast(as_obj(x), shape_args((shape,)))
 
 
-@register("repeat", torch=_shape_op("repeat"), analytic=True,
+@register("repeat", torch=torch.Tensor.repeat, analytic=True,
           doc="tile the tensor sizes[i] times along dim i")
-def repeat(x, *sizes):
-    """Tile like torch's Tensor.repeat (extra leading sizes add dimensions)."""
-    return np.tile(as_obj(x), shape_args(sizes))
+def repeat(x, *sizes, **keyword):
+    """Tile like torch's Tensor.repeat (extra leading sizes add dimensions; ``repeats=``)."""
+    return np.tile(as_obj(x), _sizes(sizes, keyword, "repeats"))
 
 
-@register("flip", torch=_shape_op("flip"), analytic=True, doc="reverse order along dims")
-def flip(x, *dims):
-    """Reverse the order of elements along ``dims``."""
+@register("flip", torch=torch.Tensor.flip, analytic=True, doc="reverse order along dims")
+def flip(x, *dims, **keyword):
+    """Reverse the order of elements along ``dims`` (positional, or torch's keyword ``dims=``)."""
     x = as_obj(x)
-    return np.flip(x, axis=tuple(norm_dim(d, x.ndim) for d in shape_args(dims))).copy()
+    return np.flip(x, axis=tuple(norm_dim(d, x.ndim) for d in _sizes(dims, keyword, "dims"))).copy()
 
 
 @register("roll", torch=torch.roll, analytic=True,
@@ -203,8 +211,13 @@ def gather(x, dim, index, sparse_grad=False):
 @register("index_select", torch=torch.index_select, analytic=True,
           doc="x with dim restricted to the listed indices")
 def index_select(x, dim, index):
-    """Select entries along ``dim`` by a 1-d index."""
+    """Select entries along ``dim`` by a 1-d (or 0-d) index; a 0-d input stays 0-d, as in torch."""
     x = as_obj(x)
+    if x.ndim == 0:
+        norm_dim(dim, 0)
+        if np.any((index_array(index) != 0) & (index_array(index) != -1)):
+            raise unsupported("index_select: index out of range for a 0-d tensor")
+        return x.copy()
     return np.take(x, np.atleast_1d(index_array(index)), axis=norm_dim(dim, x.ndim))
 
 
@@ -250,8 +263,16 @@ def diag(x, diagonal=0):
 @register("diagonal", torch=torch.diagonal, analytic=True,
           doc="diagonal `offset` of the (dim1, dim2) planes, appended as the last dim")
 def diagonal(x, offset=0, dim1=0, dim2=1):
-    """torch.diagonal (note torch.linalg.diagonal defaults to dim1=-2, dim2=-1)."""
-    return np.diagonal(as_obj(x), int(offset), int(dim1), int(dim2)).copy()
+    """torch.diagonal (torch.linalg.diagonal, below, defaults to dim1=-2, dim2=-1)."""
+    x = as_obj(x)
+    return np.diagonal(x, int(offset), norm_dim(dim1, x.ndim), norm_dim(dim2, x.ndim)).copy()
+
+
+@register("torch.linalg.diagonal", torch=torch.linalg.diagonal, bare=False, analytic=True,
+          doc="diagonal `offset` of the (dim1, dim2) planes, default the last two dims")
+def linalg_diagonal(x, *, offset=0, dim1=-2, dim2=-1):
+    """torch.linalg.diagonal: torch.diagonal with keyword-only arguments over the last two dims."""
+    return diagonal(x, offset, dim1, dim2)
 
 
 def _triangle(x, diagonal, lower):
@@ -279,7 +300,7 @@ def triu(x, diagonal=0):
     return _triangle(x, diagonal, lower=False)
 
 
-@register("contiguous", torch=lambda x, *args, **kwargs: x.contiguous(), analytic=True,
+@register("contiguous", torch=torch.Tensor.contiguous, analytic=True,
           doc="identity (memory layout only)")
 def contiguous(x, *args, **kwargs):
     """Identity: memory layout has no mathematical content."""
