@@ -20,6 +20,8 @@ import torch
 from verifier.errors import ExpressionError, UnknownFunctionError
 from verifier.exact.mirror import ALIASES, FUNCTIONS, Function, resolve
 
+from mirror_samples_nn import nn_samples  # noqa: I001  (tests/ is on sys.path, as for corpus)
+
 RTOL = 1e-10
 
 
@@ -189,6 +191,7 @@ SAMPLES = {
     "layer_norm": lambda g: call(g.x(2, 3, 4), (3, 4), g.x(3, 4), g.x(3, 4)),
     "linear": lambda g: call(g.x(2, 4), g.x(3, 4), g.x(3)),
 }
+SAMPLES.update(nn_samples(call, Num, Ints))
 
 
 def sample(name):

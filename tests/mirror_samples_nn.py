@@ -1,0 +1,72 @@
+"""Sample calls of the nn-family mirrors for tests/test_mirror.py (forward agreement with torch).
+
+``nn_samples(call, Num, Ints)`` receives test_mirror's sample helpers (it
+cannot import them: test_mirror imports this module).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def nn_samples(call, Num, Ints):
+    def bools(a):
+        return Ints(np.asarray(a, dtype=bool))
+
+    def const(a):
+        """A float constant (a target): plain numbers on the symbolic side, not symbols."""
+        return Ints(np.asarray(a, dtype=float))
+
+    return {
+        "conv1d": lambda g: call(g.x(2, 4, 7), g.x(6, 2, 3), g.x(6), stride=2, padding=1, dilation=1,
+                                 groups=2),
+        "conv2d": lambda g: call(g.x(1, 2, 5, 5), g.x(3, 2, 3, 2), g.x(3), stride=(2, 1), padding="valid",
+                                 dilation=(1, 2)),
+        "conv3d": lambda g: call(g.x(2, 3, 3, 4), g.x(2, 2, 2, 2, 2), None, padding="same"),
+        "conv_transpose1d": lambda g: call(g.x(1, 2, 4), g.x(2, 3, 3), g.x(3), stride=2, padding=1,
+                                           output_padding=1),
+        "conv_transpose2d": lambda g: call(g.x(1, 4, 3, 3), g.x(4, 1, 2, 3), None, stride=(2, 1),
+                                           groups=2, dilation=(1, 2)),
+        "conv_transpose3d": lambda g: call(g.x(1, 2, 2, 2, 2), g.x(2, 1, 2, 2, 2), g.x(1)),
+        "unfold": lambda g: call(g.x(1, 2, 4, 5), (2, 3), padding=1, stride=(2, 1)),
+        "fold": lambda g: call(g.x(1, 2 * 4, 6), (3, 4), (2, 2), stride=(1, 1)),
+        "pixel_shuffle": lambda g: call(g.x(1, 8, 2, 3), 2),
+        "pixel_unshuffle": lambda g: call(g.x(2, 4, 6), 2),
+        "max_pool1d": lambda g: call(g.x(1, 2, 7), 3, stride=2, padding=1, ceil_mode=True),
+        "max_pool2d": lambda g: call(g.x(1, 2, 5, 5), (2, 3), stride=(2, 2), padding=(1, 1),
+                                     dilation=(2, 1), ceil_mode=True),
+        "max_pool3d": lambda g: call(g.x(1, 3, 3, 4), 2, stride=1),
+        "avg_pool1d": lambda g: call(g.x(1, 2, 6), 3, stride=2, padding=1, count_include_pad=False,
+                                     ceil_mode=True),
+        "avg_pool2d": lambda g: call(g.x(1, 2, 5, 5), 3, stride=2, padding=1, ceil_mode=True),
+        "avg_pool3d": lambda g: call(g.x(1, 3, 3, 4), 2, stride=1, padding=1, divisor_override=3),
+        "adaptive_avg_pool1d": lambda g: call(g.x(1, 2, 7), 3),
+        "adaptive_avg_pool2d": lambda g: call(g.x(1, 2, 5, 7), (3, None)),
+        "adaptive_max_pool1d": lambda g: call(g.x(2, 7), 4),
+        "adaptive_max_pool2d": lambda g: call(g.x(1, 2, 5, 6), (2, 4)),
+        "batch_norm": lambda g: call(g.x(3, 2, 4), None, None, g.x(2), g.x(2), training=True),
+        "instance_norm": lambda g: call(g.x(2, 3, 4), weight=g.x(3), bias=g.x(3), eps=Num(0.01)),
+        "group_norm": lambda g: call(g.x(2, 4, 3), 2, g.x(4), g.x(4)),
+        "rms_norm": lambda g: call(g.x(2, 3, 4), (3, 4), g.x(3, 4), eps=Num(1e-3)),
+        "embedding": lambda g: call(g.ints(4, 2, 3), g.x(4, 3)),
+        "pad": lambda g: call(g.x(2, 3, 4), (1, 2, 2, 1), mode="reflect"),
+        "interpolate": lambda g: call(g.x(1, 2, 3, 4), size=(5, 7), mode="bicubic", align_corners=False),
+        "grid_sample": lambda g: call(g.x(1, 2, 3, 4), g.x(1, 2, 3, 2, lo=-0.9, hi=0.9), align_corners=False),
+        "scaled_dot_product_attention": lambda g: call(g.x(2, 3, 4), g.x(2, 5, 4), g.x(2, 5, 3),
+                                                       attn_mask=bools([[1, 0, 1, 1, 0]] * 3)),
+        "cdist": lambda g: call(g.x(3, 4), g.x(2, 4)),
+        "pdist": lambda g: call(g.x(4, 3), p=Num(1.5)),
+        "pairwise_distance": lambda g: call(g.x(3, 4), g.x(3, 4)),
+        "margin_ranking_loss": lambda g: call(g.x(5), g.x(5), const([1, -1, 1, -1, 1]), margin=Num(0.3)),
+        "hinge_embedding_loss": lambda g: call(g.x(6), const([1, -1, -1, 1, -1, 1]),
+                                               margin=Num(0.5)),
+        "soft_margin_loss": lambda g: call(g.x(5), const([1, -1, 1, 1, -1])),
+        "triplet_margin_loss": lambda g: call(g.x(3, 4), g.x(3, 4), g.x(3, 4), swap=True),
+        "poisson_nll_loss": lambda g: call(g.pos(6), const([0, 1, 2, 3, 0.5, 4]),
+                                           log_input=False, full=True),
+        "gaussian_nll_loss": lambda g: call(g.x(3, 2), g.x(3, 2), g.pos(3), full=True),
+        "multilabel_soft_margin_loss": lambda g: call(g.x(3, 4), const([[1, 0, 1, 0]] * 3),
+                                                      weight=g.pos(4)),
+        "cosine_embedding_loss": lambda g: call(g.x(3, 4), g.x(3, 4), const([1, -1, -1]),
+                                                margin=Num(-0.2)),
+    }
