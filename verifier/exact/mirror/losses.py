@@ -1,10 +1,13 @@
 """The remaining losses of torch.nn.functional, each from the formula in its torch docs.
 
 Hinge-like losses clamp at 0 the way torch computes them (``clamp_min(u, 0)``,
-whose backward passes the gradient where u >= 0): written
-``Piecewise((u, u >= 0), (0, True))`` so that the boundary u = 0 belongs to
-the linear branch and the kink detector finds it. Targets (labels ±1,
-counts) are constants; a symbolic target is refused where the loss branches on it.
+whose backward passes the gradient where u >= 0): written u * Heaviside(u, 1),
+so that u = 0 takes the linear branch's derivative and the kink detector
+finds the kink (a Piecewise would do the same, but SymPy rewrites a
+Piecewise whose condition holds another Piecewise, such as a 2-norm, into
+ITE terms the evaluators do not know). Where torch branches on a label
+(``where(target == 1, ...)``) the mirror does too, with the same test, so a
+target other than ±1 gets torch's value.
 """
 
 from __future__ import annotations
@@ -14,23 +17,22 @@ import sympy
 import torch.nn.functional as F
 from sympy import exp, log, pi
 
-from ._arrays import add_all, as_obj, emap, piecewise, power, relation, sym_number, unsupported
+from ._arrays import add_all, as_obj, emap, extremum, piecewise, power, relation, sym_number
 from ._table import register
 from .attention import pairwise_distance
-from .elementwise import _min
 from .nn import _check_legacy, _reduce_loss
 
 
 def _clamp_min0(u):
     """max(u, 0) with torch's clamp_min convention: the gradient passes at u = 0."""
-    return piecewise((u, relation(u, ">=", 0)), (0, True))
+    return u * sympy.Heaviside(u, 1)
 
 
-def _label(y, name):
+def _where(y, op, label, expr):
+    """``expr`` where ``y op label`` (op: '==' or '!='), else 0, as torch's where on the target."""
     y = sym_number(y)
-    if not y.is_Number:
-        raise unsupported(f"{name}: the target must be a constant (requires_grad: false)")
-    return y
+    cond = (sympy.Eq if op == "==" else sympy.Ne)(y, label, evaluate=bool(y.is_Number))
+    return piecewise((expr, cond), (0, True))
 
 
 @register("margin_ranking_loss", torch=F.margin_ranking_loss,
@@ -52,8 +54,7 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
     m = sym_number(margin)
 
     def one(x, y):
-        y = _label(y, "hinge_embedding_loss")
-        return (0 if y == 1 else _clamp_min0(m - x)) + (0 if y == -1 else x)
+        return _where(y, "!=", 1, _clamp_min0(m - x)) + _where(y, "!=", -1, x)
 
     return _reduce_loss(emap(one, input, target), reduction, "hinge_embedding_loss")
 
@@ -76,7 +77,8 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     d_pos = pairwise_distance(anchor, positive, p, eps)
     d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
-        d_neg = emap(_min, d_neg, pairwise_distance(positive, negative, p, eps))
+        d_neg = emap(lambda u, w: extremum(sympy.Min, [u, w]), d_neg,
+                     pairwise_distance(positive, negative, p, eps))
     m = sym_number(margin)
     losses = emap(lambda a, b: _clamp_min0(m + a - b), d_pos, d_neg)
     return _reduce_loss(losses, reduction, "triplet_margin_loss")
@@ -84,8 +86,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
 
 def _stirling(y):
     """torch's full=True term y log y - y + log(2 pi y)/2, for targets y > 1 (0 otherwise)."""
-    y = _label(y, "poisson_nll_loss")
-    return y * log(y) - y + log(2 * pi * y) / 2 if y > 1 else sympy.S.Zero
+    return piecewise((y * log(y) - y + log(2 * pi * y) / 2, relation(y, ">", 1)), (0, True))
 
 
 @register("poisson_nll_loss", torch=F.poisson_nll_loss,
@@ -147,13 +148,12 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
     m = sym_number(margin)
     rows = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a[None]
     others = b.reshape(-1, b.shape[-1]) if b.ndim > 1 else b[None]
-    labels = np.asarray(target).reshape(-1)
+    labels = as_obj(target).reshape(-1)
     losses = np.empty(len(rows), dtype=object)
     for i, (u, w) in enumerate(zip(rows, others)):
         dot = add_all([p * q for p, q in zip(u, w)])
         mags = add_all([p * p for p in u] + [_EPSILON]) * add_all([q * q for q in w] + [_EPSILON])
         cos = dot * power(mags, sympy.Rational(-1, 2))
-        y = _label(labels[i], "cosine_embedding_loss")
-        losses[i] = (1 - cos if y == 1 else 0) + (_clamp_min0(cos - m) if y == -1 else 0)
+        losses[i] = _where(labels[i], "==", 1, 1 - cos) + _where(labels[i], "==", -1, _clamp_min0(cos - m))
     return _reduce_loss(losses.reshape(a.shape[:-1]) if a.ndim > 1 else losses[0], reduction,
                         "cosine_embedding_loss")
