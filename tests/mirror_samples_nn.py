@@ -70,3 +70,48 @@ def nn_samples(call, Num, Ints):
         "cosine_embedding_loss": lambda g: call(g.x(3, 4), g.x(3, 4), const([1, -1, -1]),
                                                 margin=Num(-0.2)),
     }
+
+
+def breadth_samples(call, Num, Ints):
+    """Samples of the composites, order statistics, indexing and linalg composites."""
+    def const(a):
+        return Ints(np.asarray(a, dtype=float))
+
+    return {
+        "addcmul": lambda g: call(g.x(3, 4), g.x(3, 4), g.x(4), value=Num(0.5)),
+        "addcdiv": lambda g: call(g.x(3, 4), g.x(3, 4), g.pos(3, 4), value=2),
+        "lerp": lambda g: call(g.x(3, 4), g.x(3, 4), g.x(3, 4)),
+        "hypot": lambda g: call(g.x(3, 4), g.x(3, 4)),
+        "logaddexp2": lambda g: call(g.x(3, 4), g.x(4)),
+        "xlog1py": lambda g: call(g.x(3, 4), g.pos(3, 4)),
+        "copysign": lambda g: call(g.x(3, 4), g.x(3, 4)),
+        "fmax": lambda g: call(g.x(3, 4), g.x(3, 4)),
+        "fmin": lambda g: call(g.x(3, 4), g.x(4)),
+        "clamp_min": lambda g: call(g.x(3, 4), Num(-0.3)),
+        "clamp_max": lambda g: call(g.x(3, 4), Num(0.4)),
+        "rsub": lambda g: call(g.x(3, 4), g.x(3, 4), alpha=2),
+        "ldexp": lambda g: call(g.x(3, 4), Ints(np.array([1, -2, 0, 3]))),
+        "round": lambda g: call(g.x(3, 4, lo=-5, hi=5)),
+        "fmod": lambda g: call(g.x(3, 4, lo=-5, hi=5), g.pos(3, 4)),
+        "remainder": lambda g: call(g.x(3, 4, lo=-5, hi=5), g.x(3, 4)),
+        "floor": lambda g: call(g.x(3, 4, lo=-5, hi=5)),
+        "ceil": lambda g: call(g.x(3, 4, lo=-5, hi=5)),
+        "trunc": lambda g: call(g.x(3, 4, lo=-5, hi=5)),
+        "frac": lambda g: call(g.x(3, 4, lo=-5, hi=5)),
+        "threshold": lambda g: call(g.x(3, 4), Num(0.1), Num(-2.0)),
+        "hardshrink": lambda g: call(g.x(3, 4), Num(0.7)),
+        "softshrink": lambda g: call(g.x(3, 4)),
+        "heaviside": lambda g: call(g.x(3, 4), const([0.5])),
+        "sort": lambda g: call(g.x(3, 4), 0, True),
+        "msort": lambda g: call(g.x(3, 4)),
+        "topk": lambda g: call(g.x(3, 5), 2, largest=False),
+        "kthvalue": lambda g: call(g.x(3, 5), 2, 0, True),
+        "median": lambda g: call(g.x(3, 4)),
+        "nanmedian": lambda g: call(g.x(3, 5), 1),
+        "cummax": lambda g: call(g.x(3, 5), 1),
+        "cummin": lambda g: call(g.x(4, 3), 0),
+        "logcumsumexp": lambda g: call(g.x(3, 4), 1),
+        "aminmax": lambda g: call(g.x(3, 4), dim=1),
+        "std_mean": lambda g: call(g.x(3, 4), 1, correction=0),
+        "var_mean": lambda g: call(g.x(3, 4), (0, 1), keepdim=True),
+    }

@@ -20,7 +20,7 @@ import torch
 from verifier.errors import ExpressionError, UnknownFunctionError
 from verifier.exact.mirror import ALIASES, FUNCTIONS, Function, resolve
 
-from mirror_samples_nn import nn_samples  # noqa: I001  (tests/ is on sys.path, as for corpus)
+from mirror_samples_nn import breadth_samples, nn_samples  # noqa: I001  (tests/ is on sys.path, as for corpus)
 
 RTOL = 1e-10
 
@@ -192,6 +192,7 @@ SAMPLES = {
     "linear": lambda g: call(g.x(2, 4), g.x(3, 4), g.x(3)),
 }
 SAMPLES.update(nn_samples(call, Num, Ints))
+SAMPLES.update(breadth_samples(call, Num, Ints))
 
 
 def sample(name):
