@@ -16,11 +16,10 @@ import numpy as np
 import pytest
 import sympy
 import torch
+from mirror_samples_nn import breadth_samples, nn_samples  # noqa: I001  (tests/ is on sys.path, as for corpus)
 
 from verifier.errors import ExpressionError, UnknownFunctionError
 from verifier.exact.mirror import ALIASES, FUNCTIONS, Function, resolve
-
-from mirror_samples_nn import breadth_samples, nn_samples  # noqa: I001  (tests/ is on sys.path, as for corpus)
 
 RTOL = 1e-10
 
