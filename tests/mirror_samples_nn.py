@@ -146,4 +146,9 @@ def breadth_samples(call, Num, Ints):
         "cholesky_solve": lambda g: call(g.x(3, 2), np.triu(g.x(3, 3)) + 3 * np.eye(3), upper=True),
         "triangular_solve": lambda g: call(g.x(3, 2), np.tril(g.x(3, 3)) + 3 * np.eye(3), upper=False,
                                            transpose=True),
+        "polygamma": lambda g: call(2, g.pos(3, 4)),
+        "mvlgamma": lambda g: call(g.x(3, 4, lo=1.6, hi=3.0), 3),
+        "i0e": lambda g: call(g.x(3, 4, lo=-3, hi=3)),
+        "i1e": lambda g: call(g.x(3, 4, lo=-3, hi=3)),
+        "zeta": lambda g: call(const([[2.0, 3.5, 1.5, 2.5]]), g.pos(3, 4)),
     }

@@ -21,6 +21,18 @@ from ._table import register
 from .elementwise import POS, clamp
 
 
+def _zero_derivative(self, s):
+    return sympy.S.Zero
+
+
+# SymPy leaves d floor(x)/dx as an unevaluated Derivative, which no evaluator can read. floor
+# and ceiling are constant between their jumps: their derivative is 0 wherever it exists (and
+# torch's gradient of floor/ceil/round/trunc is 0 everywhere). This sets that rule on SymPy's
+# classes, process-wide; the tape's own rule (tape._partial) says the same.
+sympy.floor._eval_derivative = _zero_derivative
+sympy.ceiling._eval_derivative = _zero_derivative
+
+
 def _elementwise(name, torch_fn, doc, *, domain=None, analytic=False, aliases=()):
     """register(..., elementwise=True); analytic only where torch also runs on complex inputs
     (the complex-step finite difference calls torch with them)."""
