@@ -151,4 +151,8 @@ def breadth_samples(call, Num, Ints):
         "i0e": lambda g: call(g.x(3, 4, lo=-3, hi=3)),
         "i1e": lambda g: call(g.x(3, 4, lo=-3, hi=3)),
         "zeta": lambda g: call(const([[2.0, 3.5, 1.5, 2.5]]), g.pos(3, 4)),
+        "nextafter": lambda g: call(g.x(3, 4), g.x(3, 4)),
+        "fill": lambda g: call(g.x(3, 4), Num(0.25)),
+        "glu": lambda g: call(g.x(3, 4), 1),
+        "renorm": lambda g: call(g.x(3, 4), 2, 0, Num(1.2)),
     }

@@ -11,12 +11,13 @@ fmax/fmin give a tie to the first argument (torch's backward masks
 
 from __future__ import annotations
 
+import numpy as np
 import sympy
 import torch
 import torch.nn.functional as F
 from sympy import Abs, Rational, ceiling, floor, log, pi, sqrt
 
-from ._arrays import emap, piecewise, relation, sym_number
+from ._arrays import as_obj, emap, norm_dim, piecewise, relation, sym_number
 from ._table import register
 from .elementwise import POS, clamp
 
@@ -215,3 +216,44 @@ def lgamma(input):
 @_elementwise("heaviside", torch.heaviside, "0 below 0, 1 above, values at 0 (derivative 0)")
 def heaviside(input, values):
     return emap(lambda x, v: sympy.Heaviside(x, v), input, values)
+
+
+@_elementwise("nextafter", torch.nextafter, "the float after x towards other: x plus at most one ulp "
+              "(the step is below every tolerance); no gradient to other")
+def nextafter(input, other):
+    return emap(lambda x, y: x, input, other)
+
+
+@_elementwise("angle", torch.angle, "the argument of a real x: 0 for x >= 0, pi below (derivative 0)")
+def angle(input):
+    return emap(lambda x: piecewise((0, relation(x, ">=", 0)), (pi, True)), input)
+
+
+@_elementwise("fill", lambda x, value: torch.fill(x, value), "value everywhere (derivative 0)")
+def fill(input, value):
+    v = sym_number(value)
+    return emap(lambda x: v, input)
+
+
+@_elementwise("zero_", lambda x: x.clone().zero_() if x.is_leaf and x.requires_grad else x.zero_(),
+              "0 everywhere (derivative 0)")
+def zero_(input):
+    return emap(lambda x: sympy.S.Zero, input)
+
+
+@_elementwise("frexp", lambda x: torch.frexp(x).mantissa,
+              "the mantissa x / 2^e, e = floor(log2 |x|) + 1 (so 0.5 <= |m| < 1); the mantissa only")
+def frexp(input):
+    def mantissa(x):
+        e = floor(log(Abs(x)) / log(2)) + 1
+        return x / 2**e
+    return emap(mantissa, input)
+
+
+@register("glu", torch=F.glu, doc="a * sigmoid(b), a and b the two halves of the input along dim")
+def glu(input, dim=-1):
+    x = as_obj(input)
+    d = norm_dim(dim, x.ndim)
+    n = x.shape[d] // 2
+    a, b = np.split(x, [n], axis=d)
+    return emap(lambda u, v: u / (1 + sympy.exp(-v)), a, b)

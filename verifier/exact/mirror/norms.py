@@ -13,12 +13,15 @@ expression graph stays linear in the input size.
 from __future__ import annotations
 
 import numpy as np
+import torch
 import torch.nn.functional as F
-from sympy import Rational
+import sympy
+from sympy import Abs, Rational
 
-from ._arrays import add_all, as_obj, emap, power, sym_number, unsupported
+from ._arrays import add_all, as_obj, emap, norm_dim, piecewise, power, relation, sym_number, unsupported
 from ._arrays import reduce as reduce_over
 from ._table import register
+from .reductions import norm_order, p_norm
 
 EPS = Rational(1, 10**5)
 
@@ -130,3 +133,23 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     ms = reduce_over(x, dims, True, lambda xs: add_all([v**2 / n for v in xs] + [e]))
     out = x * emap(lambda v: power(v, Rational(-1, 2)), ms)
     return out if weight is None else out * as_obj(weight)
+
+
+@register("renorm", torch=torch.renorm,
+          doc="each sub-tensor along dim times maxnorm / (norm + 1e-7) where its p-norm exceeds maxnorm")
+def renorm(input, p, dim, maxnorm):
+    """x * maxnorm / (||x_slice||_p + 1e-7) where the norm exceeds maxnorm (torch's kernel adds
+    1e-7), else x; the factor is a function of the slice, differentiated with it."""
+    x = as_obj(input)
+    d = norm_dim(dim, x.ndim)
+    order, m = norm_order(p), sym_number(maxnorm)
+    others = tuple(a for a in range(x.ndim) if a != d)
+    if not (isinstance(order, sympy.Number) and order > 0 and order.is_finite):
+        raise unsupported(f"renorm: p={p!r} is not supported", hint="Use a finite p > 0.")
+    norms = reduce_over(x, others, True, lambda xs: p_norm(xs, order))
+    # the test ||x||_p > maxnorm as sum |x|^p > maxnorm^p: the same condition without the
+    # 2-norm's Piecewise (SymPy rewrites a Piecewise inside a condition into ITE)
+    powers = reduce_over(x, others, True, lambda xs: add_all([Abs(v) ** order for v in xs]))
+    tiny = sym_number(1e-7)
+    factor = emap(lambda n, s: piecewise((m / (n + tiny), relation(s, ">", m**order)), (1, True)), norms, powers)
+    return x * factor
