@@ -155,4 +155,25 @@ def breadth_samples(call, Num, Ints):
         "fill": lambda g: call(g.x(3, 4), Num(0.25)),
         "glu": lambda g: call(g.x(3, 4), 1),
         "renorm": lambda g: call(g.x(3, 4), 2, 0, Num(1.2)),
+        "mode": lambda g: call(g.x(3, 5), 1),
+        "pinv": lambda g: call(g.x(4, 2) + np.eye(4, 2) * 2),
+        "lstsq": lambda g: call(g.x(4, 2) + np.eye(4, 2) * 2, g.x(4, 3)),
+        "lu_solve": lambda g: call(*_lu(g), g.x(3, 2)),
+        "lu_unpack": lambda g: call(*_lu(g)),
+        "householder_product": lambda g: call(*_qr(g)),
+        "ormqr": lambda g: call(*_qr(g), g.x(4, 2)),
     }
+
+
+def _lu(g):
+    import torch
+    a = torch.tensor(g.x(3, 3), dtype=torch.float64)
+    lu, piv = torch.linalg.lu_factor(a)
+    from test_mirror import Ints
+    return lu.numpy(), Ints(piv.numpy().astype(np.int64))
+
+
+def _qr(g):
+    import torch
+    a, tau = torch.geqrf(torch.tensor(g.x(4, 3), dtype=torch.float64))
+    return a.numpy(), tau.numpy()

@@ -10,6 +10,6 @@ from ._table import ALIASES, FUNCTIONS, Function, resolve
 
 # Importing the families fills the table; their order only matters for imports between them.
 from . import elementwise, activations, reductions, shape, linalg, einsum, nn  # noqa: E402,F401  isort: skip
-from . import composites, special, selection, indexing, blas, conv, pooling, norms, resample, attention, losses  # noqa: E402,F401  isort: skip
+from . import composites, special, selection, indexing, blas, factors, conv, pooling, norms, resample, attention, losses  # noqa: E402,F401  isort: skip
 
 __all__ = ["ALIASES", "FUNCTIONS", "Function", "resolve"]

@@ -13,9 +13,9 @@ expression graph stays linear in the input size.
 from __future__ import annotations
 
 import numpy as np
+import sympy
 import torch
 import torch.nn.functional as F
-import sympy
 from sympy import Abs, Rational
 
 from ._arrays import add_all, as_obj, emap, norm_dim, piecewise, power, relation, sym_number, unsupported

@@ -192,3 +192,34 @@ register("var_mean", torch=_stacked(torch.var_mean),
 def nansum(input, dim=None, keepdim=False, dtype=None):
     return reduce(input, dim, keepdim, add_all)
 
+
+
+def _mode_of(xs):
+    """The most frequent value; among equally frequent ones the smallest; its last occurrence takes
+    the gradient (torch.mode's observed choice; for distinct values it is the minimum)."""
+    n = len(xs)
+
+    def same(i, j):
+        return sympy.Heaviside(xs[i] - xs[j], 1) * sympy.Heaviside(xs[j] - xs[i], 1)
+
+    counts = [add_all([same(i, j) for j in range(n)]) for i in range(n)]
+    hits = []
+    for i in range(n):
+        beats = []
+        for j in range(n):
+            if j == i:
+                continue
+            fewer = sympy.StrictLessThan(counts[j], counts[i], evaluate=False)
+            tie = sympy.Eq(counts[j], counts[i], evaluate=False)
+            larger = sympy.StrictGreaterThan(xs[j], xs[i], evaluate=False)
+            earlier_same = sympy.And(sympy.Eq(xs[j], xs[i], evaluate=False)) if j < i else sympy.false
+            beats.append(sympy.Or(fewer, sympy.And(tie, sympy.Or(larger, earlier_same))))
+        hits.append(piecewise((1, sympy.And(*beats)), (0, True)))
+    return add_all([x * h for x, h in zip(xs, hits)])
+
+
+@register("mode", torch=_values(torch.mode),
+          doc="the most frequent value along dim (smallest among equally frequent; distinct values: the "
+              "minimum); values")
+def mode(input, dim=-1, keepdim=False):
+    return reduce(input, dim, keepdim, _mode_of)

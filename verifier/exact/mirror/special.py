@@ -88,3 +88,4 @@ def i1e(input):
 @_special("zeta", torch.special.zeta, "Hurwitz zeta(x, q) = sum_k (k + q)^-x, x > 1, q > 0")
 def zeta(input, other):
     return emap(lambda s, q: sympy.zeta(sym_number(s), q), input, other)
+
