@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from derivatives_rule import derive, derivatives_yaml
+from derivatives_rule import derivatives_yaml, derive
 
 from verifier.exact.mirror import resolve
 
