@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 from corpus.layers import DTYPES, KINDS, LAYER_BUGS
+from corpus.registry import assert_caught, assert_passes
 
 from verifier import Runner
 from verifier.exact import mirror
@@ -21,19 +22,13 @@ RUNNER = Runner(forward_mode=False, second_order=False)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_the_layer_bug_is_caught(entry, dtype):
-    result = RUNNER.run(entry.run_case(buggy=True), dtype)
-    assert result.status == "fail", f"{entry.bug}: {result.status} {result.message}"
-    assert "gradient" in [c.name for c in result.checks if not c.ok]
-    bad = result.rows[~result.rows["ok"]]
-    assert len(bad) > 0 and (bad["abs_err"] > bad["tolerance"]).all()
+    assert_caught(RUNNER.run(entry.run_case(buggy=True), dtype), entry.bug)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_the_correct_layer_twin_passes(entry, dtype):
-    result = RUNNER.run(entry.run_case(buggy=False), dtype)
-    assert result.status == "pass", result.message
-    assert len(result.rows) > 0 and result.rows["ok"].all()
+    assert_passes(RUNNER.run(entry.run_case(buggy=False), dtype))
 
 
 LAYERS = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "max_pool2d",

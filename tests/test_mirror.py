@@ -375,8 +375,12 @@ GRADIENT_CASES = {
 @pytest.mark.parametrize("case", [pytest.param(c, id=c) for c in GRADIENT_CASES])
 def test_symbolic_gradient_matches_autograd(case):
     """d(sum_j v_j out_j)/dx for every symbol of the first input, SymPy diff vs torch autograd."""
-    fn = resolve(case.split("_tanh")[0])
-    args, kwargs = GRADIENT_CASES[case]
+    sym_grad, grad = gradients(resolve(case.split("_tanh")[0]), *GRADIENT_CASES[case])
+    assert mismatch(sym_grad, grad, rtol=1e-9) is None, mismatch(sym_grad, grad)
+
+
+def gradients(fn, args, kwargs):
+    """(SymPy's d(sum_j v_j out_j)/dx, torch autograd's) for the first input, random v."""
     b = Bound(args, kwargs)
     out = fn.sym(*b.sym_args, **b.sym_kwargs)
     ref = fn.torch(*b.torch_args, **b.torch_kwargs)
@@ -385,7 +389,7 @@ def test_symbolic_gradient_matches_autograd(case):
     (grad,) = torch.autograd.grad((ref * torch.tensor(v)).sum(), tensor)
     objective = sympy.Add(*[sympy.Float(w, 30) * e for w, e in zip(v.flat, out.flat)])
     sym_grad = np.array([b.numeric(objective.diff(s)) for s in syms.flat]).reshape(syms.shape)
-    assert mismatch(sym_grad, grad.numpy(), rtol=1e-9) is None, mismatch(sym_grad, grad.numpy())
+    return sym_grad, grad.numpy()
 
 
 # --- the harness can fail ---------------------------------------------------

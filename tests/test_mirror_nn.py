@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import sympy
 import torch
-from test_mirror import Bound, Gen, Ints, Num, call, evaluate, mismatch
+from test_mirror import Gen, Ints, Num, call, evaluate, gradients, mismatch
 
 from verifier.errors import ExpressionError
 from verifier.exact.mirror import FUNCTIONS, resolve
@@ -87,18 +86,6 @@ def test_variant_matches_torch(variant):
     assert mismatch(sym_vals, torch_vals) is None, mismatch(sym_vals, torch_vals)
 
 
-def _gradients(fn, args, kwargs):
-    b = Bound(args, kwargs)
-    out = fn.sym(*b.sym_args, **b.sym_kwargs)
-    ref = fn.torch(*b.torch_args, **b.torch_kwargs)
-    v = np.random.default_rng(2).normal(size=out.shape)
-    syms, tensor, _ = b.leaves[0]
-    (grad,) = torch.autograd.grad((ref * torch.tensor(v)).sum(), tensor)
-    objective = sympy.Add(*[sympy.Float(w, 30) * e for w, e in zip(v.flat, out.flat)])
-    sym_grad = np.array([b.numeric(objective.diff(s)) for s in syms.flat]).reshape(syms.shape)
-    return sym_grad, grad.numpy()
-
-
 TIES = np.array([[[1.0, 3.0, 3.0, 0.5, 2.0, 2.0, 2.0, -1.0]]])
 
 GRADIENTS = {
@@ -130,9 +117,9 @@ def test_symbolic_gradient_matches_autograd(case):
         from verifier.exact.mirror._table import Function
         fn = Function(name, lambda gr, im, **k: FUNCTIONS[name].sym(im, gr, **k),
                       lambda gr, im, **k: F_grid(im, gr, **k), False, None, False, "grid first")
-        sym_grad, torch_grad = _gradients(fn, [grid, image], kwargs)
+        sym_grad, torch_grad = gradients(fn, [grid, image], kwargs)
     else:
-        sym_grad, torch_grad = _gradients(FUNCTIONS[name], args, kwargs)
+        sym_grad, torch_grad = gradients(FUNCTIONS[name], args, kwargs)
     assert mismatch(sym_grad, torch_grad, rtol=1e-9) is None, mismatch(sym_grad, torch_grad)
 
 
@@ -143,7 +130,7 @@ def F_grid(image, grid, **kwargs):
 def test_max_pool_tie_goes_to_the_first_maximum():
     """Windows of 3, stride 1, over TIES pick indices 1, 1, 2, 4, 4, 5: index 6 ties in [2, 2, 2]
     and [2, 2, -1] but is never first, so it gets nothing (a last-index rule would give it both)."""
-    sym_grad, torch_grad = _gradients(FUNCTIONS["max_pool1d"], *call(TIES, 3, 1))
+    sym_grad, torch_grad = gradients(FUNCTIONS["max_pool1d"], *call(TIES, 3, 1))
     assert sym_grad.ravel().tolist() == torch_grad.ravel().tolist()
     assert [i for i in range(8) if sym_grad[0, 0, i] != 0] == [1, 2, 4, 5]
 

@@ -24,24 +24,17 @@ def _affine(input, product, beta, alpha):
     return as_obj(input) * b + as_obj(product) * a
 
 
-@register("addmm", torch=torch.addmm, analytic=True, doc="beta * input + alpha * (m1 @ m2)")
-def addmm(input, mat1, mat2, *, beta=1, alpha=1):
-    return _affine(input, mm(mat1, mat2), beta, alpha)
+def _register_affine(name, product, what):
+    def definition(input, a, b, *, beta=1, alpha=1):
+        return _affine(input, product(a, b), beta, alpha)
+
+    definition.__name__ = name
+    register(name, torch=getattr(torch, name), analytic=True, doc=f"beta * input + alpha * {what}")(definition)
 
 
-@register("addmv", torch=torch.addmv, analytic=True, doc="beta * input + alpha * (mat @ vec)")
-def addmv(input, mat, vec, *, beta=1, alpha=1):
-    return _affine(input, mv(mat, vec), beta, alpha)
-
-
-@register("addr", torch=torch.addr, analytic=True, doc="beta * input + alpha * outer(vec1, vec2)")
-def addr(input, vec1, vec2, *, beta=1, alpha=1):
-    return _affine(input, outer(vec1, vec2), beta, alpha)
-
-
-@register("baddbmm", torch=torch.baddbmm, analytic=True, doc="beta * input + alpha * bmm(b1, b2)")
-def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
-    return _affine(input, bmm(batch1, batch2), beta, alpha)
+for _name, _product, _what in (("addmm", mm, "(m1 @ m2)"), ("addmv", mv, "(mat @ vec)"),
+                               ("addr", outer, "outer(vec1, vec2)"), ("baddbmm", bmm, "bmm(b1, b2)")):
+    _register_affine(_name, _product, _what)
 
 
 @register("addbmm", torch=torch.addbmm, analytic=True, doc="beta * input + alpha * sum_b b1[b] @ b2[b]")
