@@ -27,7 +27,7 @@ from verifier.verdict.compare import DEFAULT_TOLERANCES
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "cases"
-FAMILIES = ["elementwise", "reductions", "shape", "linalg", "nn", "multi", "kinks", "errors", "semantics"]
+FAMILIES = ["elementwise", "reductions", "shape", "linalg", "nn", "layers", "multi", "kinks", "errors", "semantics"]
 
 # What the issue asks each family to cover, as canonical mirror names.
 COVERAGE = {
@@ -42,6 +42,12 @@ COVERAGE = {
     "nn": ["softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss",
            "huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
            "cosine_similarity", "normalize", "layer_norm", "linear"],
+    "layers": ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "max_pool2d",
+               "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
+               "adaptive_max_pool2d", "batch_norm", "instance_norm", "group_norm", "rms_norm", "embedding", "pad",
+               "interpolate", "grid_sample", "scaled_dot_product_attention", "unfold", "fold", "pixel_shuffle",
+               "cdist", "pdist", "margin_ranking_loss", "hinge_embedding_loss", "triplet_margin_loss",
+               "poisson_nll_loss", "gaussian_nll_loss", "multilabel_soft_margin_loss", "cosine_embedding_loss"],
 }
 
 

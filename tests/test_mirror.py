@@ -8,7 +8,6 @@ to 1e-10 relative.
 
 from __future__ import annotations
 
-import time
 import zlib
 from fractions import Fraction
 
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import sympy
 import torch
+from mirror_samples_nn import breadth_samples, nn_samples  # noqa: I001  (tests/ is on sys.path, as for corpus)
 
 from verifier.errors import ExpressionError, UnknownFunctionError
 from verifier.exact.mirror import ALIASES, FUNCTIONS, Function, resolve
@@ -189,6 +189,8 @@ SAMPLES = {
     "layer_norm": lambda g: call(g.x(2, 3, 4), (3, 4), g.x(3, 4), g.x(3, 4)),
     "linear": lambda g: call(g.x(2, 4), g.x(3, 4), g.x(3)),
 }
+SAMPLES.update(nn_samples(call, Num, Ints))
+SAMPLES.update(breadth_samples(call, Num, Ints))
 
 
 def sample(name):
@@ -372,8 +374,12 @@ GRADIENT_CASES = {
 @pytest.mark.parametrize("case", [pytest.param(c, id=c) for c in GRADIENT_CASES])
 def test_symbolic_gradient_matches_autograd(case):
     """d(sum_j v_j out_j)/dx for every symbol of the first input, SymPy diff vs torch autograd."""
-    fn = resolve(case.split("_tanh")[0])
-    args, kwargs = GRADIENT_CASES[case]
+    sym_grad, grad = gradients(resolve(case.split("_tanh")[0]), *GRADIENT_CASES[case])
+    assert mismatch(sym_grad, grad, rtol=1e-9) is None, mismatch(sym_grad, grad)
+
+
+def gradients(fn, args, kwargs):
+    """(SymPy's d(sum_j v_j out_j)/dx, torch autograd's) for the first input, random v."""
     b = Bound(args, kwargs)
     out = fn.sym(*b.sym_args, **b.sym_kwargs)
     ref = fn.call_torch(*b.torch_args, **b.torch_kwargs)
@@ -382,7 +388,7 @@ def test_symbolic_gradient_matches_autograd(case):
     (grad,) = torch.autograd.grad((ref * torch.tensor(v)).sum(), tensor)
     objective = sympy.Add(*[sympy.Float(w, 30) * e for w, e in zip(v.flat, out.flat)])
     sym_grad = np.array([b.numeric(objective.diff(s)) for s in syms.flat]).reshape(syms.shape)
-    assert mismatch(sym_grad, grad.numpy(), rtol=1e-9) is None, mismatch(sym_grad, grad.numpy())
+    return sym_grad, grad.numpy()
 
 
 # --- the harness can fail ---------------------------------------------------
@@ -432,9 +438,7 @@ def test_expected_aliases():
 
 def test_softmax_1024_shares_its_denominator():
     x = np.array([sympy.Symbol(f"s{i}", real=True) for i in range(1024)], dtype=object)
-    start = time.perf_counter()
     out = resolve("softmax").sym(x, dim=0)
-    assert time.perf_counter() - start < 2.0
     inverses = [next(a for a in e.args if a.is_Pow and a.exp == -1) for e in out]
     assert all(p is inverses[0] for p in inverses)
     assert len(inverses[0].base.args) == 1024
@@ -442,21 +446,35 @@ def test_softmax_1024_shares_its_denominator():
 
 def test_layer_norm_1024_stays_linear():
     x = np.array([sympy.Symbol(f"s{i}", real=True) for i in range(1024)], dtype=object)
-    start = time.perf_counter()
     out = resolve("layer_norm").sym(x, (1024,))
     out = out * 2  # re-evaluating the shared power must not query the whole sum
-    assert time.perf_counter() - start < 2.0
     # the mean is one shared sum, not distributed into each centred element
     assert all(len(e.args) <= 3 for e in out.flat)
 
 
-def test_reductions_of_1024_extrema_are_fast():
-    x = np.array([sympy.Symbol(f"s{i}", real=True) for i in range(1024)], dtype=object)
-    start = time.perf_counter()
-    resolve("amax").sym(x)
-    resolve("clamp").sym(x, -1, 1)
-    resolve("std").sym(x) * 2
-    assert time.perf_counter() - start < 2.0
+def _graph_size(arr) -> int:
+    """Distinct nodes of the expression DAG (a tree walk would count shared nodes again)."""
+    seen, stack = set(), list(np.asarray(arr, dtype=object).ravel())
+    while stack:
+        e = stack.pop()
+        if e not in seen:
+            seen.add(e)
+            stack.extend(getattr(e, "args", ()))
+    return len(seen)
+
+
+def test_reductions_of_extrema_are_linear_in_n():
+    """amax, clamp and std over n symbols build O(n) nodes (a pairwise nest of Max would be O(n^2)).
+
+    Counted, not timed: a timed test measures the machine's load, not the code.
+    """
+    sizes = {}
+    for n in (256, 1024):
+        x = np.array([sympy.Symbol(f"s{i}", real=True) for i in range(n)], dtype=object)
+        sizes[n] = [_graph_size(resolve("amax").sym(x)), _graph_size(resolve("clamp").sym(x, -1, 1)),
+                    _graph_size(resolve("std").sym(x) * 2)]
+    for small, large in zip(sizes[256], sizes[1024]):
+        assert large <= 8 * 1024 and large <= 4.5 * small, sizes
 
 
 # --- other call forms ------------------------------------------------------------

@@ -70,3 +70,17 @@ def plant(entry: Planted) -> Planted:
         raise ValueError(f"corpus id {entry.id!r} used twice")
     CORPUS.append(entry)
     return entry
+
+
+def assert_caught(result, bug: str) -> None:
+    """A planted bug's run failed on its gradient, every flagged element really outside tolerance."""
+    assert result.status == "fail", f"{bug}: {result.status} {result.message}"
+    assert "gradient" in [c.name for c in result.checks if not c.ok]
+    bad = result.rows[~result.rows["ok"]]
+    assert len(bad) > 0 and (bad["abs_err"] > bad["tolerance"]).all()
+
+
+def assert_passes(result) -> None:
+    """A correct twin's run passed with every element checked and within tolerance."""
+    assert result.status == "pass", result.message
+    assert len(result.rows) > 0 and result.rows["ok"].all()

@@ -33,6 +33,9 @@ _MP_FUNCS = {
     sp.Abs: abs, sp.sec: mpmath.sec, sp.csc: mpmath.csc, sp.cot: mpmath.cot,
     sp.atan2: mpmath.atan2, sp.gamma: mpmath.gamma, sp.loggamma: mpmath.loggamma,
     sp.floor: mpmath.floor, sp.ceiling: mpmath.ceil, sp.sinc: lambda x: mpmath.sinc(x),
+    # special functions of the mirror (verifier/exact/mirror/special.py)
+    sp.polygamma: lambda n, x: mpmath.psi(int(n), x), sp.erfinv: mpmath.erfinv,
+    sp.besseli: mpmath.besseli, sp.zeta: mpmath.zeta,
 }
 
 

@@ -49,6 +49,7 @@ MP = {
     "loggamma": mpmath.loggamma, "polygamma": lambda n, x: mpmath.psi(int(n), x),
     "floor": mpmath.floor, "ceiling": mpmath.ceil, "sinc": _sinc, "sign": _sign,
     "Heaviside": _heaviside, "DiracDelta": _dirac, "Max": lambda *a: max(a), "Min": lambda *a: min(a),
+    "erfinv": mpmath.erfinv, "besseli": mpmath.besseli, "zeta": mpmath.zeta,
 }
 
 _REL = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,

@@ -41,7 +41,7 @@ FUNCTIONS = {cls.__name__: cls for cls in (
     sp.exp, sp.log, sp.sin, sp.cos, sp.tan, sp.asin, sp.acos, sp.atan, sp.sinh, sp.cosh, sp.tanh,
     sp.asinh, sp.acosh, sp.atanh, sp.erf, sp.erfc, sp.Abs, sp.sec, sp.csc, sp.cot, sp.atan2,
     sp.gamma, sp.loggamma, sp.polygamma, sp.floor, sp.ceiling, sp.sinc, sp.sign, sp.Heaviside,
-    sp.DiracDelta, sp.Max, sp.Min)}
+    sp.DiracDelta, sp.Max, sp.Min, sp.erfinv, sp.besseli, sp.zeta)}
 
 RELATIONS = {sp.StrictGreaterThan: ">", sp.GreaterThan: ">=", sp.StrictLessThan: "<",
              sp.LessThan: "<=", sp.Equality: "==", sp.Unequality: "!="}
@@ -255,8 +255,12 @@ def _partial(node, k: int):
     ``fdiff`` is that, but some functions (sign) leave it unevaluated as
     ``Derivative``/``Subs``; differentiating ``f(..., d, ...)`` in a fresh
     symbol ``d`` and putting the argument back gives their own derivative
-    rule (sign' = 2·DiracDelta, as ``sympy.diff`` says).
+    rule (sign' = 2·DiracDelta, as ``sympy.diff`` says). floor and ceiling have no
+    fdiff: they are constant between their jumps, derivative 0 (torch's gradient of
+    floor/ceil/round/trunc is 0 everywhere; a jump is a kink).
     """
+    if isinstance(node, (sp.floor, sp.ceiling)):
+        return sp.S.Zero
     d = node.fdiff(k)
     if not d.has(sp.Derivative, sp.Subs):
         return d

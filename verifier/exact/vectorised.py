@@ -20,6 +20,7 @@ import math
 from fractions import Fraction
 from typing import Mapping, Sequence
 
+import mpmath
 import numpy as np
 
 from ..errors import SymbolicError
@@ -29,6 +30,12 @@ from .tape import ADD, AND, CONST, FUNC, MUL, NOT, OR, PIECEWISE, POW, REL, SYM,
 def _from_math(fn):
     ufunc = np.frompyfunc(fn, 1, 1)
     return lambda x: ufunc(np.asarray(x, dtype=np.float64)).astype(np.asarray(x).dtype)
+
+
+def _from_mpmath(fn, arity=1):
+    """A function numpy and math lack (special functions), per element through mpmath, to float64."""
+    ufunc = np.frompyfunc(lambda *a: float(fn(*a)), arity, 1)
+    return lambda *x: ufunc(*[np.asarray(v, dtype=np.float64) for v in x]).astype(np.asarray(x[-1]).dtype)
 
 
 def _heaviside(x, h0=0.5):
@@ -57,6 +64,8 @@ NP = {
     "loggamma": _from_math(math.lgamma), "Heaviside": _heaviside, "DiracDelta": _dirac,
     "Max": lambda *a: np.maximum.reduce(np.broadcast_arrays(*a)),
     "Min": lambda *a: np.minimum.reduce(np.broadcast_arrays(*a)),
+    "polygamma": _from_mpmath(lambda n, x: mpmath.psi(int(n), x), 2), "erfinv": _from_mpmath(mpmath.erfinv),
+    "besseli": _from_mpmath(mpmath.besseli, 2), "zeta": _from_mpmath(mpmath.zeta, 2),
 }
 
 _REL = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,

@@ -29,6 +29,22 @@ _REFUSE = {
     "torch.layer_norm": ("torch.layer_norm is the native op (an extra cudnn_enable argument); "
                          "use torch.nn.functional.layer_norm"),
     "torch.exp_": "torch.exp_ modifies its argument in place; use x.exp_() on an intermediate result",
+    # removed or differently ordered legacy forms of the linalg entries
+    "torch.lstsq": "torch.lstsq was removed from torch; use torch.linalg.lstsq",
+    "Tensor.lstsq": "Tensor.lstsq was removed from torch; use torch.linalg.lstsq",
+    "torch.lu_solve": "torch.lu_solve takes (b, LU, pivots), not torch.linalg.lu_solve's (LU, pivots, B); "
+                      "use torch.linalg.lu_solve",
+    "Tensor.lu_solve": "Tensor.lu_solve takes (LU, pivots) after the right-hand side; use torch.linalg.lu_solve",
+    "Tensor.polygamma": "x.polygamma(n) puts n after the tensor; write torch.polygamma(n, x)",
+    "torch.split_with_sizes": "torch.split_with_sizes takes a list of sizes only; write torch.split",
+    "Tensor.split_with_sizes": "x.split_with_sizes takes a list of sizes only; write x.split",
+    "Tensor.unfold": ("x.unfold(dimension, size, step) is a sliding window, not "
+                      "torch.nn.functional.unfold (im2col); it is not supported yet"),
+    # the native ops behind torch.nn.functional: other required arguments, reductions as integer codes
+    **{f"torch.{name}": (f"torch.{name} is the native op (other required arguments or an integer reduction "
+                         f"code); use torch.nn.functional.{name}")
+       for name in ("adaptive_max_pool1d", "batch_norm", "instance_norm", "embedding", "cosine_embedding_loss",
+                    "hinge_embedding_loss", "margin_ranking_loss", "poisson_nll_loss", "triplet_margin_loss")},
 }
 # Qualified names with their own entry (registered with bare=False) that the bare name's
 # spellings would otherwise take.

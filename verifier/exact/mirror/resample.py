@@ -1,0 +1,209 @@
+"""Index-moving layers: embedding, pad, interpolate, grid_sample.
+
+* ``embedding``: out[..., :] = weight[input[...], :] (torch.nn.Embedding's definition: a lookup).
+* ``pad``: the ``torch.nn.functional.pad`` definition; pads are given for the last dims first
+  (left, right, ...). An output position outside the input reads ``value`` (constant), the
+  mirror image without repeating the edge (reflect), the nearest edge (replicate) or the
+  position modulo the size (circular). Negative pads crop.
+* ``interpolate``: source coordinates as the ``torch.nn.Upsample`` docs and ATen's
+  ``area_pixel_compute_source_index`` define them: with align_corners the corner pixels'
+  centres coincide (src = dst (in - 1) / (out - 1)); without, src = (dst + 1/2) scale - 1/2,
+  scale = in / out (or 1 / scale_factor), clamped at 0 for the linear modes. linear and
+  bilinear mix the two neighbours with weights 1 - t, t; bicubic is Keys' cubic convolution
+  with A = -0.75 over four neighbours, indices clamped to the edge. nearest takes
+  floor(dst * scale) with the scale rounded to float32, as torch computes it (an index
+  choice, not a derivative: for scales like 3/5 the float32 product decides the pixel).
+* ``grid_sample`` (bilinear, zero padding): out = sum_pixels x[p] hat(ix - p_x) hat(iy - p_y),
+  hat(d) = max(0, 1 - |d|), the tent kernel whose sum is bilinear interpolation; (ix, iy)
+  unnormalised from the grid by ((g + 1) / 2)(size - 1) with align_corners, else
+  ((g + 1) size - 1) / 2. The hat's kinks at integer coordinates are where the kink
+  detector looks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import sympy
+import torch.nn.functional as F
+from sympy import Abs, Rational
+
+from ._arrays import add_all, as_obj, extremum, index_array, sym_number, unsupported
+from ._table import register
+
+
+@register("embedding", torch=F.embedding, doc="weight[input]: row input[...] of the weight matrix")
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """Look rows of ``weight`` up by the integer ``input``."""
+    if padding_idx is not None:
+        raise unsupported("embedding: padding_idx is not supported (torch zeroes that row's gradient, "
+                          "which is not a derivative of the lookup)",
+                          hint="Leave padding_idx out, or keep the padding row constant.")
+    if max_norm is not None or scale_grad_by_freq:
+        raise unsupported("embedding: max_norm and scale_grad_by_freq are not supported")
+    idx, w = index_array(input), as_obj(weight)
+    if idx.size and (idx.min() < 0 or idx.max() >= w.shape[0]):
+        raise unsupported(f"embedding: index out of range for {w.shape[0]} rows")
+    return w[idx]
+
+
+_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _source(i, n, mode):
+    """The input index an output index i (in input coordinates) reads, or None for the constant."""
+    if 0 <= i < n:
+        return i
+    if mode == "constant":
+        return None
+    if mode == "replicate":
+        return min(max(i, 0), n - 1)
+    if mode == "circular":
+        return i % n
+    period = 2 * (n - 1)
+    j = i % period
+    return j if j < n else period - j
+
+
+@register("pad", torch=F.pad,
+          doc="pad the last dims by (left, right, ...) pairs: constant value, reflect (no edge "
+              "repeat), replicate (edge) or circular (modulo)")
+def pad(input, pad, mode="constant", value=None):
+    """torch.nn.functional.pad."""
+    x = as_obj(input)
+    if mode not in _MODES:
+        raise unsupported(f"pad: unknown mode {mode!r}", hint=f"Use one of {', '.join(_MODES)}.")
+    pads = [int(p) for p in pad]
+    if len(pads) % 2 or len(pads) // 2 > x.ndim:
+        raise unsupported(f"pad: {pads} must be (left, right) pairs for at most {x.ndim} dims")
+    lo, hi = [0] * x.ndim, [0] * x.ndim
+    for k in range(len(pads) // 2):
+        lo[x.ndim - 1 - k], hi[x.ndim - 1 - k] = pads[2 * k], pads[2 * k + 1]
+    if mode == "reflect" and any(max(a, b) >= n for a, b, n in zip(lo, hi, x.shape)):
+        raise unsupported("pad: reflect padding must be smaller than the dim it pads")
+    fill = sym_number(0 if value is None else value)
+    shape = tuple(n + a + b for n, a, b in zip(x.shape, lo, hi))
+    if min(shape, default=1) < 0:
+        raise unsupported(f"pad: {pads} crops more than the input has")
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(shape):
+        src = [_source(i - a, n, mode) for i, a, n in zip(idx, lo, x.shape)]
+        out[idx] = fill if any(s is None for s in src) else x[tuple(src)]
+    return out
+
+
+_DIMS = {"nearest": (1, 2, 3), "linear": (1,), "bilinear": (2,), "bicubic": (2,)}
+
+
+def _sizes(x, nd, size, scale_factor):
+    """(output sizes, per-dim scale in/out or 1/scale_factor), torch's rules."""
+    sizes = x.shape[2:]
+    if (size is None) == (scale_factor is None):
+        raise unsupported("interpolate: give exactly one of size and scale_factor")
+    if size is not None:
+        out = tuple(int(s) for s in (size if isinstance(size, (list, tuple)) else [size] * nd))
+        return out, [Rational(n, m) for n, m in zip(sizes, out)], None
+    factors = scale_factor if isinstance(scale_factor, (list, tuple)) else [scale_factor] * nd
+    factors = [sym_number(f) for f in factors]
+    out = tuple(int(math.floor(n * f)) for n, f in zip(sizes, factors))
+    return out, [1 / f for f in factors], factors
+
+
+def _linear_source(dst, n_in, n_out, scale, align_corners, cubic):
+    if align_corners:
+        return Rational(dst * (n_in - 1), n_out - 1) if n_out > 1 else sympy.S.Zero
+    src = (dst + Rational(1, 2)) * scale - Rational(1, 2)
+    return src if cubic or src > 0 else sympy.S.Zero
+
+
+def _cubic_weights(t):
+    a = Rational(-3, 4)
+
+    def near(d):      # |d| <= 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d):       # 1 < |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+def _taps(mode, dst, n_in, n_out, scale, align_corners):
+    """[(input index, weight)] for one output index along one dim."""
+    if mode == "nearest":
+        src = np.floor(np.float32(dst) * np.float32(float(scale)))
+        return [(min(int(src), n_in - 1), sympy.S.One)]
+    src = _linear_source(dst, n_in, n_out, scale, align_corners, mode == "bicubic")
+    i = int(sympy.floor(src))
+    t = src - i
+    if mode == "bicubic":
+        return [(min(max(i + k, 0), n_in - 1), w) for k, w in zip((-1, 0, 1, 2), _cubic_weights(t))]
+    i = min(i, n_in - 1)
+    return [(i, 1 - t), (min(i + 1, n_in - 1), t)]
+
+
+@register("interpolate", torch=F.interpolate,
+          doc="resample the spatial dims: nearest (floor(dst*scale)), linear/bilinear (two-tap "
+              "1-t, t), bicubic (Keys, A=-0.75); source index per align_corners")
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """torch.nn.functional.interpolate for the nearest, linear, bilinear and bicubic modes."""
+    x = as_obj(input)
+    nd = x.ndim - 2
+    if mode not in _DIMS or nd not in _DIMS[mode]:
+        raise unsupported(f"interpolate: mode {mode!r} on a {x.ndim}-d input is not supported",
+                          hint="nearest (3-5 d), linear (3-d), bilinear and bicubic (4-d).")
+    if antialias or recompute_scale_factor:
+        raise unsupported("interpolate: antialias and recompute_scale_factor are not supported")
+    if mode == "nearest" and align_corners is not None:
+        raise unsupported("interpolate: align_corners only goes with the linear and cubic modes")
+    out_sizes, scales, _ = _sizes(x, nd, size, scale_factor)
+    taps = [[_taps(mode, o, n, m, s, bool(align_corners)) for o in range(m)]
+            for n, m, s in zip(x.shape[2:], out_sizes, scales)]
+    out = np.empty(x.shape[:2] + out_sizes, dtype=object)
+    for pos in np.ndindex(out_sizes):
+        per_dim = [taps[d][p] for d, p in enumerate(pos)]
+        combos = [(tuple(i for i, _ in c), sympy.Mul(*[w for _, w in c])) for c in _product(per_dim)]
+        for lead in np.ndindex(x.shape[:2]):
+            out[lead + pos] = add_all([w * x[lead + at] for at, w in combos if w != 0])
+    return out
+
+
+def _product(lists):
+    if not lists:
+        return [()]
+    return [(a,) + rest for a in lists[0] for rest in _product(lists[1:])]
+
+
+def _hat(d):
+    return extremum(sympy.Max, [sympy.S.Zero, 1 - Abs(d)])
+
+
+@register("grid_sample", torch=F.grid_sample,
+          doc="bilinear, zero padding: sum_p x[p] hat(ix - p_x) hat(iy - p_y), hat(d) = max(0, 1 - |d|), "
+              "(ix, iy) unnormalised from the grid per align_corners")
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    """torch.nn.functional.grid_sample on 4-d inputs, bilinear with zero padding."""
+    x, g = as_obj(input), as_obj(grid)
+    if mode != "bilinear" or padding_mode != "zeros" or x.ndim != 4:
+        raise unsupported("grid_sample: only mode='bilinear', padding_mode='zeros' on 4-d inputs "
+                          "is supported")
+    n_batch, channels, height, width = x.shape
+    if g.shape[0] != n_batch or g.ndim != 4 or g.shape[3] != 2:
+        raise unsupported(f"grid_sample: grid {g.shape} is not (N, H_out, W_out, 2) for input {x.shape}")
+
+    def unnormalise(c, size):
+        return (c + 1) / 2 * (size - 1) if align_corners else ((c + 1) * size - 1) / 2
+
+    out = np.empty((n_batch, channels) + g.shape[1:3], dtype=object)
+    for n in range(n_batch):
+        for i, j in np.ndindex(g.shape[1:3]):
+            ix, iy = unnormalise(g[n, i, j, 0], width), unnormalise(g[n, i, j, 1], height)
+            hx = [_hat(ix - px) for px in range(width)]
+            hy = [_hat(iy - py) for py in range(height)]
+            for c in range(channels):
+                out[n, c, i, j] = add_all([x[n, c, py, px] * hy[py] * hx[px]
+                                           for py in range(height) for px in range(width)])
+    return out
