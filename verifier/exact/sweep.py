@@ -20,6 +20,7 @@ import mpmath
 import numpy as np
 
 from ..errors import SymbolicError
+from . import magnitude
 from .evaluation import _dirac, _heaviside, _sign  # one definition of each jump function
 from .tape import ADD, AND, CONST, FUNC, MUL, NOT, OR, PIECEWISE, POW, REL, SYM, Tape, accumulate, adjoint_nodes
 
@@ -185,18 +186,36 @@ def backward(tape: Tape, vals: list, seeds: Mapping[int, object], active: list[b
     top = max((i for i in seeds), default=-1)
     out = [mpmath.mpf(0)] * len(tape.leaves)
     for i, op, kids, a in adjoint_nodes(tape, adj, top, out):
-        # the two commonest nodes inline: a sum passes its adjoint on, a product of two swaps values
-        if op == ADD:
-            pairs = [(j, None) for j in kids]
-        elif op == MUL and len(kids) == 2:
-            j, k = kids
-            pairs = [(j, vals[k]), (k, vals[j])]
-        else:
-            pairs = _partials(tape, vals, i, op)
-        for child, partial in pairs:
+        for child, partial in local_partials(tape, vals, i, op):
             if not skip[child]:
                 accumulate(adj, child, a, partial)
     return out
+
+
+def local_partials(tape: Tape, vals: list, i: int, op: int) -> list:
+    """``[(child, ∂i/∂child)]`` at the point (``None`` for a sum's 1)."""
+    kids = tape.args[i]
+    # the two commonest nodes inline: a sum passes its adjoint on, a product of two swaps values
+    if op == ADD:
+        return [(j, None) for j in kids]
+    if op == MUL and len(kids) == 2:
+        j, k = kids
+        return [(j, vals[k]), (k, vals[j])]
+    return _partials(tape, vals, i, op)
+
+
+def bounds(tape: Tape, vals: list, seeds: Mapping[int, object], active: list[bool] | None = None,
+           upto: int | None = None) -> tuple[list, list]:
+    """(per-node forward error bounds ``E``, per-leaf bounds ``M`` of the sweep seeded with ``|v|``).
+
+    See :mod:`verifier.exact.magnitude`: ``M`` is in units of the dtype's
+    unit roundoff; ``M ≥ |adjoint|`` at every leaf.
+    """
+    part = lambda i, op: local_partials(tape, vals, i, op)      # noqa: E731
+    errs = magnitude.forward_errors(tape, vals, part, upto)
+    top = max((i for i in seeds), default=-1)
+    return errs, magnitude.sweep_bounds(tape, vals, errs, {r: abs(w) for r, w in seeds.items()}, part, mpmath,
+                                        top, active)
 
 
 def _partials(tape: Tape, vals: list, i: int, op: int):
@@ -344,26 +363,18 @@ def tangent(tape: Tape, vals: list, leaf_tangents: Sequence, roots: Sequence[int
     Only nodes the roots reach through the branches the point takes are
     visited, so an undefined value in an untaken branch does not matter.
     """
-    ops, args = tape.ops, tape.args
-    needed = _walk(roots, lambda i: [active_branch(tape, vals, i)] if ops[i] == PIECEWISE
-                   else args[i] if ops[i] in (ADD, MUL, POW, FUNC) else ())
+    ops = tape.ops
     t: dict = {}
-    for i in sorted(needed):
+    for i in _needed(tape, vals, roots):
         op = ops[i]
         if op == SYM:
             t[i] = leaf_tangents[int(tape.extra[i])]
             continue
         if op not in (ADD, MUL, POW, FUNC, PIECEWISE):
             continue
-        kids = args[i]
-        if all(t.get(j) is None for j in kids):
+        if all(t.get(j) is None for j in tape.args[i]):
             continue
-        if op == ADD:
-            pairs = [(j, None) for j in kids]
-        elif op == MUL and len(kids) == 2:
-            pairs = [(kids[0], vals[kids[1]]), (kids[1], vals[kids[0]])]
-        else:
-            pairs = _partials(tape, vals, i, op)
+        pairs = local_partials(tape, vals, i, op)
         acc = None
         for j, partial in pairs:
             tj = t.get(j)
@@ -374,3 +385,20 @@ def tangent(tape: Tape, vals: list, leaf_tangents: Sequence, roots: Sequence[int
         t[i] = acc
     zero = mpmath.mpf(0)
     return [t.get(r) if t.get(r) is not None else zero for r in roots]
+
+
+def _needed(tape: Tape, vals: list, roots: Sequence[int]) -> list[int]:
+    """The nodes ``roots`` reach through the branches the point takes, ascending."""
+    ops, args = tape.ops, tape.args
+    return sorted(_walk(roots, lambda i: [active_branch(tape, vals, i)] if ops[i] == PIECEWISE
+                        else args[i] if ops[i] in (ADD, MUL, POW, FUNC) else ()))
+
+
+def tangent_bound(tape: Tape, vals: list, leaf_tangents: Sequence, roots: Sequence[int]) -> list:
+    """The rounding bound ``M`` (see :mod:`verifier.exact.magnitude`) of each root's J·u, leaves seeded with |u|."""
+    needed = _needed(tape, vals, roots)
+    part = lambda i, op: local_partials(tape, vals, i, op)      # noqa: E731
+    errs = magnitude.forward_errors(tape, vals, part, (max(needed) + 1) if needed else 0)
+    pairs = magnitude.tangent_bounds(tape, vals, errs, leaf_tangents, part, mpmath, needed)
+    zero = mpmath.mpf(0)
+    return [pairs[r][1] if r in pairs else zero for r in roots]
