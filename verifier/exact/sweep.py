@@ -34,8 +34,6 @@ class Poison:
         self.reason = reason
 
 
-
-
 def _sinc(x):
     # SymPy's sinc is the unnormalised sin(x)/x with sinc(0) = 1
     return mpmath.mpf(1) if x == 0 else mpmath.sin(x) / x
@@ -193,9 +191,8 @@ def backward(tape: Tape, vals: list, seeds: Mapping[int, object], active: list[b
 
 
 def local_partials(tape: Tape, vals: list, i: int, op: int) -> list:
-    """``[(child, ∂i/∂child)]`` at the point (``None`` for a sum's 1)."""
+    """``[(child, ∂i/∂child)]`` at the point (``None`` for a sum's 1); sums and products of two inline."""
     kids = tape.args[i]
-    # the two commonest nodes inline: a sum passes its adjoint on, a product of two swaps values
     if op == ADD:
         return [(j, None) for j in kids]
     if op == MUL and len(kids) == 2:
@@ -300,7 +297,6 @@ def leaf_values(tape: Tape, point: Mapping[str, np.ndarray]) -> list:
     """The leaves' values as exact mpmath numbers (float64 inputs are exact binary fractions)."""
     flat = {name: np.asarray(arr, dtype=np.float64).ravel().tolist() for name, arr in point.items()}
     return [mpmath.mpf(flat[name][k]) for name, k in tape.leaves]
-
 
 
 _ZERO_AT_KINK = ("Abs", "sign", "Heaviside")
