@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import math
+
 import numpy as np
 
 from .tape import ADD, CONST, FUNC, MUL, PIECEWISE, POW, SYM, Tape
@@ -72,7 +74,13 @@ def forward_errors(tape: Tape, vals: list, partials: Callable[[int, int], list],
             if op == CONST:
                 errs[i] = own if extra[i] not in ("true", "false") else None
                 continue
-            total = own
+            kids = tape.args[i]
+            if op == ADD and len(kids) > 2:     # a pairwise sum of k terms rounds log2(k) times per term
+                total = own + (_levels(len(kids)) - 1) * sum_abs([vals[j] for j in kids])
+            elif op == MUL and len(kids) > 2:   # k factors: k - 1 roundings
+                total = own * (len(kids) - 1)
+            else:
+                total = own
             for child, p in partials(i, op):
                 e = errs[child]
                 if e is None:
@@ -84,6 +92,18 @@ def forward_errors(tape: Tape, vals: list, partials: Callable[[int, int], list],
         except Exception:      # a poisoned value (a pole in an untaken branch): no bound; unused unless taken
             errs[i] = None
     return errs
+
+
+def _levels(k: int) -> int:
+    """Roundings per term of a pairwise sum of ``k`` terms: ceil(log2 k) (torch's CPU reductions are pairwise)."""
+    return max(1, math.ceil(math.log2(k))) if k > 1 else 1
+
+
+def sum_abs(values):
+    total = 0
+    for v in values:
+        total = total + abs(v)
+    return total
 
 
 def partial_errors(tape: Tape, vals: list, errs: list, i: int, op: int, pairs: list, m) -> dict:
@@ -166,6 +186,7 @@ def sweep_bounds(tape: Tape, vals: list, errs: list, seeds: dict, partials, m, t
     ops = tape.ops
     mag: list = [None] * len(ops)
     err: list = [None] * len(ops)
+    fan = [0] * len(ops)                 # contributions summed into each adjoint
     for r, w in seeds.items():
         mag[r] = w if mag[r] is None else mag[r] + w
         err[r] = 0 * w if err[r] is None else err[r]
@@ -174,6 +195,8 @@ def sweep_bounds(tape: Tape, vals: list, errs: list, seeds: dict, partials, m, t
         a_i = mag[i]
         if a_i is None:
             continue
+        if fan[i] > 2:                   # the adjoint is a pairwise sum of its contributions
+            err[i] = err[i] + (_levels(fan[i]) - 1) * a_i
         op = ops[i]
         if op == SYM:
             out[int(tape.extra[i])] = err[i] + a_i
@@ -191,6 +214,7 @@ def sweep_bounds(tape: Tape, vals: list, errs: list, seeds: dict, partials, m, t
             inc_b = (scaled(p, b_i) if p is not None else b_i) + scaled(a_i, d) + inc_a
             mag[child] = inc_a if mag[child] is None else mag[child] + inc_a
             err[child] = inc_b if err[child] is None else err[child] + inc_b
+            fan[child] += 1
     return out
 
 
