@@ -9,28 +9,19 @@ rtol·|exact| + atol·max(1, max|exact|), and both verdicts.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import torch
-from torch.autograd import Function
 
-from verifier import Runner, make_case
-from verifier.torch_side.second_order import exact_hvp
-from verifier.verdict.compare import tolerance_for
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from corpus.elementwise import CubeThirdPlusOne  # noqa: E402  (x³/3 whose backward returns g·(x² + 1))
 
-class CubeThirdPlusOne(Function):
-    """x³/3 whose backward returns g·(x² + 1): the bug of issue 12, item 1."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x * x / 3
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * (x * x + 1)
-
+from verifier import Runner, make_case  # noqa: E402
+from verifier.torch_side.second_order import exact_hvp  # noqa: E402
+from verifier.verdict.compare import tolerance_for  # noqa: E402
 
 OFF = {"forward_mode": False, "second_order": False}
 EXAMPLES = [

@@ -14,6 +14,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from corpus.elementwise import CubeThird, CubeThirdPlusOne
 from torch.autograd import Function
 
 import verifier
@@ -22,27 +23,6 @@ from verifier.cli import main
 from verifier.errors import CaseError
 from verifier.exact.cache import Cache
 from verifier.verdict.compare import DEFAULT_TOLERANCES, EPSILON, allowance, within
-
-
-class CubeThird(Function):
-    """x³/3; the bug returns g·(x² + 1) for g·x²."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x * x / 3
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * x * x
-
-
-class CubeThirdPlusOne(CubeThird):
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * (x * x + 1)
 
 
 def _cube(fn, xs, dtype, **fields):

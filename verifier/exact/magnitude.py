@@ -31,9 +31,8 @@ the math namespace.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
-
 import math
+from typing import Callable, Sequence
 
 import numpy as np
 
