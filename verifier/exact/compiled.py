@@ -18,7 +18,7 @@ import numpy as np
 
 from ..cases.case import Case
 from ..errors import SymbolicError
-from . import formulas, sweep
+from . import bounds, formulas, sweep
 from .evaluation import PRECISION_DIGITS, real_value
 from .symbolic import ExactResult, OnDemandModel, SymbolicModel, build
 from .tape import CONST, Tape, compile_tape, symbol_leaves
@@ -92,7 +92,7 @@ class CompiledModel(OnDemandModel):
             vals = self._values(point, digits)
             flat = {name: np.abs(np.asarray(direction[name], dtype=np.float64)).ravel().tolist() for name in self.wrt}
             leaf_t = [mpmath.mpf(flat[name][k]) if name in flat else None for name, k in self.tape.leaves]
-            out = sweep.tangent_bound(self.tape, vals, leaf_t, self.tape.roots[:n_out])
+            out = bounds.tangent_bound(self.tape, vals, leaf_t, self.tape.roots[:n_out])
             return np.array([_bound_float(t) for t in out], dtype=np.float64).reshape(self.output_shape)
 
     @property
@@ -175,7 +175,8 @@ def exact(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
         grads = sweep.backward(tape, vals, seeds, model._active)
         by_sweep = _by_input(model, tape, grads)
         may_kink = not sweep.kink_free(tape, vals, tape.roots[:n_out])
-        errs, leaf_bounds = sweep.bounds(tape, vals, seeds, model._active, upto=_output_graph_end(tape, n_out))
+        errs, leaf_bounds = bounds.gradient_bounds(tape, vals, seeds, model._active,
+                                                   upto=_output_graph_end(tape, n_out))
         magnitude = {k: _to_float(g, model.shapes[k]) for k, g in _by_input(model, tape, leaf_bounds).items()}
         out_mag = np.array([_bound_float(errs[r]) for r in tape.roots[:n_out]],
                            dtype=np.float64).reshape(model.output_shape)

@@ -32,11 +32,15 @@ the math namespace.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Callable, Sequence
 
 import numpy as np
 
 from .tape import ADD, CONST, FUNC, MUL, PIECEWISE, POW, SYM, Tape
+
+#: The math namespace for bounds in Python floats (mpmath and numpy have these names too).
+FLOATS = SimpleNamespace(sin=math.sin, cos=math.cos, sinh=math.sinh, cosh=math.cosh, sqrt=math.sqrt, power=pow)
 
 # Which node kinds carry values (relations and logic are bools: no error bound).
 _VALUED = (SYM, CONST, ADD, MUL, POW, FUNC, PIECEWISE)
@@ -80,6 +84,11 @@ def forward_errors(tape: Tape, vals: list, partials: Callable[[int, int], list],
                 total = own * (len(kids) - 1)
             else:
                 total = own
+            if op == ADD:
+                for child in kids:
+                    total = total + errs[child]      # None (unbounded child): TypeError, no bound
+                errs[i] = total
+                continue
             for child, p in partials(i, op):
                 e = errs[child]
                 if e is None:
@@ -203,6 +212,27 @@ def sweep_bounds(tape: Tape, vals: list, errs: list, seeds: dict, partials, m, t
         if op == CONST or op not in _VALUED:
             continue
         b_i = err[i]
+        if op == ADD:                    # the commonest node, inline: partials 1, exact
+            inc_b = b_i + a_i
+            for child in tape.args[i]:
+                if ops[child] == CONST or (active is not None and not active[child]):
+                    continue
+                mag[child] = a_i if mag[child] is None else mag[child] + a_i
+                err[child] = inc_b if err[child] is None else err[child] + inc_b
+                fan[child] += 1
+            continue
+        kids = tape.args[i]
+        if op == MUL and len(kids) == 2 and isinstance(a_i, float):   # the next commonest, in floats
+            for child, other in ((kids[0], kids[1]), (kids[1], kids[0])):
+                if ops[child] == CONST or (active is not None and not active[child]):
+                    continue
+                p = abs(vals[other])
+                inc_a = a_i * p
+                inc_b = b_i * p + a_i * (_e(errs[other]) + p) + inc_a
+                mag[child] = inc_a if mag[child] is None else mag[child] + inc_a
+                err[child] = inc_b if err[child] is None else err[child] + inc_b
+                fan[child] += 1
+            continue
         pairs = partials(i, op)
         ds = partial_errors(tape, vals, errs, i, op, pairs, m)
         for child, p in pairs:

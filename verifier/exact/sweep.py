@@ -20,7 +20,6 @@ import mpmath
 import numpy as np
 
 from ..errors import SymbolicError
-from . import magnitude
 from .evaluation import _dirac, _heaviside, _sign  # one definition of each jump function
 from .tape import ADD, AND, CONST, FUNC, MUL, NOT, OR, PIECEWISE, POW, REL, SYM, Tape, accumulate, adjoint_nodes
 
@@ -201,20 +200,6 @@ def local_partials(tape: Tape, vals: list, i: int, op: int) -> list:
     return _partials(tape, vals, i, op)
 
 
-def bounds(tape: Tape, vals: list, seeds: Mapping[int, object], active: list[bool] | None = None,
-           upto: int | None = None) -> tuple[list, list]:
-    """(per-node forward error bounds ``E``, per-leaf bounds ``M`` of the sweep seeded with ``|v|``).
-
-    See :mod:`verifier.exact.magnitude`: ``M`` is in units of the dtype's
-    unit roundoff; ``M ≥ |adjoint|`` at every leaf.
-    """
-    part = lambda i, op: local_partials(tape, vals, i, op)      # noqa: E731
-    errs = magnitude.forward_errors(tape, vals, part, upto)
-    top = max((i for i in seeds), default=-1)
-    return errs, magnitude.sweep_bounds(tape, vals, errs, {r: abs(w) for r, w in seeds.items()}, part, mpmath,
-                                        top, active)
-
-
 def _partials(tape: Tape, vals: list, i: int, op: int):
     a = tape.args[i]
     try:
@@ -388,13 +373,3 @@ def _needed(tape: Tape, vals: list, roots: Sequence[int]) -> list[int]:
     ops, args = tape.ops, tape.args
     return sorted(_walk(roots, lambda i: [active_branch(tape, vals, i)] if ops[i] == PIECEWISE
                         else args[i] if ops[i] in (ADD, MUL, POW, FUNC) else ()))
-
-
-def tangent_bound(tape: Tape, vals: list, leaf_tangents: Sequence, roots: Sequence[int]) -> list:
-    """The rounding bound ``M`` (see :mod:`verifier.exact.magnitude`) of each root's J·u, leaves seeded with |u|."""
-    needed = _needed(tape, vals, roots)
-    part = lambda i, op: local_partials(tape, vals, i, op)      # noqa: E731
-    errs = magnitude.forward_errors(tape, vals, part, (max(needed) + 1) if needed else 0)
-    pairs = magnitude.tangent_bounds(tape, vals, errs, leaf_tangents, part, mpmath, needed)
-    zero = mpmath.mpf(0)
-    return [pairs[r][1] if r in pairs else zero for r in roots]

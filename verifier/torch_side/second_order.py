@@ -25,7 +25,7 @@ import torch
 
 from ..cases.case import Case, Tolerance
 from ..errors import CaseError
-from ..exact import sweep
+from ..exact import bounds, sweep
 from ..exact.cache import cached_arrays
 from ..exact.evaluation import PRECISION_DIGITS, real_value
 from ..exact.tangent import symbolic_tangent
@@ -84,8 +84,8 @@ def exact_hvp(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None
         active = sweep.active_nodes(tape, model.wrt)
         seeds = {tape.roots[0]: mpmath.mpf(1)}
         grads = sweep.backward(tape, vals, seeds, active)
-        _, bounds = sweep.bounds(tape, vals, seeds, active)
-        for (name, k), g, b in zip(tape.leaves, grads, bounds):
+        _, leaf_bounds = bounds.gradient_bounds(tape, vals, seeds, active)
+        for (name, k), g, b in zip(tape.leaves, grads, leaf_bounds):
             if name in model.wrt:
                 out[name].flat[k] = real_value(g, "H·w")
                 out[_BOUND + name].flat[k] = float("inf") if b is None else float(abs(b))
