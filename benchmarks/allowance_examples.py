@@ -42,6 +42,10 @@ EXAMPLES = [
 ]
 
 
+#: main's defaults before the allowance (float32's rtol was 3e-5; the others are unchanged)
+OLD_RTOL = {"float64": 4e-11, "float32": 3e-5}
+
+
 def old_allowance(exact: np.ndarray, rtol: float, atol: float) -> np.ndarray:
     return rtol * np.abs(exact) + atol * max(1.0, float(np.max(np.abs(exact))))
 
@@ -52,7 +56,7 @@ def main() -> None:
         case = make_case("doc.example", grad_output="ones", dtypes=[dtype], **fields)
         result = Runner(cache=False).run(case, dtype)
         rows, tol = result.rows, tolerance_for(case, dtype)
-        old = old_allowance(rows["exact"].to_numpy(), tol.rtol, tol.atol)
+        old = old_allowance(rows["exact"].to_numpy(), OLD_RTOL[dtype], tol.atol)
         mag = np.concatenate([result.exact.magnitude[k].ravel() for k in result.exact.vjp])
         print(f"\n{title} [{dtype}]: new {result.status}, old "
               f"{'pass' if (rows['abs_err'].to_numpy() <= old).all() else 'fail'}")
