@@ -15,8 +15,8 @@ from typing import Mapping, Sequence
 import mpmath
 
 from . import magnitude
-from .sweep import Poison, _needed, _partials, local_partials
-from .tape import ADD, MUL, Tape
+from .sweep import Poison, _needed, local_partials
+from .tape import Tape
 
 
 def gradient_bounds(tape: Tape, vals: list, seeds: Mapping[int, object], active: list[bool] | None = None,
@@ -60,14 +60,8 @@ def _float(v):
 
 
 def _float_partials(tape: Tape, vals: list, fvals: list, i: int, op: int) -> list:
-    """:func:`local_partials` as floats (products from the float values, the rest converted)."""
-    kids = tape.args[i]
-    if op == ADD:
-        return [(j, None) for j in kids]
-    if op == MUL and len(kids) == 2:
-        j, k = kids
-        return [(j, fvals[k]), (k, fvals[j])]
-    return [(c, None if p is None else _float(p)) for c, p in _partials(tape, vals, i, op)]
+    """:func:`~verifier.exact.sweep.local_partials` as floats (two-factor products from the float values)."""
+    return [(c, None if p is None else _float(p)) for c, p in local_partials(tape, vals, i, op, fvals)]
 
 
 def tangent_bound(tape: Tape, vals: list, leaf_tangents: Sequence, roots: Sequence[int]) -> list:

@@ -189,14 +189,18 @@ def backward(tape: Tape, vals: list, seeds: Mapping[int, object], active: list[b
     return out
 
 
-def local_partials(tape: Tape, vals: list, i: int, op: int) -> list:
-    """``[(child, ∂i/∂child)]`` at the point (``None`` for a sum's 1); sums and products of two inline."""
+def local_partials(tape: Tape, vals: list, i: int, op: int, products: list | None = None) -> list:
+    """``[(child, ∂i/∂child)]`` at the point (``None`` for a sum's 1); sums and products of two inline.
+
+    ``products``: other values for the two-factor products (the bounds' floats).
+    """
     kids = tape.args[i]
     if op == ADD:
         return [(j, None) for j in kids]
     if op == MUL and len(kids) == 2:
         j, k = kids
-        return [(j, vals[k]), (k, vals[j])]
+        vs = vals if products is None else products
+        return [(j, vs[k]), (k, vs[j])]
     return _partials(tape, vals, i, op)
 
 
