@@ -85,5 +85,9 @@ def test_gradcheck_comparison():
     applicable = {d: table[f"verifier {d}"] != "(no bug in this dtype)" for d in DTYPES}
     for dtype, rows in applicable.items():
         assert (table.loc[rows, f"verifier {dtype}"] == "caught").all()
-    assert (table["false alarm on the correct twin"] == "none").all()
+    # the verifier never alarms on a correct twin; gradcheck does once, on x²/2 at 2e13, where its step
+    # 1e-6 is below float64's spacing (0.004): that is gradcheck's finding, not a corpus defect
+    alarms = table["false alarm on the correct twin"]
+    assert not alarms.str.contains("verifier").any()
+    assert set(table.loc[alarms != "none", "bug"]) <= {"half-square-plus-one-beside-2e13"}
     assert set(table["gradcheck fast float64"]) <= {"caught", "missed"}

@@ -284,9 +284,14 @@ def test_checks_can_name_the_dtypes_they_run_in():
     assert "forward_mode" in names["float16"]
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["bfloat16"])
 def test_torchs_prod_double_backward_still_loses_a_small_element_in_half_types(dtype):
-    """Why cases/reductions.yaml runs reductions.prod_dim1's second-order check in float64/float32 only."""
+    """Why cases/reductions.yaml runs reductions.prod_dim1's second-order check in float64/float32 only.
+
+    In float16 torch's H·w at x(0, 2) is off by 6.5 % (0.0088), inside the
+    per-element allowance rtol·M + atol = 0.01·M + 0.004 of the product rule's
+    terms there; bfloat16 returns 0 for -0.134.
+    """
     case = make_case("t.prod_half", {"x": {"shape": [2, 3], "sample": "normal", "seed": 109}},
                      forward="torch.prod(x, dim=1)", grad_output="random", dtypes=[dtype])
     result = Runner().run(case, dtype)

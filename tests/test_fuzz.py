@@ -264,7 +264,8 @@ def test_mutated_case_files_load_or_fail_cleanly(tmp_path, text):
 FIELDS = ["name", "inputs", "forward", "torch", "sympy", "grad_output", "dtypes", "tolerance", "expect", "tags",
           "description", "functions", "backward", "timeout", "defaults", "cases", "value", "shape", "fill",
           "sample", "seed", "mean", "std", "low", "high", "requires_grad", "domain", "dtype", "x", "y",
-          "float64", "float32", "rtol", "atol", "grad", "output", "grad_fn", "error", "repeat", "retain_graph"]
+          "float64", "float32", "rtol", "atol", "grad", "output", "grad_fn", "error", "repeat", "retain_graph",
+          "accept", "non_finite"]
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), st.floats(allow_nan=True),
                     st.sampled_from(["x", "x.sum()", "float64", "normal", "ones", "random", "exp(x)", "int64",
                                      "__import__('os')", "a.b", ""]),

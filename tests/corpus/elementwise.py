@@ -437,3 +437,43 @@ class SigmoidBfloat16Saved(SigmoidInBfloat16):
 plant(Planted("sigmoid-bfloat16-saved", "silent-cast",
               "sigmoid's saved output silently cast to bfloat16", SigmoidInBfloat16, SigmoidBfloat16Saved,
               {"x": MIXED}, "sigmoid(x)"))
+
+
+# --- beside-a-large-element (issue 12, item 1) ----------------------------------------------------
+# With atol·max(1, max|exact|) one large element scaled every element's allowance: the error of 1
+# at 0.5, -1, 1.5 passed once 2000 (float32) or 2e13 (float64) sat beside them.
+
+class CubeThird(Function):
+    """x**3 / 3, whose derivative is x**2."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x * x / 3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x * x
+
+
+class CubeThirdPlusOne(CubeThird):
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x * x + 1)                 # BUG: a stray + 1
+
+
+plant(Planted("cube-third-plus-one-beside-2000", "beside-a-large-element", "d(x^3/3) written as x^2 + 1",
+              CubeThird, CubeThirdPlusOne, {"x": [0.5, -1.0, 1.5, 2000.0]}, "x**3 / 3"))
+
+
+class HalfSquarePlusOne(HalfSquare):
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x + 1)                     # BUG: a stray + 1
+
+
+plant(Planted("half-square-plus-one-beside-2e13", "beside-a-large-element", "d(x^2/2) written as x + 1",
+              HalfSquare, HalfSquarePlusOne, {"x": [0.5, -1.0, 1.5, 2e13]}, "x**2 / 2"))

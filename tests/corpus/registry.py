@@ -26,6 +26,7 @@ KINDS = {
     "ignored-grad-output": "an ignored grad_output (using ones)",
     "swapped-inputs": "a gradient for one input returned for another",
     "silent-cast": "a forward in float32 that is silently cast",
+    "beside-a-large-element": "an error of 1 beside one large element (a global tolerance scale hid it)",
 }
 
 DTYPES = ("float64", "float32")

@@ -91,7 +91,7 @@ class GradOutput:
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Pass when ``|got - exact| <= atol + rtol * |exact|``, element by element."""
+    """Pass when ``|got - exact| <= rtol·M + atol``, element by element (M: the element's rounding bound, ≥ |exact|)."""
 
     rtol: float
     atol: float
@@ -128,6 +128,8 @@ class Case:
     timeout: float | None = None      # seconds per case × dtype run; None: the run's default
     # optional checks (forward_mode, second_order): True/False, or the dtypes they run in
     checks: Mapping[str, Any] = field(default_factory=dict)
+    # outcomes accepted as a pass (extension): "non_finite" lets inf/nan values agree when equal
+    accept: tuple[str, ...] = ()
 
     def check_enabled(self, name: str, dtype: str | None = None) -> bool:
         """Whether the optional check ``name`` runs for this case (at ``dtype``); on unless switched off."""

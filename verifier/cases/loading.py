@@ -175,6 +175,7 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
         kink=raw.get("kink"),
         timeout=float(raw["timeout"]) if raw.get("timeout") is not None else None,
         checks={k: tuple(v) if isinstance(v, list) else bool(v) for k, v in (raw.get("checks") or {}).items()},
+        accept=tuple(raw.get("accept") or ()),
     )
 
 
@@ -245,6 +246,15 @@ def _check_finite_fields(raw: Mapping, case: str | None, lines: _Lines) -> None:
     if literal is not None and not isinstance(literal, str) and not _all_finite(literal):
         raise CaseError("grad_output has a value that is not finite (nan or inf)", case=case,
                         line=lines.of("grad_output"), hint="Weights must be finite numbers.")
+    expect = raw.get("expect") or {}
+    stated = [("expect.output", expect.get("output"))] + [(f"expect.grad['{k}']", v)
+                                                          for k, v in (expect.get("grad") or {}).items()]
+    for where, value in stated:
+        if value is not None and not _all_finite(value):
+            raise CaseError(f"{where} has a value that is not finite (nan or inf)", case=case,
+                            line=lines.of("expect"),
+                            hint="State the finite value the gradient must have; a case about an overflow "
+                                 "says `accept: [non_finite]` instead.")
     for dtype, tol in (raw.get("tolerance") or {}).items():
         for key, value in tol.items():
             if not math.isfinite(value):

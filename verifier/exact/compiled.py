@@ -18,7 +18,7 @@ import numpy as np
 
 from ..cases.case import Case
 from ..errors import SymbolicError
-from . import formulas, sweep
+from . import bounds, formulas, sweep
 from .evaluation import PRECISION_DIGITS, real_value
 from .symbolic import ExactResult, OnDemandModel, SymbolicModel, build
 from .tape import CONST, Tape, compile_tape, symbol_leaves
@@ -101,6 +101,16 @@ class CompiledModel(OnDemandModel):
             leaf_t = [mpmath.mpf(flat[name][k]) if name in flat else None for name, k in self.tape.leaves]
             out = sweep.tangent(self.tape, vals, leaf_t, self.tape.roots[:n_out])
             return np.array([real_value(t, "J·u") for t in out], dtype=np.float64).reshape(self.output_shape)
+
+    def exact_jvp_bound(self, point, direction, *, digits: int = PRECISION_DIGITS) -> np.ndarray:
+        """The rounding bound M of each element of J·u (see :mod:`verifier.exact.magnitude`), like the output."""
+        n_out = int(np.prod(self.output_shape, dtype=int))
+        with mpmath.workdps(digits):
+            vals = self._values(point, digits)
+            flat = {name: np.abs(np.asarray(direction[name], dtype=np.float64)).ravel().tolist() for name in self.wrt}
+            leaf_t = [mpmath.mpf(flat[name][k]) if name in flat else None for name, k in self.tape.leaves]
+            out = bounds.tangent_bound(self.tape, vals, leaf_t, self.tape.roots[:n_out])
+            return np.array([_bound_float(t) for t in out], dtype=np.float64).reshape(self.output_shape)
 
     @property
     def n_entries(self) -> int:
@@ -185,12 +195,30 @@ def exact(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
         grads = sweep.backward(tape, vals, seeds, model._active)
         by_sweep = _by_input(model, tape, grads)
         may_kink = not sweep.kink_free(tape, vals, tape.roots[:n_out])
+        errs, leaf_bounds = bounds.gradient_bounds(tape, vals, seeds, model._active,
+                                                   upto=_output_graph_end(tape, n_out))
+        magnitude = {k: _to_float(g, model.shapes[k]) for k, g in _by_input(model, tape, leaf_bounds).items()}
+        out_mag = np.array([_bound_float(errs[r]) for r in tape.roots[:n_out]],
+                           dtype=np.float64).reshape(model.output_shape)
         if not model.has_jacobian:
             return ExactResult(output, {k: _to_float(g, model.shapes[k]) for k, g in by_sweep.items()},
-                               "reverse sweep over the expression graph", may_kink=may_kink)
+                               "reverse sweep over the expression graph", may_kink=may_kink,
+                               magnitude=magnitude, output_magnitude=out_mag)
         result = _two_routes(model, vals, by_sweep, v_flat, output, digits)
-        result.may_kink = may_kink
+        result.may_kink, result.magnitude, result.output_magnitude = may_kink, magnitude, out_mag
         return result
+
+
+def _output_graph_end(tape: Tape, n_out: int) -> int:
+    """One past the last node of the outputs' graph and its derivative nodes (a symbolic Jacobian follows)."""
+    last = max(tape.roots[:n_out], default=-1)
+    for ds in tape.dargs.values():
+        last = max(last, *ds) if ds else last
+    return last + 1
+
+
+def _bound_float(e) -> float:
+    return float("inf") if e is None else float(abs(e))
 
 
 def _by_input(model: CompiledModel, tape: Tape, grads: list) -> dict[str, list]:

@@ -76,6 +76,10 @@ class _Walker:
             return f"partial({self.token(obj.func)},{self.token(obj.args)},{self.token(obj.keywords)})"
         if isinstance(obj, type):
             return self.cls(obj)
+        if isinstance(obj, property):        # a class member: what its accessors compute
+            return f"property({self.token(obj.fget)},{self.token(obj.fset)},{self.token(obj.fdel)})"
+        if isinstance(obj, (staticmethod, classmethod)):
+            return f"{type(obj).__name__}({self.token(obj.__func__)})"
         if isinstance(obj, sympy.Basic):
             return f"sympy:{sympy.srepr(obj)}"
         if isinstance(obj, np.ndarray):

@@ -31,7 +31,7 @@ from sympy.core.parameters import distribute
 from ..cases.case import Case
 from ..cases.language import MODULE_PREFIXES, dotted, written_name
 from ..errors import CaseError, SymbolicError
-from . import mirror, sweep, vectorised
+from . import magnitude, mirror, sweep, vectorised
 from .evaluation import real_value
 from .symbolic import ExactResult, OnDemandModel, SymbolicReading, as_object_array
 from .tape import Tape, compile_tape
@@ -138,6 +138,23 @@ class TemplateModel(OnDemandModel):
             out.append(total)
         return np.concatenate(out).reshape(shape) if out else np.zeros(shape)
 
+    def exact_jvp_bound(self, point, direction, **_) -> np.ndarray:
+        """The rounding bound M of each J·u element: Σ over inputs of (E[∂f/∂x] + 2|∂f/∂x|)·|u|."""
+        droots = derivative_roots(self)
+        shape, out = self.output_shape, []
+        dirs = {name: np.abs(np.broadcast_to(np.asarray(direction[name], dtype=np.float64), shape).reshape(-1))
+                for name in droots}
+        for sl, values in _chunks(self, point):
+            errs = magnitude.forward_errors(self.tape, values[0],
+                                            lambda i, op: vectorised.local_partials(self.tape, values, i, op))
+            total = np.zeros(sl.stop - sl.start)
+            for name, r in droots.items():
+                node = self.tape.roots[r]
+                total = total + (np.broadcast_to(errs[node], total.shape)
+                                 + 2 * np.abs(np.broadcast_to(values[0][node], total.shape))) * dirs[name][sl]
+            out.append(total)
+        return np.concatenate(out).reshape(shape) if out else np.zeros(shape)
+
 
 def _chunks(model: "TemplateModel", point):
     """(slice, vectorised.forward values) over the output's elements, CHUNK at a time."""
@@ -196,8 +213,9 @@ def exact(model: TemplateModel, point, weights, *, real=np.float64):
         np.broadcast_to(np.asarray(weights, dtype=np.float64), shape)).reshape(-1)
     droots = derivative_roots(model)
     leaf_of = {name: k for k, (name, _) in enumerate(tape.leaves)}
-    output = np.empty(n)
+    output, out_mag = np.empty(n), np.empty(n)
     by_sweep = {name: np.zeros(n, dtype=real) for name in droots}
+    mags = {name: np.zeros(n) for name in droots}
     gap, kink_free = 0.0, True
     for start in range(0, n, CHUNK):
         sl = slice(start, min(n, start + CHUNK))
@@ -208,6 +226,10 @@ def exact(model: TemplateModel, point, weights, *, real=np.float64):
         kink_free = kink_free and vectorised.kink_free(tape, values, tape.roots[0])
         seed = v[sl].astype(real)
         adj = vectorised.backward(tape, values, seed, tape.roots[0])
+        errs, leaf_bounds = vectorised.bounds(tape, values, seed, tape.roots[0])
+        out_mag[sl] = np.broadcast_to(errs[tape.roots[0]], (sl.stop - sl.start,))
+        for name in droots:
+            mags[name][sl] = np.broadcast_to(leaf_bounds[leaf_of[name]], seed.shape)
         for name, r in droots.items():
             a = np.broadcast_to(adj[leaf_of[name]], seed.shape)
             b = seed * np.broadcast_to(vals[tape.roots[r]], seed.shape)
@@ -221,16 +243,21 @@ def exact(model: TemplateModel, point, weights, *, real=np.float64):
             gap = max(gap, float(np.max(np.abs(a - b), initial=0.0)))
             by_sweep[name][sl] = a
     deviation = _sample_check(model, columns, v, output, by_sweep)
-    vjp = {}
+    vjp, magnitude = {}, {}
     for name in model.wrt:
         if name in by_sweep:
             vjp[name] = _reduce_to(by_sweep[name].reshape(shape), model.shapes[name]).astype(np.float64)
+            # a broadcast input's gradient is a sum of n terms: pairwise summation adds log2(n) roundings
+            terms = n // max(1, math.prod(model.shapes[name]))
+            magnitude[name] = _reduce_to(mags[name].reshape(shape), model.shapes[name]) * (
+                1 + math.ceil(math.log2(terms)) if terms > 1 else 1)
         else:
-            vjp[name] = np.zeros(model.shapes[name])
+            vjp[name] = magnitude[name] = np.zeros(model.shapes[name])
     route = (f"elementwise template over {n} elements: reverse sweep and symbolic derivative agree "
              f"({np.dtype(real).name}); {min(SAMPLES, n)} elements re-evaluated in "
              f"{sweep_digits()} digits differ by at most {deviation:.1e} (relative)")
-    return ExactResult(output.reshape(shape), vjp, route, gap, may_kink=not kink_free)
+    return ExactResult(output.reshape(shape), vjp, route, gap, may_kink=not kink_free, magnitude=magnitude,
+                       output_magnitude=out_mag.reshape(shape))
 
 
 def sweep_digits() -> int:

@@ -33,8 +33,6 @@ class Poison:
         self.reason = reason
 
 
-
-
 def _sinc(x):
     # SymPy's sinc is the unnormalised sin(x)/x with sinc(0) = 1
     return mpmath.mpf(1) if x == 0 else mpmath.sin(x) / x
@@ -186,18 +184,25 @@ def backward(tape: Tape, vals: list, seeds: Mapping[int, object], active: list[b
     top = max((i for i in seeds), default=-1)
     out = [mpmath.mpf(0)] * len(tape.leaves)
     for i, op, kids, a in adjoint_nodes(tape, adj, top, out):
-        # the two commonest nodes inline: a sum passes its adjoint on, a product of two swaps values
-        if op == ADD:
-            pairs = [(j, None) for j in kids]
-        elif op == MUL and len(kids) == 2:
-            j, k = kids
-            pairs = [(j, vals[k]), (k, vals[j])]
-        else:
-            pairs = _partials(tape, vals, i, op)
-        for child, partial in pairs:
+        for child, partial in local_partials(tape, vals, i, op):
             if not skip[child]:
                 accumulate(adj, child, a, partial)
     return out
+
+
+def local_partials(tape: Tape, vals: list, i: int, op: int, products: list | None = None) -> list:
+    """``[(child, ∂i/∂child)]`` at the point (``None`` for a sum's 1); sums and products of two inline.
+
+    ``products``: other values for the two-factor products (the bounds' floats).
+    """
+    kids = tape.args[i]
+    if op == ADD:
+        return [(j, None) for j in kids]
+    if op == MUL and len(kids) == 2:
+        j, k = kids
+        vs = vals if products is None else products
+        return [(j, vs[k]), (k, vs[j])]
+    return _partials(tape, vals, i, op)
 
 
 def _partials(tape: Tape, vals: list, i: int, op: int):
@@ -284,7 +289,6 @@ def leaf_values(tape: Tape, point: Mapping[str, np.ndarray]) -> list:
     return [mpmath.mpf(flat[name][k]) for name, k in tape.leaves]
 
 
-
 _ZERO_AT_KINK = ("Abs", "sign", "Heaviside")
 _INEQUALITY = ("<", "<=", ">", ">=")
 _TIE = mpmath.mpf(10) ** -30
@@ -345,26 +349,18 @@ def tangent(tape: Tape, vals: list, leaf_tangents: Sequence, roots: Sequence[int
     Only nodes the roots reach through the branches the point takes are
     visited, so an undefined value in an untaken branch does not matter.
     """
-    ops, args = tape.ops, tape.args
-    needed = _walk(roots, lambda i: [active_branch(tape, vals, i)] if ops[i] == PIECEWISE
-                   else args[i] if ops[i] in (ADD, MUL, POW, FUNC) else ())
+    ops = tape.ops
     t: dict = {}
-    for i in sorted(needed):
+    for i in _needed(tape, vals, roots):
         op = ops[i]
         if op == SYM:
             t[i] = leaf_tangents[int(tape.extra[i])]
             continue
         if op not in (ADD, MUL, POW, FUNC, PIECEWISE):
             continue
-        kids = args[i]
-        if all(t.get(j) is None for j in kids):
+        if all(t.get(j) is None for j in tape.args[i]):
             continue
-        if op == ADD:
-            pairs = [(j, None) for j in kids]
-        elif op == MUL and len(kids) == 2:
-            pairs = [(kids[0], vals[kids[1]]), (kids[1], vals[kids[0]])]
-        else:
-            pairs = _partials(tape, vals, i, op)
+        pairs = local_partials(tape, vals, i, op)
         acc = None
         for j, partial in pairs:
             tj = t.get(j)
@@ -375,3 +371,10 @@ def tangent(tape: Tape, vals: list, leaf_tangents: Sequence, roots: Sequence[int
         t[i] = acc
     zero = mpmath.mpf(0)
     return [t.get(r) if t.get(r) is not None else zero for r in roots]
+
+
+def _needed(tape: Tape, vals: list, roots: Sequence[int]) -> list[int]:
+    """The nodes ``roots`` reach through the branches the point takes, ascending."""
+    ops, args = tape.ops, tape.args
+    return sorted(_walk(roots, lambda i: [active_branch(tape, vals, i)] if ops[i] == PIECEWISE
+                        else args[i] if ops[i] in (ADD, MUL, POW, FUNC) else ()))

@@ -216,3 +216,8 @@ class ExactResult:
     route: str
     route_gap: float | None = None             # max |Jacobian route - scalar route|
     may_kink: bool = True                      # False: no Abs/Max/Piecewise boundary is near a kink here
+    # per input, the rounding bound M of each Jᵀv element (verifier/exact/magnitude.py), in units of the
+    # dtype's roundoff: the allowance is rtol·M + atol. None: the route could not give it (the
+    # comparison then uses |exact|, tighter, and says so)
+    magnitude: dict[str, np.ndarray] | None = None
+    output_magnitude: np.ndarray | None = None  # the same for the output's elements

@@ -29,18 +29,32 @@ def cached_exact(cache: Cache | None, model, point, weights):
     data = cache.load(key)
     if data is not None:
         try:
+            shapes = data["shapes"]
             return ExactResult(np.array(data["output"], dtype=np.float64).reshape(data["output_shape"]),
-                               {k: np.array(v, dtype=np.float64).reshape(data["shapes"][k])
-                                for k, v in data["vjp"].items()},
-                               str(data["route"]), data["route_gap"], bool(data["may_kink"]))
+                               {k: np.array(v, dtype=np.float64).reshape(shapes[k]) for k, v in data["vjp"].items()},
+                               str(data["route"]), data["route_gap"], bool(data["may_kink"]),
+                               # entries from before the rounding bounds lack these keys: a miss, never a looser check
+                               {k: _bound(data["magnitude"][k], shapes[k]) for k in data["vjp"]},
+                               _bound(data["output_magnitude"], data["output_shape"]))
         except (KeyError, TypeError, ValueError, AttributeError):
-            cache.malformed(key)         # malformed: compute again
+            cache.malformed(key)         # malformed or old: compute again
     result = exact(model, point, weights)
     cache.store(key, {"output": result.output.ravel().tolist(), "output_shape": list(result.output.shape),
                       "vjp": {k: v.ravel().tolist() for k, v in result.vjp.items()},
                       "shapes": {k: list(v.shape) for k, v in result.vjp.items()},
-                      "route": result.route, "route_gap": result.route_gap, "may_kink": result.may_kink})
+                      "route": result.route, "route_gap": result.route_gap, "may_kink": result.may_kink,
+                      "magnitude": {k: v.ravel().tolist() for k, v in (result.magnitude or {}).items()},
+                      "output_magnitude": (None if result.output_magnitude is None
+                                           else result.output_magnitude.ravel().tolist())})
     return result
+
+
+def _bound(values, shape) -> np.ndarray:
+    """A stored rounding bound; it must be there, numbers, ≥ 0 (a negative or missing one is refused: a miss)."""
+    arr = np.array(values, dtype=np.float64).reshape(shape)
+    if not (arr >= 0).all():          # nan, negative: never trust an entry that could shrink or void the allowance
+        raise ValueError("malformed rounding bound")
+    return arr
 
 
 def cached_kinks(cache: Cache | None, model, point, weights, may_kink: bool):

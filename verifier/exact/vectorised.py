@@ -24,6 +24,7 @@ import mpmath
 import numpy as np
 
 from ..errors import SymbolicError
+from . import magnitude
 from .tape import ADD, AND, CONST, FUNC, MUL, NOT, OR, PIECEWISE, POW, REL, SYM, Tape, accumulate, adjoint_nodes
 
 
@@ -178,32 +179,50 @@ def _power(b, e, exponent_text: str | None):
 
 def backward(tape: Tape, values: tuple[list, dict], seed: np.ndarray, root: int) -> list:
     """Per-element adjoints of every leaf for ``seed * ∂root/∂leaf`` (arrays; 0 for unused leaves)."""
-    ops, extra, dargs = tape.ops, tape.extra, tape.dargs
-    vals, active = values
+    ops = tape.ops
     adj: list = [None] * len(ops)
     adj[root] = seed
     out: list = [0] * len(tape.leaves)
     with np.errstate(all="ignore"):
         for i, op, a, g in adjoint_nodes(tape, adj, root, out):
-            if op == ADD:
-                pairs = [(j, None) for j in a]
-            elif op == MUL:
-                pairs = [(j, _prod([vals[k] for n, k in enumerate(a) if n != m])) for m, j in enumerate(a)]
-            elif op == POW:
-                b, e = vals[a[0]], vals[a[1]]
-                pairs = [(a[0], e * _power(b, e - 1, _minus_one(extra[a[1]]) if ops[a[1]] == CONST else None))]
-                if ops[a[1]] != CONST:
-                    pairs.append((a[1], vals[i] * np.log(b)))
-            elif op == PIECEWISE:
-                pairs = [(j, mask.astype(seed.dtype)) for j, mask in zip(a[0::2], active[i])]
-            elif i in dargs:
-                pairs = [(j, vals[d]) for j, d in zip(a, dargs[i]) if d >= 0]
-            else:
-                pairs = _rule(extra[i], [vals[j] for j in a], vals[i], a)
-            for j, partial in pairs:
+            for j, partial in local_partials(tape, values, i, op, seed.dtype):
                 if ops[j] != CONST:
                     accumulate(adj, j, g, partial)
     return out
+
+
+def local_partials(tape: Tape, values: tuple[list, dict], i: int, op: int, real=np.float64) -> list:
+    """``[(child, ∂i/∂child)]`` as arrays over the elements (``None`` for a sum's 1)."""
+    ops, extra, dargs = tape.ops, tape.extra, tape.dargs
+    vals, active = values
+    a = tape.args[i]
+    with np.errstate(all="ignore"):
+        if op == ADD:
+            return [(j, None) for j in a]
+        if op == MUL:
+            return [(j, _prod([vals[k] for n, k in enumerate(a) if n != m])) for m, j in enumerate(a)]
+        if op == POW:
+            b, e = vals[a[0]], vals[a[1]]
+            pairs = [(a[0], e * _power(b, e - 1, _minus_one(extra[a[1]]) if ops[a[1]] == CONST else None))]
+            if ops[a[1]] != CONST:
+                pairs.append((a[1], vals[i] * np.log(b)))
+            return pairs
+        if op == PIECEWISE:
+            return [(j, mask.astype(real)) for j, mask in zip(a[0::2], active[i])]
+        if i in dargs:
+            return [(j, vals[d]) for j, d in zip(a, dargs[i]) if d >= 0]
+        return _rule(extra[i], [vals[j] for j in a], vals[i], a)
+
+
+def bounds(tape: Tape, values: tuple[list, dict], seed_abs: np.ndarray, root: int) -> tuple[list, list]:
+    """(per-node forward error bounds ``E``, per-leaf rounding bounds ``M`` of ``|seed|·∂root/∂leaf``), as arrays.
+
+    The numpy twin of :func:`verifier.exact.sweep.bounds` (rules in :mod:`verifier.exact.magnitude`).
+    """
+    part = lambda i, op: local_partials(tape, values, i, op, seed_abs.dtype)      # noqa: E731
+    with np.errstate(all="ignore"):
+        errs = magnitude.forward_errors(tape, values[0], part)
+        return errs, magnitude.sweep_bounds(tape, values[0], errs, {root: np.abs(seed_abs)}, part, np, root)
 
 
 def _minus_one(text: str) -> str | None:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..verdict.compare import FD_TOLERANCE, within
+from ..verdict.compare import FD_TOLERANCE, fd_within
 
 MAX_CELLS = 64            # per side; larger gradients are max-pooled down to this
 WRAP = 32                 # a long vector is shown in rows of this many elements
@@ -74,7 +74,7 @@ def for_case(rows: pd.DataFrame) -> list[HeatMap]:
         if "fd_tolerance" in group:
             fd_allowed = group["fd_tolerance"].to_numpy(dtype=float)
         else:
-            fd_allowed = np.broadcast_to(within(fd_values, exact, FD_TOLERANCE)[1], exact.shape)
+            fd_allowed = np.broadcast_to(fd_within(fd_values, exact, FD_TOLERANCE)[1], exact.shape)
         fd_ratio = _ratio(group["fd_abs_err"].to_numpy(dtype=float), fd_allowed,
                           group["fd_ok"].to_numpy(dtype=bool))
         for side, ratio in (("autograd", ag_ratio), ("finite differences", fd_ratio)):

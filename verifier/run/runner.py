@@ -29,7 +29,15 @@ from ..torch_side.forward_mode import DirectionalResult, check_forward_mode, kin
 from ..torch_side.second_order import check_second_order
 from ..verdict import kinks as kink_verdict
 from ..verdict.attribution import kink_attribution
-from ..verdict.compare import DETAIL_COLUMNS, element_columns, first_mismatches, tolerance_for, within
+from ..verdict.compare import (
+    DETAIL_COLUMNS,
+    element_columns,
+    first_mismatches,
+    non_finite,
+    non_finite_detail,
+    tolerance_for,
+    within,
+)
 
 #: Finite differences are taken on at most this many elements per input (a
 #: seeded sample above it, which the report states); None takes them all.
@@ -47,10 +55,11 @@ class Check:
     max_abs_err: float | None = None
     max_rel_err: float | None = None
     elements: int | None = None
+    non_finite: bool = False                      # failed only because a value is inf or nan (not a wrong number)
 
     @property
     def status(self) -> str:
-        return "skip" if self.skipped else ("pass" if self.ok else "fail")
+        return "skip" if self.skipped else ("pass" if self.ok else "non_finite" if self.non_finite else "fail")
 
 
 _FROZEN = False
@@ -82,7 +91,7 @@ class CaseResult:
 
     case: Case
     dtype: str
-    status: str                                   # pass | fail | error | skip | timeout
+    status: str                                   # pass | fail | non_finite | error | skip | timeout
     message: str = ""
     # the detail rows' columns (compare.element_columns); ``rows`` is the DataFrame, built when first asked for
     columns: dict | None = field(default=None, repr=False)
@@ -202,7 +211,9 @@ class Runner:
         tol = tolerance_for(case, dtype)
         # the tape already knows when nothing is near a kink: skip the SymPy-walking detector then
         result.kinks = cached_kinks(self.cache, model, point, weights, ex.may_kink)
-        columns = element_columns(case, dtype, ex.vjp, ag.grads, fd, tol)
+        accept = "non_finite" in case.accept
+        columns = element_columns(case, dtype, ex.vjp, ag.grads, fd, tol, magnitude=ex.magnitude,
+                                  accept_non_finite=accept)
         if result.kinks.elements:      # the kink columns and the rejudged FD verdicts, before the one frame
             n = len(columns["exact"])
             columns.update(kink_verdict.kink_columns(columns, result.kinks, n))
@@ -227,7 +238,8 @@ class Runner:
         result.checks += self._directional(result, model, values, point, weights, tol)
         failed = [c for c in result.checks if not c.ok]
         if failed:
-            result.status = "fail"
+            # a wrong number is a failure; values that are only inf or nan are their own outcome
+            result.status = "non_finite" if all(c.non_finite for c in failed) else "fail"
             result.message = "; ".join(f"{c.name}: {c.detail}" for c in failed)
         else:   # a passing run still reports what it showed (kinks, accumulation)
             result.message = "; ".join(n for n in notes if n)
@@ -259,7 +271,8 @@ def _kink_text(model, point, cache) -> str | None:
 
 
 def _as_check(d: DirectionalResult) -> Check:
-    return Check(d.name, d.status != "fail", d.detail, skipped=d.status == "skip",
+    return Check(d.name, d.status not in ("fail", "non_finite"), d.detail, skipped=d.status == "skip",
+                 non_finite=d.status == "non_finite",
                  max_abs_err=None if d.status == "skip" else d.max_abs_err,
                  max_rel_err=None if d.status == "skip" else d.max_rel_err,
                  elements=d.elements or None)
@@ -326,13 +339,30 @@ def _expected_error(result: CaseResult, ag: AutogradResult, expected: str) -> Ca
 
 def _checks(case: Case, dtype: str, columns: dict, ag: AutogradResult,
             ex: ExactResult, tol) -> list[Check]:
-    ok = bool(np.all(columns["ok"]))
-    checks = [Check("gradient", ok, "" if ok else first_mismatches(pd.DataFrame(columns)))]
+    accept = "non_finite" in case.accept
+    unfinished = "" if accept else non_finite_detail(columns)
+    judged = np.asarray(columns["ok"], dtype=bool)
+    if unfinished:   # the gradient check judges the finite elements; the others are the non_finite check's
+        judged = judged | non_finite(np.asarray(columns["autograd"], dtype=np.float64),
+                                     np.asarray(columns["exact"], dtype=np.float64),
+                                     np.asarray(columns["tolerance"], dtype=np.float64))
+    ok = bool(np.all(judged))
+    rows = pd.DataFrame(columns) if not ok else None
+    checks = [Check("gradient", ok, "" if ok else first_mismatches(rows[~judged | rows["ok"]]))]
+    if unfinished:
+        checks.append(Check("non_finite", False, unfinished, non_finite=True))
     if ag.output is not None:
-        ok, _ = within(ag.output, ex.output, tol)
-        checks.append(Check("forward", bool(ok.all()),
-                            "" if ok.all() else f"torch output differs from the exact output "
-                                                f"by up to {np.max(np.abs(ag.output - ex.output)):.3g}"))
+        ok, allowed = within(ag.output, ex.output, tol, ex.output_magnitude, accept_non_finite=accept)
+        out_bad = non_finite(np.asarray(ag.output, dtype=np.float64), ex.output, allowed)
+        if not accept and out_bad.any():
+            checks.append(Check("forward", False, non_finite_detail(
+                {"exact": ex.output.ravel(), "autograd": np.asarray(ag.output, dtype=np.float64).ravel(),
+                 "tolerance": np.broadcast_to(allowed, ex.output.shape).ravel()}, "output"), non_finite=True))
+        else:
+            with np.errstate(invalid="ignore"):      # max over a non-empty gap: an element failed
+                checks.append(Check("forward", bool(ok.all()), "" if ok.all() else
+                                    f"torch output differs from the exact output by up to "
+                                    f"{np.max(np.abs(ag.output - ex.output)):.3g}"))
     for name, (is_leaf, grad_fn) in ag.leaves.items():
         spec = case.input(name)
         if spec.differentiated and (not is_leaf or grad_fn is not None):
@@ -343,20 +373,23 @@ def _checks(case: Case, dtype: str, columns: dict, ag: AutogradResult,
                             f"expected grad_fn {expect.grad_fn}, got {ag.grad_fn}"))
     if expect.output is not None:
         stated = np.asarray(expect.output, float)
-        ok = stated.shape == ex.output.shape and within(ex.output, stated, tol)[0]
+        ok = stated.shape == ex.output.shape and within(ex.output, stated, tol, ex.output_magnitude)[0]
         checks.append(Check("expect.output", bool(np.all(ok)),
                             f"stated output {expect.output} but the exact output is {ex.output.tolist()}"))
     for name, stated in (expect.grad or {}).items():
         exact_grad = ex.vjp.get(name)
         same_shape = exact_grad is not None and np.shape(stated) == exact_grad.shape
-        ok = same_shape and bool(within(exact_grad, np.asarray(stated, float), tol)[0].all())
+        mag = (ex.magnitude or {}).get(name)
+        ok = same_shape and bool(within(exact_grad, np.asarray(stated, float), tol, mag)[0].all())
         checks.append(Check(f"expect.grad[{name}]", ok,
                             f"stated {stated} but the exact gradient is "
                             f"{None if exact_grad is None else exact_grad.tolist()}"))
     if ag.accumulated:
         repeat = int(case.options.get("repeat", 1))
         for name, total in ag.accumulated.items():
-            ok = bool(within(total, repeat * ex.vjp[name], tol)[0].all())
+            mag = (ex.magnitude or {}).get(name)
+            ok = bool(within(total, repeat * ex.vjp[name], tol, None if mag is None else repeat * mag,
+                             accept_non_finite=accept)[0].all())
             checks.append(Check("accumulation", ok,
                                 f"after {repeat} backward calls .grad of '{name}' should be {repeat}x the "
                                 f"gradient; got {total.tolist()}"))

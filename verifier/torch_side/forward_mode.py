@@ -26,7 +26,7 @@ from ..cases.case import Case, Tolerance
 from ..errors import CaseError
 from ..exact.cache import cached_arrays, cached_text
 from ..exact.tangent import at_kink, exact_jvp
-from ..verdict.compare import within
+from ..verdict.compare import non_finite, within
 from .autograd import TORCH_DTYPES, make_leaves, torch_callable
 
 #: Seeds of the random directions (forward mode uses u, second order w).
@@ -39,7 +39,7 @@ class DirectionalResult:
     """One directional check at one dtype: torch's values against exact, and the verdict."""
 
     name: str                       # "forward_mode" | "second_order"
-    status: str                     # "pass" | "fail" | "skip"
+    status: str                     # "pass" | "fail" | "non_finite" | "skip"
     detail: str = ""
     exact: dict[str, np.ndarray] | None = None
     torch: dict[str, np.ndarray] | None = None
@@ -60,13 +60,24 @@ def directions(case: Case, dtype: str, seed: int) -> dict[str, np.ndarray]:
 
 
 def compare(name: str, label: str, torch_vals: Mapping[str, np.ndarray], exact_vals: Mapping[str, np.ndarray],
-            tol: Tolerance, direction: Mapping[str, np.ndarray]) -> DirectionalResult:
-    """Element-wise verdicts (the gradient's tolerance rule) folded into one result."""
-    bad, total, worst_abs, worst_rel = [], 0, 0.0, 0.0
+            tol: Tolerance, direction: Mapping[str, np.ndarray], magnitude: Mapping[str, np.ndarray] | None = None,
+            *, accept_non_finite: bool = False) -> DirectionalResult:
+    """Element-wise verdicts (the gradient's rule, ``rtol·M + atol`` with ``magnitude`` M) folded into one result.
+
+    Without a magnitude for a key the allowance uses |exact| (tighter). A value
+    that is inf or nan on either side or in the allowance makes the result
+    ``non_finite`` (unless accepted), never a pass.
+    """
+    bad, total, worst_abs, worst_rel, unfinished = [], 0, 0.0, 0.0, 0
     for key, ex in exact_vals.items():
         got = np.asarray(torch_vals[key], dtype=np.float64).reshape(ex.shape)
-        ok, allowed = within(got, ex, tol)
-        err = np.abs(got - ex)
+        ok, allowed = within(got, ex, tol, (magnitude or {}).get(key), accept_non_finite=accept_non_finite)
+        if not accept_non_finite:
+            nf = non_finite(got, ex, np.broadcast_to(allowed, ex.shape))
+            unfinished += int(nf.sum())
+            ok = ok | nf
+        with np.errstate(invalid="ignore"):
+            err = np.abs(got - ex)
         total += ex.size
         worst_abs = max(worst_abs, float(np.nanmax(err, initial=0.0)) if np.isfinite(err).all() else np.inf)
         scale = float(np.max(np.abs(ex), initial=0.0))
@@ -74,12 +85,17 @@ def compare(name: str, label: str, torch_vals: Mapping[str, np.ndarray], exact_v
         for idx in zip(*np.nonzero(~ok)) if ex.ndim else ([()] if not ok else []):
             bad.append(f"{key}{tuple(int(i) for i in idx)}: exact {ex[idx]:.17g}, torch {got[idx]:.17g}, "
                        f"error {err[idx]:.3g} > tolerance {np.broadcast_to(allowed, ex.shape)[idx]:.3g}")
-    result = DirectionalResult(name, "fail" if bad else "pass", exact=dict(exact_vals), torch=dict(torch_vals),
+    status = "fail" if bad else "non_finite" if unfinished else "pass"
+    result = DirectionalResult(name, status, exact=dict(exact_vals), torch=dict(torch_vals),
                                direction=dict(direction), max_abs_err=worst_abs, max_rel_err=worst_rel,
                                elements=total)
     if bad:
         result.detail = (f"{label} differs from exact at {len(bad)} / {total} elements "
                          f"({100.0 * len(bad) / max(1, total):.0f}%); " + "; ".join(bad[:MISMATCHES_SHOWN]))
+    if unfinished:
+        result.detail = "; ".join(filter(None, [result.detail, (
+            f"{label}: {unfinished} / {total} elements are inf or nan (exact, torch or allowance): an overflow "
+            "or a pole, nothing to check there; state `accept: [non_finite]` if the case means it")]))
     return result
 
 
@@ -149,7 +165,11 @@ def check_forward_mode(case: Case, model, values: Mapping[str, np.ndarray], poin
     try:
         # compiled models sweep their tape; a SymbolicModel walks SymPy
         exact = model.exact_jvp if hasattr(model, "exact_jvp") else (lambda p, d: exact_jvp(model, p, d))
-        ex = cached_arrays(cache, model, point, None, "jvp", lambda: {"y": exact(point, u)}, extra=u)["y"]
+        bound = getattr(model, "exact_jvp_bound", None)     # None (a SymbolicModel): |exact|, tighter
+        arrays = cached_arrays(cache, model, point, None, "jvp-m",
+                               lambda: {"y": exact(point, u), **({"M": bound(point, u)} if bound else {})}, extra=u)
     except CaseError as exc:
         return DirectionalResult("forward_mode", "skip", f"no exact J·u: {exc.message}")
-    return compare("forward_mode", "J·u (forward AD)", {"y": got}, {"y": ex}, tol, u)
+    mag = {"y": arrays["M"]} if "M" in arrays else None
+    return compare("forward_mode", "J·u (forward AD)", {"y": got}, {"y": arrays["y"]}, tol, u, mag,
+                   accept_non_finite="non_finite" in case.accept)

@@ -25,14 +25,19 @@ import torch
 
 from ..cases.case import Case, Tolerance
 from ..errors import CaseError
+from ..exact import bounds, sweep
 from ..exact.cache import cached_arrays
-from ..exact.evaluation import PRECISION_DIGITS, Evaluator, reverse_sweep
-from ..exact.tangent import symbol_values, symbolic_tangent
+from ..exact.evaluation import PRECISION_DIGITS, real_value
+from ..exact.tangent import symbolic_tangent
+from ..exact.tape import compile_tape, symbol_leaves
 from .autograd import make_leaves, torch_callable
 from .forward_mode import FORWARD_SEED, DirectionalResult, compare, directions, kink_skip
 
 #: Cases with more Jacobian entries (outputs × differentiated input elements) skip the check.
 SECOND_ORDER_LIMIT = 65536
+
+# leaf names of the direction's elements on the H·w tape, and the keys of the rounding bounds
+_DIRECTION, _BOUND = "\0w:", "M:"
 
 # model id -> (weak reference to the model, direction symbols, symbolic tangent of each output)
 _TANGENTS: dict[int, tuple] = {}
@@ -54,26 +59,36 @@ def _tangent(model) -> tuple[dict[str, np.ndarray], list]:
 
 def exact_hvp(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
               direction: Mapping[str, np.ndarray], *, digits: int = PRECISION_DIGITS) -> dict[str, np.ndarray]:
-    """The exact Hessian of Σ v⊙y times ``direction``, per differentiated input, rounded to float64."""
+    """The exact Hessian of Σ v⊙y times ``direction`` per differentiated input, and its rounding bounds.
+
+    Keys: each input's H·w, and ``"M:" + name`` its rounding bound (the
+    allowance's M, :mod:`verifier.exact.magnitude`): Σ v⊙(J·w) is compiled to a
+    tape whose leaves are the inputs' elements and the direction's, and swept
+    backwards like the gradient.
+    """
     dirs, tangents = _tangent(model)
     v = np.ones(model.output.shape) if weights is None else np.broadcast_to(weights, model.output.shape)
     v_exact = [sp.Rational(float(w)) for w in np.asarray(v, dtype=np.float64).ravel()]
     scalar = sp.Add(*[w * t for w, t in zip(v_exact, tangents) if w != 0])
+    out = {name: np.zeros(model.symbols[name].shape) for name in model.wrt}
+    out.update({_BOUND + name: np.zeros(model.symbols[name].shape) for name in model.wrt})
+    if not isinstance(scalar, sp.Basic) or scalar.is_Number:
+        return out                                           # H·w is 0 structurally
+    leaves = symbol_leaves({**model.symbols, **{_DIRECTION + name: dirs[name] for name in model.wrt}})
+    tape = compile_tape([scalar], leaves)
+    at = {**{name: point[name] for name in model.symbols},
+          **{_DIRECTION + name: np.asarray(direction[name], dtype=np.float64) for name in model.wrt}}
     with mpmath.workdps(digits):
-        values = symbol_values(model, point)
-        for name in model.wrt:
-            values.update(zip(dirs[name].ravel().tolist(),
-                              np.asarray(direction[name], dtype=np.float64).ravel().tolist()))
-        ev = Evaluator(values)
-        wrt = [s for name in model.wrt for s in model.symbols[name].ravel()]
-        flat = reverse_sweep([scalar], [1.0], wrt, ev) if isinstance(scalar, sp.Basic) else [0] * len(wrt)
-    out, start = {}, 0
-    for name in model.wrt:
-        shape = model.symbols[name].shape
-        size = int(np.prod(shape, dtype=int))
-        out[name] = np.array([float(mpmath.re(h)) for h in flat[start:start + size]],
-                             dtype=np.float64).reshape(shape)
-        start += size
+        vals = sweep.forward(tape, sweep.leaf_values(tape, at))
+        sweep.value(vals, tape.roots[0], "directional derivative")
+        active = sweep.active_nodes(tape, model.wrt)
+        seeds = {tape.roots[0]: mpmath.mpf(1)}
+        grads = sweep.backward(tape, vals, seeds, active)
+        _, leaf_bounds = bounds.gradient_bounds(tape, vals, seeds, active)
+        for (name, k), g, b in zip(tape.leaves, grads, leaf_bounds):
+            if name in model.wrt:
+                out[name].flat[k] = real_value(g, "H·w")
+                out[_BOUND + name].flat[k] = float("inf") if b is None else float(abs(b))
     return out
 
 
@@ -120,7 +135,10 @@ def check_second_order(case: Case, model, values: Mapping[str, np.ndarray], poin
         return DirectionalResult("second_order", "skip",
                                  f"torch cannot differentiate twice here: {type(exc).__name__}: {str(exc)[:200]}")
     try:
-        ex = cached_arrays(cache, model, point, weights, "hvp", lambda: exact_hvp(model, point, weights, w), extra=w)
+        ex = cached_arrays(cache, model, point, weights, "hvp-m", lambda: exact_hvp(model, point, weights, w), extra=w)
     except CaseError as exc:
         return DirectionalResult("second_order", "skip", f"no exact H·w: {exc.message}")
-    return compare("second_order", "H·w (double backward)", got, ex, tol, w)
+    values = {k: v for k, v in ex.items() if not k.startswith(_BOUND)}
+    bounds = {k[len(_BOUND):]: v for k, v in ex.items() if k.startswith(_BOUND)}
+    return compare("second_order", "H·w (double backward)", got, values, tol, w, bounds,
+                   accept_non_finite="non_finite" in case.accept)

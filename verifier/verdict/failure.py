@@ -25,7 +25,8 @@ VALUES_SHOWN = 12         # inputs with at most this many elements are printed i
 def describe(result: "CaseResult", rows_shown: int = ROWS_SHOWN) -> str:
     """The failure text of one case × dtype result (any status)."""
     case = result.case
-    verdict = {"fail": "failed", "error": "could not run", "timeout": "timed out"}.get(result.status, result.status)
+    verdict = {"fail": "failed", "non_finite": "met inf or nan", "error": "could not run",
+               "timeout": "timed out"}.get(result.status, result.status)
     out = [f"Gradient check {verdict}: case '{case.name}' [{result.dtype}]"]
     out += _section("Case", _case_lines(result))
     out += _section("Inputs", _input_lines(case, result))
