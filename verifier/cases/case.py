@@ -125,6 +125,7 @@ class Case:
     source: str | None = None         # "file:line" or "python:module"
     options: Mapping[str, Any] = field(default_factory=dict)  # extensions (backward repeat, ...)
     kink: str | None = None           # extension: the point is a kink on purpose (where, torch's convention)
+    strict_kinks: bool = False        # extension: an undeclared kink fails even where autograd is right
     timeout: float | None = None      # seconds per case × dtype run; None: the run's default
     # optional checks (forward_mode, second_order): True/False, or the dtypes they run in
     checks: Mapping[str, Any] = field(default_factory=dict)

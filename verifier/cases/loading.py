@@ -159,6 +159,7 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
         source=f"{file}:{getattr(raw, 'line', 0)}" if file else None,
         options={k: v for k, v in backward.items()},
         kink=raw.get("kink"),
+        strict_kinks=bool(raw.get("strict_kinks", False)),
         timeout=float(raw["timeout"]) if raw.get("timeout") is not None else None,
         checks={k: tuple(v) if isinstance(v, list) else bool(v) for k, v in (raw.get("checks") or {}).items()},
     )

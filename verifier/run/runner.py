@@ -205,7 +205,7 @@ class Runner:
         columns = element_columns(case, dtype, ex.vjp, ag.grads, fd, tol)
         if result.kinks.elements:      # the kink columns and the rejudged FD verdicts, before the one frame
             n = len(columns["exact"])
-            columns.update(kink_verdict.kink_columns(columns, result.kinks, n))
+            columns.update(kink_verdict.kink_columns(columns, result.kinks, n, tol, declared=bool(case.kink)))
             columns["attribution"] = kink_attribution(columns, n)
         else:
             columns.update(_NO_KINK)
@@ -217,7 +217,8 @@ class Runner:
             gradient.max_rel_err = _nanmax(columns["rel_err"])
             gradient.elements = len(columns["exact"])
         notes = []
-        kink = kink_verdict.verdict(case.kink, result.kinks, result.rows) if case.kink or result.kinks.elements else None
+        kink = (kink_verdict.verdict(case.kink, result.kinks, result.rows, strict=case.strict_kinks)
+                if case.kink or result.kinks.elements else None)
         if kink is not None:
             result.checks.append(Check("kink", kink.ok, "" if kink.ok else kink.detail))
             notes.append(kink.note)
@@ -326,8 +327,10 @@ def _expected_error(result: CaseResult, ag: AutogradResult, expected: str) -> Ca
 
 def _checks(case: Case, dtype: str, columns: dict, ag: AutogradResult,
             ex: ExactResult, tol) -> list[Check]:
-    ok = bool(np.all(columns["ok"]))
-    checks = [Check("gradient", ok, "" if ok else first_mismatches(pd.DataFrame(columns)))]
+    # elements at a kink are judged by the kink check (the generalized gradient), which says why
+    judged = ~np.broadcast_to(np.asarray(columns.get("kink", False), dtype=bool), np.shape(columns["ok"]))
+    ok = bool(np.all(np.asarray(columns["ok"], dtype=bool) | ~judged))
+    checks = [Check("gradient", ok, "" if ok else first_mismatches(pd.DataFrame(columns)[judged]))]
     if ag.output is not None:
         ok, _ = within(ag.output, ex.output, tol)
         checks.append(Check("forward", bool(ok.all()),
