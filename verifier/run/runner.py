@@ -17,13 +17,15 @@ import pandas as pd
 import torch
 
 from ..cases.case import Case
+from ..cases.structure import projected
 from ..errors import CaseError, SymbolicError
 from ..exact import kinks as _kinks
 from ..exact.cache import Cache, default_cache
 from ..exact.compiled import prepare
 from ..exact.symbolic import ExactResult, SymbolicModel
 from ..exact.values import cached_exact, cached_kinks
-from ..fd.finite_diff import FDResult, fd_options, finite_differences
+from ..fd.finite_diff import FDResult, fd_options
+from ..fd.structured import structured_finite_differences
 from ..torch_side.autograd import TORCH_DTYPES, AutogradResult, forward_float64, run_autograd
 from ..torch_side.forward_mode import DirectionalResult, check_forward_mode, kink_at
 from ..torch_side.second_order import check_second_order
@@ -193,11 +195,12 @@ class Runner:
             raise SymbolicError(f"the symbolic output has shape {list(model.output_shape)} but torch's has "
                                 f"{list(ag.output_shape)}",
                                 hint="The two readings must compute the same function; check 'torch'/'sympy'.")
-        ex = cached_exact(self.cache, model, point, weights)
-        result.exact, result.route = ex, ex.route
-        fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype,
-                                **{**fd_options(case), **self.fd_overrides}, max_elements=self.fd_max_elements,
-                                probe_memo=self._probe_memo(case))
+        # structured inputs (cases/structure.py): gradients compared projected onto the structure, FD within it
+        ex, ag = projected(case, cached_exact(self.cache, model, point, weights), ag)
+        result.exact, result.route, result.autograd = ex, ex.route, ag
+        fd = structured_finite_differences(case, forward_float64(case, model.structural), point, model.wrt,
+                                           weights, dtype, **{**fd_options(case), **self.fd_overrides},
+                                           max_elements=self.fd_max_elements, probe_memo=self._probe_memo(case))
         result.fd = fd
         tol = tolerance_for(case, dtype)
         # the tape already knows when nothing is near a kink: skip the SymPy-walking detector then
