@@ -209,3 +209,29 @@ def test_make_case_refuses_a_structure_on_an_index_input():
     with pytest.raises(CaseError, match="needs a floating input"):
         make_case("t.i", {"A": {"value": [[1, 0], [0, 1]], "dtype": "int64", "structure": "symmetric"},
                           "x": [1.0]}, forward="x.sum()")
+
+
+# --- an eigh-style op: eigvalsh -------------------------------------------------------------------------
+
+
+SYMMETRIC_2X2 = [[[1.5, -0.4], [-0.4, 0.3]], [[2.0, 0.7], [0.7, 2.5]]]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_eigvalsh_needs_the_structure_and_passes_with_it(dtype):
+    """The mirror reads the lower triangle (as torch's forward); torch's backward is symmetric: one gradient on S."""
+    plain = run("torch.linalg.eigvalsh(A)", {"A": SYMMETRIC_2X2}, dtype)
+    assert plain.status == "fail" and "gradient" in plain.message          # the conventions differ off S
+    r = run("torch.linalg.eigvalsh(A)", {"A": {"value": SYMMETRIC_2X2, "structure": "symmetric"}}, dtype)
+    assert r.status == "pass", r.message
+    assert r.forward_mode.status == "pass" and r.second_order.status == "pass"
+    assert r.rows["fd_ok"].all()
+    # the values are the eigenvalues of the point (the input as the dtype holds it)
+    expected = np.linalg.eigvalsh(np.array(SYMMETRIC_2X2, dtype=getattr(np, dtype)).astype(np.float64))
+    assert np.allclose(r.exact.output, expected, rtol=1e-12, atol=0)
+
+
+def test_eigvalsh_of_a_larger_matrix_is_refused_with_a_reason():
+    r = run("torch.linalg.eigvalsh(A)", {"A": {"shape": [3, 3], "sample": "normal", "structure": "symmetric"}})
+    assert r.status == "error"
+    assert "eigvalsh is mirrored in closed form for 1x1 and 2x2 matrices only, got 3x3" in r.message

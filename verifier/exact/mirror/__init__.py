@@ -9,6 +9,6 @@ looks names (and ``ALIASES``) up for the expression language.
 from ._table import ALIASES, FUNCTIONS, Function, resolve
 
 # Importing the families fills the table; their order only matters for imports between them.
-from . import elementwise, activations, reductions, shape, linalg, einsum, nn  # noqa: E402,F401  isort: skip
+from . import elementwise, activations, reductions, shape, linalg, einsum, nn, spectral  # noqa: E402,F401  isort: skip
 
 __all__ = ["ALIASES", "FUNCTIONS", "Function", "resolve"]
