@@ -101,6 +101,7 @@ def literal(value, inputs: dict, grad: bool) -> str:
             spec = {"requires_grad": bool(grad and value.requires_grad)}
         else:
             spec = {"dtype": "bool" if value.dtype == torch.bool else "int64"}
+            value = value.to(torch.int64)            # a case file writes a mask as 0/1
         if value.numel() == 0:
             spec.update(shape=list(value.shape), fill=0)
         else:
@@ -120,6 +121,8 @@ def literal(value, inputs: dict, grad: bool) -> str:
         return repr(value)
     if isinstance(value, torch.Size):
         return literal(tuple(value), inputs, grad)
+    if isinstance(value, torch.dtype):
+        raise Refusal("a dtype argument: the case language has no torch.dtype literal")
     raise Refusal(f"a {type(value).__name__} argument")
 
 
@@ -136,7 +139,7 @@ def case_for(op, call: str, sample, index: int):
         except Exception as exc:
             raise Refusal(f"torch itself raises on the sample ({type(exc).__name__})") from None
     if not isinstance(out, torch.Tensor):
-        raise Refusal(f"the op returns a {type(out).__name__}, not a tensor")
+        raise Refusal(f"the op returns a {type(out).__module__}.{type(out).__name__} (a tuple), not a tensor")
     if not out.is_floating_point():
         raise Refusal(f"the op returns a {out.dtype} tensor")
     inputs: dict = {}
@@ -160,6 +163,17 @@ def case_for(op, call: str, sample, index: int):
                          dtypes=["float64"], tags=["opinfo", op.name], description=text[:200])
     except CaseError as exc:
         raise Refusal(f"the case language refuses it: {exc.message}") from None
+
+
+def kind(result) -> str:
+    """How a non-pass reads: a failed check, a timeout, torch's own error, a crash, or a refusal."""
+    if result.status != "error":
+        return result.status
+    if result.message.startswith("torch raised"):
+        return "error (torch raised)"
+    if re.match(r"[A-Za-z]*(Error|Exception): ", result.message):
+        return "error (crash)"
+    return "error (refused)"      # a CaseError: the verifier says what it cannot do and why
 
 
 def cause(result) -> str:
@@ -186,7 +200,7 @@ def main(argv=None) -> int:
     for op in ops:
         call, why = spelling(op)
         if call is None:
-            unmapped[why if "mirror's" in why else why.split("'")[0] + "..."] += 1
+            unmapped[why if "mirror's" in why else re.sub(r"^'[^']*' ", "the function ", why)] += 1
             continue
         mapped.add(op.name)
         try:
@@ -214,13 +228,13 @@ def main(argv=None) -> int:
     groups = defaultdict(list)
     for r in results:
         if r.status != "pass":
-            groups[(r.status, cause(r))].append(r)
+            groups[(kind(r), cause(r))].append(r)
     print("\nnon-passes, grouped by cause (count, status, ops, cause, one example):")
     for (status, text), rs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         ops_hit = sorted({r.case.tags[1] for r in rs})
         facts = {TORCH_FACTS.get(o.split(".")[-1], "") for o in ops_hit}
         fact = facts.pop() if len(facts) == 1 and status == "fail" else ""     # every op in the group: one fact
-        print(f"  {len(rs):4d} {status:7s} [{', '.join(ops_hit[:6])}{', ...' if len(ops_hit) > 6 else ''}] {text}"
+        print(f"  {len(rs):4d} {status:20s} [{', '.join(ops_hit[:6])}{', ...' if len(ops_hit) > 6 else ''}] {text}"
               + (f"  <- torch fact: {fact}" if fact else ""))
         print(f"       e.g. {rs[0].name}: {rs[0].case.description[:150]}")
     print("\nrefused samples, grouped by reason:")
