@@ -27,8 +27,8 @@ from ._table import register
 
 def _eigvalsh_one(a, upper: bool):
     n = a.shape[0]
-    if n == 1:
-        return np.array([a[0, 0]], dtype=object)
+    if n < 2:                                   # a 1x1 matrix is its eigenvalue; a 0x0 one has none
+        return np.array([a[i, i] for i in range(n)], dtype=object)
     b = a[0, 1] if upper else a[1, 0]
     m = (a[0, 0] + a[1, 1]) / 2
     r = sympy.sqrt(((a[0, 0] - a[1, 1]) / 2) ** 2 + b ** 2)
