@@ -103,40 +103,125 @@ def test_candidates_are_read_at_the_point_inside_conditions():
 # --- the checks fail when they should ----------------------------------------------------------------
 
 
-class HalfRelu(torch.autograd.Function):
-    """relu whose backward returns 1/2 at x = 0 (the midpoint) instead of torch's 0."""
+def relu_with_slope_at_zero(c: float):
+    """relu whose backward returns ``c`` at x = 0 (torch's convention is 0; the generalized gradient [0, 1])."""
+
+    class Relu(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.clamp(min=0)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * ((x > 0).to(g.dtype) + c * (x == 0).to(g.dtype))
+
+    return Relu.apply
+
+
+def relu_case(c: float, **fields):
+    return make_case(f"t.relu_{c}", {"x": [-1.0, 0.0, 2.0]}, torch=relu_with_slope_at_zero(c),
+                     sympy=resolve("relu").sym, grad_output="ones", **fields)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("declared", [False, True], ids=["undeclared", "declared"])
+@pytest.mark.parametrize("slope", [2.0, -1.0, 1.5])
+def test_a_gradient_outside_the_generalized_gradient_at_the_kink_is_caught(slope, declared, dtype):
+    """relu'(0) of 2, -1 or 1.5 is no subgradient of relu at 0 ([0, 1]): the case fails, blaming autograd."""
+    r = Runner().run(relu_case(slope, **({"kink": "relu at 0"} if declared else {})), dtype)
+    assert r.status == "fail", r.message
+    assert f"at the kink x[1] torch gives {slope:.17g}, outside the generalized gradient [0, 1]" in r.message
+    bad = r.rows[~r.rows["ok"]]
+    assert list(bad["index"]) == ["(1,)"]
+    assert list(bad["attribution"]) == ["autograd_wrong"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("declared", [False, True], ids=["undeclared", "declared"])
+@pytest.mark.parametrize("slope, label", [(0.0, "left (min-norm)"), (0.5, "midpoint"), (1.0, "right"),
+                                          (0.25, "between")])
+def test_a_gradient_inside_the_generalized_gradient_at_the_kink_passes_as_at_kink(slope, label, declared, dtype):
+    """Any relu'(0) in [0, 1] is a subgradient: right, whether or not it is torch's convention (0)."""
+    r = Runner().run(relu_case(slope, **({"kink": "relu at 0"} if declared else {})), dtype)
+    assert r.status == "pass", r.message
+    row = kink_rows(r).iloc[0]
+    assert (row["kink_left"], row["kink_right"], row["exact"], row["autograd"]) == (0.0, 1.0, 0.0, slope)
+    assert bool(row["ok"]) and row["attribution"] == "at_kink"
+    assert f"autograd {slope:.6g} = {label}" in r.message          # which rule autograd took, reported
+    assert "exact (torch's convention) 0 = left (min-norm)" in r.message
+
+
+def test_an_undeclared_right_kink_passes_as_at_kink_and_says_so():
+    """The issue's example: relu(x).sum() at x = [-1, 0, 2] is right, so it passes, reported as at_kink."""
+    r = run("torch.relu(x).sum()", {"x": [-1.0, 0.0, 2.0]})
+    assert r.status == "pass", r.message
+    assert list(r.rows["attribution"]) == ["all_agree", "at_kink", "all_agree"]
+    assert "x[1] left 0, right 1" in r.message and "undeclared, passed as at_kink" in r.message
+    from verifier.report import tables
+    assert tables.summary([r]).loc[0, "at_kink"] == 1
+
+
+@pytest.mark.parametrize("how", ["field", "cli"])
+def test_strict_kinks_fails_an_undeclared_kink_and_says_what_to_do(how, tmp_path):
+    if how == "field":
+        r = run("torch.abs(x)", {"x": [0.0, 1.0]}, grad_output="ones", strict_kinks=True)
+        assert r.status == "fail"
+        assert "does not declare one; add `kink:`" in r.message and "strict kinks" in r.message
+        assert "x[0] left -1, right 1" in r.message
+        declared = run("torch.abs(x)", {"x": [0.0, 1.0]}, grad_output="ones", strict_kinks=True, kink="abs at 0")
+        assert declared.status == "pass", declared.message
+        return
+    from verifier.cli import main
+    path = tmp_path / "k.yaml"
+    path.write_text("cases:\n  - name: t.relu\n    inputs: {x: [-1.0, 0.0, 2.0]}\n"
+                    "    forward: torch.relu(x).sum()\n")
+    summary = tmp_path / "r" / "summary.csv"
+    assert main(["run", str(path), "--report-dir", str(tmp_path / "r"), "--no-progress", "--jobs", "0"]) == 0
+    assert pd.read_csv(summary).loc[0, "at_kink"] == 1
+    assert main(["run", str(path), "--report-dir", str(tmp_path / "r"), "--no-progress", "--jobs", "0",
+                 "--strict-kinks"]) == 1
+    assert "does not declare one" in pd.read_csv(summary).loc[0, "message"]
+
+
+class AbsOfDifference(torch.autograd.Function):
+    """|x[0] − x[1]| whose backward returns (1, 1) at a tie: each component in [−1, 1], the vector not in
+    the generalized gradient {t·(1, −1): t in [−1, 1]}."""
 
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x.clamp(min=0)
+        return (x[0] - x[1]).abs()
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g * ((x > 0).to(g.dtype) + 0.5 * (x == 0).to(g.dtype))
+        d = x[0] - x[1]
+        return g * (torch.stack([d.sign(), -d.sign()]) if d != 0 else torch.ones_like(x))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_a_gradient_off_the_convention_at_the_kink_is_caught(dtype):
-    relu = resolve("relu")
-    wrong = make_case("t.half_relu", {"x": [-1.0, 0.0, 2.0]}, torch=HalfRelu.apply, sympy=relu.sym,
-                      grad_output="ones", kink="relu at 0")
-    r = Runner().run(wrong, dtype)
-    assert r.status == "fail"
-    assert "at the kink x[1] torch gives 0.5" in r.message
-    bad = r.rows[~r.rows["ok"]]
-    assert list(bad["index"]) == ["(1,)"]
-    right = make_case("t.relu", {"x": [-1.0, 0.0, 2.0]}, torch=torch.relu, sympy=relu.sym,
-                      grad_output="ones", kink="relu at 0")
-    assert Runner().run(right, dtype).status == "pass"
+@pytest.mark.parametrize("declared", [False, True], ids=["undeclared", "declared"])
+def test_a_coupled_kink_is_not_judged_per_element(declared):
+    """A candidate moving several elements: per-element intervals would pass (1, 1); it must not."""
+    fields = {"kink": "|x0 - x1| at a tie"} if declared else {}
+    wrong = make_case("t.absdiff", {"x": [0.5, 0.5]}, torch=AbsOfDifference.apply,
+                      sympy=lambda x: abs(x[0] - x[1]), **fields)
+    r = Runner().run(wrong, "float64")
+    assert r.status == "fail", r.message
+    assert r.kinks.elements[0].coupled == ("x[1]",)
+    if declared:
+        assert "(coupled with x[1]) torch gives 1, torch's convention is 0" in r.message
+    else:
+        assert "couples several elements" in r.message and "does not decide membership" in r.message
 
 
-def test_an_undeclared_kink_fails_and_says_what_to_do():
-    r = run("torch.abs(x)", {"x": [0.0, 1.0]}, grad_output="ones")
-    assert r.status == "fail"
-    assert "does not declare one; add `kink:`" in r.message
-    assert "x[0] left -1, right 1" in r.message
+def test_a_coupled_kink_at_torch_convention_passes_when_declared_and_fails_when_not():
+    undeclared = run("x.max()", {"x": [2.0, 2.0, -1.0]})
+    assert undeclared.status == "fail" and "couples several elements (x[0] with x[1]" in undeclared.message
+    declared = run("x.max()", {"x": [2.0, 2.0, -1.0]}, kink="max tie of x[0], x[1]: torch splits evenly")
+    assert declared.status == "pass", declared.message
+    assert list(declared.rows["attribution"])[:2] == ["at_kink", "at_kink"]
 
 
 def test_a_declared_kink_at_a_smooth_point_fails():
@@ -161,8 +246,11 @@ def test_kinks_that_cancel_are_still_kinks_of_torch_gradient():
     row = kink_rows(r).iloc[0]
     assert (row["kink_left"], row["kink_right"], row["exact"], row["autograd"]) == (1.0, 1.0, 0.0, 0.0)
     assert row["kink_rule"] == "outside [left, right]"
+    # undeclared, torch's 0 is judged against the function's derivative 1, and fails
     undeclared = run("(F.relu(x) - F.relu(-x)).sum()", {"x": [0.0]})
-    assert undeclared.status == "fail" and "does not declare" in undeclared.message
+    assert undeclared.status == "fail"
+    assert "torch gives 0, outside the generalized gradient [1, 1]" in undeclared.message
+    assert "declare it with `kink:`" in undeclared.message
 
 
 def test_fd_at_a_kink_is_judged_against_the_midpoint_and_can_fail():
@@ -240,3 +328,32 @@ def test_the_kink_field_is_a_non_empty_string(write_case):
     assert [c.name for c in loaded.cases] == ["t.ok"] and loaded.cases[0].kink == "relu at 0"
     (err,) = loaded.errors
     assert "t.k" in str(err) and "kink" in str(err) and "\n" not in str(err)
+
+
+# --- the heat maps ----------------------------------------------------------------------------------
+
+
+def _painted(result):
+    """(autograd, FD) max error/allowed ratios of the one input's heat maps."""
+    from verifier.report.heatmap import for_case
+    maps = {m.side: m for m in for_case(result.rows)}
+    return maps["autograd"], maps["finite differences"]
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.5])
+def test_heat_maps_do_not_paint_a_right_kink_red(slope):
+    """FD is the midpoint 0.5 at relu's kink and autograd may be any subgradient: nothing is outside."""
+    r = Runner().run(relu_case(slope), "float64")
+    assert r.status == "pass", r.message
+    ag, fd = _painted(r)
+    assert ag.outside == 0 and fd.outside == 0, (ag.title, fd.title)
+
+
+def test_heat_maps_paint_a_wrong_kink_red():
+    r = Runner().run(relu_case(2.0), "float64")
+    ag, _ = _painted(r)
+    assert ag.outside == 1 and ag.max_ratio > 1
+    cancel = run("(F.relu(x) - F.relu(-x))", {"x": [0.0, 1.0]}, grad_output="ones")   # exact = autograd = 0 at x[0]
+    assert cancel.status == "fail"
+    ag, _ = _painted(cancel)
+    assert ag.outside == 1, ag.title          # outside [1, 1], though equal to torch's convention

@@ -225,7 +225,8 @@ class ScaleGrad(torch.autograd.Function):
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", [pytest.param("float64", id="float64"), pytest.param("float32", id="float32")])
 def test_default_tolerances_catch_a_factor_1001_in_every_case(library, dtype):
-    """Every case with a nonzero gradient fails when its gradient is off by 0.1%."""
+    """Every case with a nonzero gradient fails when its gradient is off by 0.1% (unless it stays in the
+    generalized gradient at a kink)."""
     runner, caught = Runner(), 0
     assert DEFAULT_TOLERANCES[dtype].rtol < 1e-3
     for case in library:
@@ -240,8 +241,17 @@ def test_default_tolerances_catch_a_factor_1001_in_every_case(library, dtype):
         if np.max(np.abs(right.rows["exact"].to_numpy()), initial=0.0) == 0.0:
             continue                                                # 1.001 * 0 is still right
         r = runner.run(wrong, dtype)
-        assert r.status == "fail", (case.name, r.message)
-        assert any(c.name == "gradient" and not c.ok for c in r.checks), case.name
+        off = r.rows[r.rows["abs_err"] > r.rows["tolerance"]]
+        at_kink = off["kink"].astype(bool)
+        lo = np.fmin(off["kink_left"], off["kink_right"])
+        hi = np.fmax(off["kink_left"], off["kink_right"])
+        if r.status == "pass":
+            # only a kink element moved, and 1.001x stayed inside the generalized gradient: right there
+            # (elu(alpha=0.5) at 0: 0.5005 in [0.5, 1]; docs/cases.md, "Kinks")
+            assert len(off) and at_kink.all() and ((off["autograd"] >= lo) & (off["autograd"] <= hi)).all(), \
+                (case.name, r.message)
+            continue
+        assert any(c.name in ("gradient", "kink") and not c.ok for c in r.checks), case.name
         caught += 1
     assert caught >= 100
 

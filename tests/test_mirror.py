@@ -172,6 +172,7 @@ SAMPLES = {
     "solve": lambda g: call(g.well(3, (2,)), g.x(2, 3, 2)),
     "solve_triangular": lambda g: call(g.well(3), g.x(3, 2), upper=True),
     "cholesky": lambda g: call(g.spd(3)),
+    "eigvalsh": lambda g: call(g.spd(2)),
     "softmax": lambda g: call(g.x(3, 4), dim=1),
     "log_softmax": lambda g: call(g.x(3, 4), 0),
     "softmin": lambda g: call(g.x(3, 4), dim=1),

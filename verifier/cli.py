@@ -7,6 +7,7 @@ Exit codes: 0 every case passed; 1 a case failed, errored or timed out;
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -48,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                      help="time limit for one case x dtype before it is stopped and reported as 'timeout' "
                           "(default 300; 0: none); a case's own 'timeout:' field wins")
+    run.add_argument("--strict-kinks", action="store_true",
+                     help="fail every kink a case does not declare with 'kink:', even where autograd lies in "
+                          "the generalized gradient (by default such a kink passes, counted as at_kink)")
     lst = sub.add_parser("list", help="list cases with their tags")
     paths_and_k(lst)
     val = sub.add_parser("validate", help="check case files without running them")
@@ -139,6 +143,8 @@ def _run(args, runner) -> int:
     for module, names in imported_modules(loaded.cases).items():     # code a case file makes this run import
         print(f"imports code: {module} (functions: of {', '.join(names[:3])}"
               f"{f' and {len(names) - 3} more' if len(names) > 3 else ''})", file=sys.stderr)
+    if getattr(args, "strict_kinks", False):
+        loaded.cases = [dataclasses.replace(c, strict_kinks=True) for c in loaded.cases]
     jobs = [(c, d) for c in loaded.cases for d in c.dtypes if not args.dtype or d in args.dtype]
     with tqdm(total=len(jobs), desc="verifying", unit="case", file=sys.stderr, leave=False,
               disable=True if args.no_progress else None) as bar:

@@ -12,6 +12,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from .structure import make as make_structured
+
 FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
 INDEX_DTYPES = ("int64", "int32", "bool")
 
@@ -26,7 +28,9 @@ class InputSpec:
     sampling defaults to it, and finite differences keep their stencils in it.
     ``dtype`` is ``None`` for a floating input (it then takes the case's dtype)
     or one of ``INDEX_DTYPES`` for index tensors and masks, which are never
-    differentiated.
+    differentiated. ``structure`` (:mod:`verifier.cases.structure`) makes
+    sampled and filled values symmetric, SPD or triangular; the sides then
+    work within that structure.
     """
 
     name: str
@@ -39,6 +43,7 @@ class InputSpec:
     requires_grad: bool = True
     dtype: str | None = None
     domain: tuple[float, float] | None = None   # open interval the values must lie in
+    structure: str | None = None          # symmetric | spd | lower_triangular | upper_triangular (structure.py)
 
     def uniform_bounds(self) -> tuple[float, float]:
         """``low``/``high`` of uniform sampling: given, else the finite domain bounds, else [0, 1)."""
@@ -66,6 +71,8 @@ class InputSpec:
             arr = rng.uniform(low, high, self.shape)
         else:  # pragma: no cover - loading guarantees one source
             raise ValueError(f"input '{self.name}' has no values")
+        if self.structure is not None and self.value is None:
+            arr = make_structured(self.structure, arr)
         if self.dtype == "bool":
             return arr.astype(bool)
         if self.dtype in ("int64", "int32"):
@@ -125,6 +132,7 @@ class Case:
     source: str | None = None         # "file:line" or "python:module"
     options: Mapping[str, Any] = field(default_factory=dict)  # extensions (backward repeat, ...)
     kink: str | None = None           # extension: the point is a kink on purpose (where, torch's convention)
+    strict_kinks: bool = False        # extension: an undeclared kink fails even where autograd is right
     timeout: float | None = None      # seconds per case × dtype run; None: the run's default
     # optional checks (forward_mode, second_order): True/False, or the dtypes they run in
     checks: Mapping[str, Any] = field(default_factory=dict)

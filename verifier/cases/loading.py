@@ -34,6 +34,7 @@ from . import literal_ranges as ranges
 from .case import Case, Expect, GradOutput, InputSpec, Tolerance
 from .language import parse
 from .schema_errors import _raise_first, schema
+from .structure import check_shape, violation
 from .yaml_reading import MAX_FILE_BYTES, _Map, _plain, key_problem, read_yaml
 
 __all__ = ["LoadResult", "load_file", "load_paths", "case_from_mapping", "discover", "read_yaml", "schema",
@@ -173,6 +174,7 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
         source=f"{file}:{getattr(raw, 'line', 0)}" if file else None,
         options={k: v for k, v in backward.items()},
         kink=raw.get("kink"),
+        strict_kinks=bool(raw.get("strict_kinks", False)),
         timeout=float(raw["timeout"]) if raw.get("timeout") is not None else None,
         checks={k: tuple(v) if isinstance(v, list) else bool(v) for k, v in (raw.get("checks") or {}).items()},
         accept=tuple(raw.get("accept") or ()),
@@ -339,12 +341,23 @@ def _input(name: str, spec: Any, case: str | None, line: int | None = None) -> I
     if domain is not None and not domain[0] < domain[1]:
         fail(f"has an empty domain {list(domain)}", "Give [low, high] with low < high.")
     dtype = spec.get("dtype")
+    structure = spec.get("structure")
+    if structure is not None:
+        why = "needs a floating input" if dtype is not None else check_shape(structure, shape)
+        if why:
+            fail(f"has structure '{structure}', which {why}",
+                 "Give a floating square matrix (or a batch of them), e.g. {shape: [3, 3], sample: normal, structure: spd}.")
+        broken = violation(structure, _plain(spec["value"])) if source == "value" else None
+        if broken:
+            fail(f"has structure '{structure}' but its value {broken}",
+                 "Give a value with that structure, or sample it (sampled values are made to have it).")
     if dtype is not None and spec.get("requires_grad", False):
         fail(f"has dtype {dtype}, which cannot require grad",
              "Index tensors and masks are never differentiated; drop requires_grad.")
     result = InputSpec(name, shape, value=_plain(spec.get("value")), fill=spec.get("fill"),
                        sample=spec.get("sample"), params=params, seed=int(spec.get("seed", 0)),
-                       requires_grad=bool(spec.get("requires_grad", dtype is None)), dtype=dtype, domain=domain)
+                       requires_grad=bool(spec.get("requires_grad", dtype is None)), dtype=dtype, domain=domain,
+                       structure=structure)
     if result.sample == "uniform":
         low, high = result.uniform_bounds()
         if not low < high:

@@ -65,10 +65,13 @@ class ElementKink:
     right: float
     curvature_jump: float              # g''(x⁺) − g''(x⁻), for the finite-difference allowance
     sources: tuple[str, ...]           # the candidates this element moves
+    # other input elements a candidate moving this element also moves (a coupled kink, e.g. a tie of
+    # max or relu(a·x)): there [left, right] per element does not describe the generalized gradient
+    coupled: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        return f"{self.input}{list(self.index)}" if self.index else self.input
+        return _label(self.input, self.index)
 
     @property
     def midpoint(self) -> float:
@@ -184,12 +187,13 @@ def detect(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None) -
         order = {s: i for i, s in enumerate(where)}
         free = _FreeSymbols()
         moved: dict = {}
+        partners: dict = {}
         for exprs, text in found:
-            for expr in exprs:
-                if isinstance(expr, sp.Basic):
-                    for s in free(expr):
-                        if s in where:
-                            moved.setdefault(s, []).append(text)
+            syms = [s for expr in exprs if isinstance(expr, sp.Basic) for s in free(expr) if s in where]
+            syms = list(dict.fromkeys(syms))
+            for s in syms:
+                moved.setdefault(s, []).append(text)
+                partners.setdefault(s, {}).update(dict.fromkeys(t for t in syms if t != s))
         v = np.ones(model.output.shape) if weights is None else np.broadcast_to(weights, model.output.shape)
         v_flat = [float(w) for w in np.asarray(v, dtype=np.float64).ravel()]
         for sym in sorted(moved, key=order.__getitem__):
@@ -197,8 +201,13 @@ def detect(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None) -
             left, right, jump = _one_sided(outputs, v_flat, base, sym)
             report.elements.append(ElementKink(
                 name, tuple(int(i) for i in idx), float(left), float(right), float(jump),
-                tuple(dict.fromkeys(moved[sym]))))
+                tuple(dict.fromkeys(moved[sym])),
+                tuple(_label(*where[t]) for t in sorted(partners.get(sym, ()), key=order.__getitem__))))
     return report
+
+
+def _label(name: str, idx: tuple) -> str:
+    return f"{name}{[int(i) for i in idx]}" if idx else name
 
 
 def _one_sided(outputs, weights, base, sym):

@@ -66,19 +66,20 @@ def cached_kinks(cache: Cache | None, model, point, weights, may_kink: bool):
     """
     if not may_kink:
         return kinks.KinkReport()
-    key = _values_key(cache, model, point, weights, "kinks")
+    key = _values_key(cache, model, point, weights, "kinks/coupled")     # entries carry ``coupled`` (e[6])
     data = cache.load(key) if key else None
     if data is not None:
         try:
             return kinks.KinkReport(
                 [str(c) for c in data["candidates"]],
                 [kinks.ElementKink(str(e[0]), tuple(int(i) for i in e[1]), float(e[2]), float(e[3]),
-                                   float(e[4]), tuple(str(t) for t in e[5])) for e in data["elements"]])
+                                   float(e[4]), tuple(str(t) for t in e[5]), tuple(str(t) for t in e[6]))
+                 for e in data["elements"]])
         except (KeyError, TypeError, ValueError, IndexError, AttributeError):
             cache.malformed(key)
     report = kinks.detect(model, point, weights)
     if key:
         cache.store(key, {"candidates": report.candidates,
                           "elements": [[e.input, list(e.index), e.left, e.right, e.curvature_jump,
-                                        list(e.sources)] for e in report.elements]})
+                                        list(e.sources), list(e.coupled)] for e in report.elements]})
     return report

@@ -68,20 +68,49 @@ def for_case(rows: pd.DataFrame) -> list[HeatMap]:
         if shape is None or math.prod(shape) != len(group):
             continue
         exact = group["exact"].to_numpy(dtype=float)
-        ag_ratio = _ratio(group["abs_err"].to_numpy(dtype=float), group["tolerance"].to_numpy(dtype=float),
-                          group["ok"].to_numpy(dtype=bool))
+        ok, fd_ok = group["ok"].to_numpy(dtype=bool), group["fd_ok"].to_numpy(dtype=bool)
+        ag_err, fd_err = group["abs_err"].to_numpy(dtype=float), group["fd_abs_err"].to_numpy(dtype=float)
         fd_values = group["finite_diff"].to_numpy(dtype=float)
         if "fd_tolerance" in group:
             fd_allowed = group["fd_tolerance"].to_numpy(dtype=float)
         else:
             fd_allowed = np.broadcast_to(fd_within(fd_values, exact, FD_TOLERANCE)[1], exact.shape)
-        fd_ratio = _ratio(group["fd_abs_err"].to_numpy(dtype=float), fd_allowed,
-                          group["fd_ok"].to_numpy(dtype=bool))
+        ag_err, fd_err = _at_kinks(group, ok, fd_ok, ag_err, fd_err, fd_allowed)
+        ag_ratio = _ratio(ag_err, group["tolerance"].to_numpy(dtype=float), ok)
+        fd_ratio = _ratio(fd_err, fd_allowed, fd_ok)
         for side, ratio in (("autograd", ag_ratio), ("finite differences", fd_ratio)):
             if side == "finite differences" and np.all(np.isnan(fd_values)):
                 continue
             maps.append(_heatmap(str(name), side, ratio, shape))
     return maps
+
+
+def _at_kinks(group: pd.DataFrame, ok, fd_ok, ag_err, fd_err, fd_allowed):
+    """The errors to paint, with kink elements measured against what is expected there.
+
+    At a kink (``verifier/verdict/kinks.py``) autograd is judged against the
+    generalized gradient [left, right] and the finite difference against the
+    midpoint, so an element that passes there is not painted by its distance
+    from torch's convention: autograd's error is its distance from the interval
+    (the smaller of the two where it passed, the larger where it failed), the
+    FD's its distance from the midpoint, at most its allowance where it passed
+    (the kink verdict also allows for the curvature jump).
+    """
+    if "kink" not in group:
+        return ag_err, fd_err
+    kink = group["kink"].to_numpy(dtype=bool)
+    if not kink.any():
+        return ag_err, fd_err
+    left, right = group["kink_left"].to_numpy(dtype=float), group["kink_right"].to_numpy(dtype=float)
+    autograd, fd = group["autograd"].to_numpy(dtype=float), group["finite_diff"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        lo, hi = np.fmin(left, right), np.fmax(left, right)
+        outside = np.fmax(lo - autograd, autograd - hi).clip(min=0)
+        outside = np.where(np.isnan(outside), np.inf, outside)
+        ag_kink = np.where(ok, np.fmin(ag_err, outside), np.fmax(ag_err, outside))
+        fd_kink = np.abs(fd - (left + right) / 2)
+        fd_kink = np.where(fd_ok, np.fmin(fd_kink, fd_allowed), fd_kink)
+    return np.where(kink, ag_kink, ag_err), np.where(kink, fd_kink, fd_err)
 
 
 def _shape(index: list[str]) -> tuple[int, ...] | None:

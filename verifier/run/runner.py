@@ -17,13 +17,15 @@ import pandas as pd
 import torch
 
 from ..cases.case import Case
+from ..cases.structure import projected
 from ..errors import CaseError, SymbolicError
 from ..exact import kinks as _kinks
 from ..exact.cache import Cache, default_cache
 from ..exact.compiled import prepare
 from ..exact.symbolic import ExactResult, SymbolicModel
 from ..exact.values import cached_exact, cached_kinks
-from ..fd.finite_diff import FDResult, fd_options, finite_differences
+from ..fd.finite_diff import FDResult, fd_options
+from ..fd.structured import structured_finite_differences
 from ..torch_side.autograd import TORCH_DTYPES, AutogradResult, forward_float64, run_autograd
 from ..torch_side.forward_mode import DirectionalResult, check_forward_mode, kink_at
 from ..torch_side.second_order import check_second_order
@@ -202,11 +204,12 @@ class Runner:
             raise SymbolicError(f"the symbolic output has shape {list(model.output_shape)} but torch's has "
                                 f"{list(ag.output_shape)}",
                                 hint="The two readings must compute the same function; check 'torch'/'sympy'.")
-        ex = cached_exact(self.cache, model, point, weights)
-        result.exact, result.route = ex, ex.route
-        fd = finite_differences(forward_float64(case, model.structural), point, model.wrt, weights, dtype,
-                                **{**fd_options(case), **self.fd_overrides}, max_elements=self.fd_max_elements,
-                                probe_memo=self._probe_memo(case))
+        # structured inputs (cases/structure.py): gradients compared projected onto the structure, FD within it
+        ex, ag = projected(case, cached_exact(self.cache, model, point, weights), ag)
+        result.exact, result.route, result.autograd = ex, ex.route, ag
+        fd = structured_finite_differences(case, forward_float64(case, model.structural), point, model.wrt,
+                                           weights, dtype, **{**fd_options(case), **self.fd_overrides},
+                                           max_elements=self.fd_max_elements, probe_memo=self._probe_memo(case))
         result.fd = fd
         tol = tolerance_for(case, dtype)
         # the tape already knows when nothing is near a kink: skip the SymPy-walking detector then
@@ -216,7 +219,7 @@ class Runner:
                                   accept_non_finite=accept)
         if result.kinks.elements:      # the kink columns and the rejudged FD verdicts, before the one frame
             n = len(columns["exact"])
-            columns.update(kink_verdict.kink_columns(columns, result.kinks, n))
+            columns.update(kink_verdict.kink_columns(columns, result.kinks, n, tol, declared=bool(case.kink)))
             columns["attribution"] = kink_attribution(columns, n)
         else:
             columns.update(_NO_KINK)
@@ -228,7 +231,8 @@ class Runner:
             gradient.max_rel_err = _nanmax(columns["rel_err"])
             gradient.elements = len(columns["exact"])
         notes = []
-        kink = kink_verdict.verdict(case.kink, result.kinks, result.rows) if case.kink or result.kinks.elements else None
+        kink = (kink_verdict.verdict(case.kink, result.kinks, result.rows, strict=case.strict_kinks)
+                if case.kink or result.kinks.elements else None)
         if kink is not None:
             result.checks.append(Check("kink", kink.ok, "" if kink.ok else kink.detail))
             notes.append(kink.note)
@@ -341,14 +345,16 @@ def _checks(case: Case, dtype: str, columns: dict, ag: AutogradResult,
             ex: ExactResult, tol) -> list[Check]:
     accept = "non_finite" in case.accept
     unfinished = "" if accept else non_finite_detail(columns)
-    judged = np.asarray(columns["ok"], dtype=bool)
-    if unfinished:   # the gradient check judges the finite elements; the others are the non_finite check's
-        judged = judged | non_finite(np.asarray(columns["autograd"], dtype=np.float64),
-                                     np.asarray(columns["exact"], dtype=np.float64),
-                                     np.asarray(columns["tolerance"], dtype=np.float64))
-    ok = bool(np.all(judged))
-    rows = pd.DataFrame(columns) if not ok else None
-    checks = [Check("gradient", ok, "" if ok else first_mismatches(rows[~judged | rows["ok"]]))]
+    ok_col = np.asarray(columns["ok"], dtype=bool)
+    # elements at a kink are judged by the kink check (the generalized gradient), non-finite ones by the
+    # non_finite check; the gradient check judges the rest
+    excused = np.broadcast_to(np.asarray(columns.get("kink", False), dtype=bool), ok_col.shape).copy()
+    if unfinished:
+        excused |= non_finite(np.asarray(columns["autograd"], dtype=np.float64),
+                              np.asarray(columns["exact"], dtype=np.float64),
+                              np.asarray(columns["tolerance"], dtype=np.float64))
+    ok = bool(np.all(ok_col | excused))
+    checks = [Check("gradient", ok, "" if ok else first_mismatches(pd.DataFrame(columns)[~excused]))]
     if unfinished:
         checks.append(Check("non_finite", False, unfinished, non_finite=True))
     if ag.output is not None:

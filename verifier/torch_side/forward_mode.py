@@ -23,6 +23,7 @@ import torch
 import torch.autograd.forward_ad as fwad
 
 from ..cases.case import Case, Tolerance
+from ..cases.structure import project
 from ..errors import CaseError
 from ..exact.cache import cached_arrays, cached_text
 from ..exact.tangent import at_kink, exact_jvp
@@ -50,11 +51,16 @@ class DirectionalResult:
 
 
 def directions(case: Case, dtype: str, seed: int) -> dict[str, np.ndarray]:
-    """A standard-normal direction per differentiated input, rounded to ``dtype`` (exactly representable there)."""
+    """A standard-normal direction per differentiated input, rounded to ``dtype`` (exactly representable there).
+
+    A structured input's direction is projected onto its structure (symmetric, triangular).
+    """
     out = {}
     for k, spec in enumerate(s for s in case.inputs if s.differentiated):
         shape = np.shape(spec.value) if spec.value is not None else tuple(spec.shape)
         raw = np.random.default_rng([seed, k]).normal(size=shape)
+        if spec.structure and raw.ndim >= 2:       # a direction within the input's structure (cases/structure.py)
+            raw = project(spec.structure, raw)
         out[spec.name] = torch.as_tensor(raw, dtype=TORCH_DTYPES[dtype]).to(torch.float64).numpy()
     return out
 

@@ -9,10 +9,11 @@ The exact value is the reference (SymPy, 40 digits). For every element:
   own error estimate claims (so the estimate was wrong), or not finite.
 * ``all_agree``: exact, autograd and the finite difference agree (the FD
   within its tolerance and within its own error estimate).
-* ``at_kink``: autograd agrees with exact (torch's convention at a kink the
-  kink detector found), and the finite difference lands where a difference
-  across a kink must, the midpoint of the one-sided derivatives
-  (:func:`at_kinks`; ``verifier/verdict/kinks.py`` judges it).
+* ``at_kink``: at a kink the kink detector found, autograd is right there
+  (in the generalized gradient, or torch's convention where the verifier
+  does not decide membership; ``verifier/verdict/kinks.py`` judges it), and
+  the finite difference lands where a difference across a kink must, the
+  midpoint of the one-sided derivatives (:func:`at_kinks`).
 * ``fd_not_sampled``: autograd agrees with exact; no finite difference was
   taken here (``max_elements`` sampled other elements).
 
@@ -121,7 +122,10 @@ def kink_attribution(columns, n: int) -> pd.Categorical:
 
     kinds = full("attribution")
     codes = kinds.codes if isinstance(kinds, pd.Categorical) else pd.Categorical(kinds, dtype=KIND_DTYPE).codes
-    examined = (full("kink_rule") != "") & full("ok").astype(bool) & (codes != _CODE["fd_not_sampled"])
+    ok = np.asarray(full("ok"), dtype=bool)
+    # the kink verdict may have rejudged ``ok`` there (the generalized gradient): a wrong value is autograd's
+    codes = np.where(~ok, _CODE["autograd_wrong"], codes)
+    examined = (full("kink_rule") != "") & ok & (codes != _CODE["fd_not_sampled"])
     if not examined.any():
         return as_kinds(codes)
     new = np.where(~full("fd_ok").astype(bool), _CODE["fd_inaccurate"],
