@@ -29,12 +29,12 @@ _MEMORY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IG
 
 def timeout_problem(value, *, zero_allowed: bool) -> str | None:
     """Why ``value`` is not a usable time limit in seconds (None when it is)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return f"timeout {value!r} is not a finite number of seconds"
-    if value < 0 or (value == 0 and not zero_allowed):
-        return f"timeout {value:g} is not above 0"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"timeout is {value!r}, not a number of seconds"
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
+        return f"timeout is {value:g}"
     if value > MAX_TIMEOUT:
-        return f"timeout {value:g} s is over the limit of {MAX_TIMEOUT:g} s (one day)"
+        return f"timeout is {value:g} s, over the limit of {MAX_TIMEOUT:g} s (one day)"
     return None
 
 
