@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("paths", nargs="*", metavar="PATH")
     exp.add_argument("--dtype", default=None, type=_dtype, help=f"one of {', '.join(FLOAT_DTYPES)}")
     exp.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
-                     help="time limit (default: the case's 'timeout:', else 300; 0: none)")
+                     help="time limit for a case without its own 'timeout:' field (default 300; 0: none)")
     new = sub.add_parser("new", help="write a commented YAML case skeleton")
     new.add_argument("name")
     new.add_argument("-o", "--output", default=None, help="file to write (default: cases/NAME.yaml)")

@@ -32,6 +32,8 @@ from typing import Any, Callable
 from ..errors import VerifierError
 from .worker import RaisedError, call_main
 
+#: Seconds a one-shot worker may take to import torch and report ready.
+STARTUP_TIMEOUT = 120.0
 #: The default memory limit, as a fraction of the machine's memory shared by the run's workers.
 MEMORY_FRACTION = 0.5
 _PRELOAD = ["verifier.run.isolation", "verifier.run.worker", "verifier.run.runner"]
@@ -111,18 +113,13 @@ def call_in_worker(fn: Callable[..., Any], args: tuple, *, timeout: float | None
     receiver, sender = ctx.Pipe(duplex=False)
     process = ctx.Process(target=call_main, daemon=True, name="verifier-call",
                           args=(sender, fn, args, os.getpid(), safe_sys_path(), memory_limit))
-    started = time.monotonic()
     process.start()
     sender.close()
     try:
-        if not wait([receiver, process.sentinel], timeout=timeout or None):
-            raise IsolatedCallError(f"stopped after {time.monotonic() - started:.1f} s: over the time limit of "
-                                    f"{timeout:g} s")
-        try:
-            kind, value = receiver.recv()
-        except (EOFError, OSError):
-            process.join(5)
-            raise IsolatedCallError(f"the worker process died: {exit_description(process.exitcode)}") from None
+        kind, value = _receive(receiver, process, STARTUP_TIMEOUT, starting=True)
+        started = time.monotonic()
+        if kind == "ready":
+            kind, value = _receive(receiver, process, timeout or None, starting=False)
     finally:
         if process.is_alive():
             process.kill()
@@ -130,7 +127,23 @@ def call_in_worker(fn: Callable[..., Any], args: tuple, *, timeout: float | None
         receiver.close()
     if kind == "raised":
         raise IsolatedCallError(_raised_text(value, memory_limit))
+    if kind == "overdue":
+        raise IsolatedCallError(f"stopped after {time.monotonic() - started:.1f} s: over the time limit of "
+                                f"{timeout:g} s")
     return value
+
+
+def _receive(receiver, process, timeout: float | None, *, starting: bool) -> tuple[str, Any]:
+    """The next message of a one-shot worker; ("overdue", None) after ``timeout`` s; an error if it died."""
+    if not wait([receiver, process.sentinel], timeout=timeout):
+        if starting:
+            raise IsolatedCallError(f"the worker process did not start within {timeout:g} s")
+        return "overdue", None
+    try:
+        return receiver.recv()
+    except (EOFError, OSError):
+        process.join(5)
+        raise IsolatedCallError(f"the worker process died: {exit_description(process.exitcode)}") from None
 
 
 def _raised_text(raised: RaisedError, memory_limit: int | None) -> str:

@@ -63,9 +63,7 @@ def describe_exception(exc: BaseException) -> RaisedError:
 
 def worker_main(conn, threads: int | None, parent: int, sys_path: list[str]) -> None:
     """Loop in the worker: receive a case with its dtypes, send back one result per dtype."""
-    sys.path[:] = sys_path                           # before anything more is imported: never the cwd
-    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="verifier-watchdog").start()
+    _settle(parent, sys_path)
     from .runner import CaseResult, Runner
 
     baseline = _warm_up(threads)
@@ -93,10 +91,10 @@ def worker_main(conn, threads: int | None, parent: int, sys_path: list[str]) -> 
 
 def call_main(conn, fn, args: tuple, parent: int, sys_path: list[str], memory_limit: int | None) -> None:
     """A one-shot worker (``launch.call_in_worker``): ``fn(*args)`` under the limits, its value sent back."""
-    sys.path[:] = sys_path
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="verifier-watchdog").start()
-    _limit_memory(_warm_up(None), memory_limit)
+    _settle(parent, sys_path)
+    baseline = _warm_up(None)
+    conn.send(("ready", os.getpid()))                # the parent's clock starts now, as for a case in a pool
+    _limit_memory(baseline, memory_limit)
     try:
         reply = ("returned", fn(*args))
     except BaseException as exc:
@@ -106,6 +104,13 @@ def call_main(conn, fn, args: tuple, parent: int, sys_path: list[str], memory_li
         conn.send(reply)
     except Exception as exc:  # a value that does not pickle
         conn.send(("raised", describe_exception(exc)))
+
+
+def _settle(parent: int, sys_path: list[str]) -> None:
+    """A worker's first steps, before it imports anything more: the safe path, no Ctrl-C, the parent watch."""
+    sys.path[:] = sys_path                           # never the working directory (see launch.py)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="verifier-watchdog").start()
 
 
 def _warm_up(threads: int | None) -> int:
