@@ -77,3 +77,8 @@ def record_pid_then_hang(x: torch.Tensor) -> torch.Tensor:
     Path(os.environ["VERIFIER_TEST_MARKER"]).write_text(str(os.getpid()))
     time.sleep(HANG_SECONDS)
     return x.sum()
+
+
+def allocate_too_much(x: torch.Tensor) -> torch.Tensor:
+    """Asks for 20 GB: a worker's memory limit must stop it."""
+    return x.repeat(50000, 50000).sum()

@@ -31,7 +31,7 @@ def planted(name: str, torch_fn=H.square_sum, sympy="(x*x).sum()", **fields):
     pytest.param(planted("bad.exit", H.exit_hard), "error", "died: it exited with code 3", id="os-exit"),
     pytest.param(planted("bad.segfault", H.segfault), "error", "killed by SIGSEGV", id="segfault"),
     pytest.param(planted("bad.sym-recursion", sympy=H.symbolic_recursion), "error", "too deep", id="sym-recursion"),
-    pytest.param(planted("bad.sym-memory", sympy=H.symbolic_memory), "error", "MemoryError", id="sym-memory"),
+    pytest.param(planted("bad.sym-memory", sympy=H.symbolic_memory), "out_of_memory", "MemoryError", id="sym-memory"),
     pytest.param(planted("bad.hang", H.hang, timeout=1), "timeout", "over the time limit of 1 s", id="hang"),
     pytest.param(planted("bad.sym-forever", sympy=H.symbolic_forever, timeout=1), "timeout",
                  "the case's 'timeout'", id="sym-forever"),

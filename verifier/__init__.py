@@ -8,6 +8,18 @@ The public surface is what this module re-exports; everything else is
 internal and may change.
 """
 
+import os as _os
+import sys as _sys
+
+if (_sys.argv[:1] == ["-m"] and _sys.path and not _sys.flags.safe_path
+        and _os.path.realpath(_sys.path[0] or _os.curdir) == _os.path.realpath(_os.getcwd())):
+    # `python -m verifier` put the working directory first on sys.path (argv[0] is "-m" while the module is
+    # located); a yaml.py or sympy.py lying there would shadow the real module, and case folders are untrusted.
+    # Drop it before anything else is imported (only os and sys, loaded at start-up, are used here), as the
+    # console script and `python -P` never add it. Workers get a safe path of their own (run/launch.py).
+    del _sys.path[0]
+del _os, _sys
+
 from .api import ResultTables as ResultTables
 from .api import assert_gradients as assert_gradients
 from .cases.case import Case as Case

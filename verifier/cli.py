@@ -1,7 +1,8 @@
 """The command line: ``verifier run | list | validate | explain | new | schema | functions | diff``.
 
-Exit codes: 0 every case passed; 1 a case failed, errored or timed out;
-2 a usage error or a case file that does not load.
+Exit codes: 0 every case passed; 1 a case failed, errored, timed out or ran
+out of memory; 2 a usage error or a case file that does not load; 3 an
+internal error (a bug in the verifier); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .cases.case import FLOAT_DTYPES
+from .cases.limits import parse_memory, timeout_problem
 from .cases.loading import LoadResult, load_paths, schema
 from .cases.registry import builtin_cases_dir, registered
 from .cases.selection import compile_keyword
@@ -21,11 +24,18 @@ from .cases.user_functions import imported_modules, refuse_code
 from .errors import VerifierError
 from .exact import mirror
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_CODES = """exit codes:
+  0  every case passed (or was skipped)
+  1  a case failed, errored, timed out or ran out of memory
+  2  a usage error (an unknown option or dtype, no case selected) or a case file that does not load
+  3  an internal error: a bug in the verifier (please report it with the traceback)
+  130  interrupted (Ctrl-C)"""
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="verifier", description="Prove PyTorch's gradients right.")
+    p = argparse.ArgumentParser(prog="verifier", description="Prove PyTorch's gradients right.",
+                                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def paths_and_k(sp):
@@ -41,14 +51,19 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="verify cases and write reports")
     paths_and_k(run)
     run.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: reports/)")
-    run.add_argument("--dtype", action="append", metavar="DTYPE", help="only these dtypes (repeatable)")
+    run.add_argument("--dtype", action="append", type=_dtype, metavar="DTYPE",
+                     help=f"only these dtypes (repeatable): {', '.join(FLOAT_DTYPES)}")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--jobs", "-j", type=_count, default=1, metavar="N",
                      help="worker processes running cases in parallel (default 1; 0 runs them in this "
                           "process, without time limits)")
     run.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                      help="time limit for one case x dtype before it is stopped and reported as 'timeout' "
-                          "(default 300; 0: none); a case's own 'timeout:' field wins")
+                          "(default 300, at most 86400; 0: none); a case's own 'timeout:' field wins")
+    run.add_argument("--memory-limit", type=_memory, default="auto", metavar="SIZE",
+                     help="memory one worker may allocate for a case x dtype before it is stopped and reported as "
+                          "'out_of_memory', e.g. 4G (default: half the machine's memory split over the workers; "
+                          "0: none); a case's own 'memory_limit:' field wins")
     run.add_argument("--strict-kinks", action="store_true",
                      help="fail every kink a case does not declare with 'kink:', even where autograd lies in "
                           "the generalized gradient (by default such a kink passes, counted as at_kink)")
@@ -60,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("explain", help="print a case's derivation")
     exp.add_argument("name")
     exp.add_argument("paths", nargs="*", metavar="PATH")
-    exp.add_argument("--dtype", default=None)
+    exp.add_argument("--dtype", default=None, type=_dtype, help=f"one of {', '.join(FLOAT_DTYPES)}")
+    exp.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                     help="time limit for a case without its own 'timeout:' field (default 300; 0: none)")
     new = sub.add_parser("new", help="write a commented YAML case skeleton")
     new.add_argument("name")
     new.add_argument("-o", "--output", default=None,
@@ -87,9 +104,28 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds (0 for no limit), not {text!r}")
+    problem = timeout_problem(value, zero_allowed=True)
+    if problem:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds up to 86400 (0 for no limit), not {text!r}")
     return value
+
+
+def _memory(text: str):
+    if text.strip() in ("0", "none", "auto"):
+        return None if text.strip() != "auto" else "auto"
+    try:
+        return parse_memory(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (0 for no limit)") from None
+
+
+def _dtype(text: str) -> str:
+    if text not in FLOAT_DTYPES:
+        import difflib
+        close = difflib.get_close_matches(text.lower(), FLOAT_DTYPES, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise argparse.ArgumentTypeError(f"unknown dtype {text!r}{hint}; the dtypes are {', '.join(FLOAT_DTYPES)}")
+    return text
 
 
 def _load(paths: Sequence[str], keyword: str = "", no_functions: bool = False) -> LoadResult:
@@ -125,7 +161,7 @@ def cmd_run(args) -> int:
     check_writable(args.report_dir)
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     # the workers start importing now, while this process loads the case files
-    with IsolatedRunner(args.jobs, timeout).start() as runner:
+    with IsolatedRunner(args.jobs, timeout, args.memory_limit).start() as runner:
         return _run(args, runner)
 
 
@@ -146,6 +182,10 @@ def _run(args, runner) -> int:
     if getattr(args, "strict_kinks", False):
         loaded.cases = [dataclasses.replace(c, strict_kinks=True) for c in loaded.cases]
     jobs = [(c, d) for c in loaded.cases for d in c.dtypes if not args.dtype or d in args.dtype]
+    if not jobs and args.dtype:   # nothing to run is not a pass, and must not replace the last report
+        print(f"error: no selected case runs in {', '.join(args.dtype)}; the previous report is left as it was",
+              file=sys.stderr)
+        return _load_status(loaded) if loaded.errors else EXIT_USAGE
     with tqdm(total=len(jobs), desc="verifying", unit="case", file=sys.stderr, leave=False,
               disable=True if args.no_progress else None) as bar:
         def tick(result) -> None:
@@ -156,7 +196,7 @@ def _run(args, runner) -> int:
     print_summary(results, paths)
     if loaded.errors:
         print(f"{_not_loaded(loaded.errors)}; see the errors above.", file=sys.stderr)
-        return EXIT_USAGE
+        return _load_status(loaded)
     return EXIT_OK if all(r.status in ("pass", "skip") for r in results) else EXIT_FAILED
 
 
@@ -166,6 +206,13 @@ def cmd_list(args) -> int:
     for c in loaded.cases:
         print(f"{c.name:40s} [{', '.join(c.tags)}] {', '.join(c.dtypes)}  {c.description}")
     print(f"{len(loaded.cases)} case(s)")
+    return _load_status(loaded)
+
+
+def _load_status(loaded: LoadResult) -> int:
+    """0 when everything loaded, 2 for a case file that does not, 3 when the loader itself failed (a bug)."""
+    if any(getattr(err, "internal", False) for err in loaded.errors):
+        return EXIT_INTERNAL
     return EXIT_USAGE if loaded.errors else EXIT_OK
 
 
@@ -174,7 +221,7 @@ def cmd_validate(args) -> int:
     _print_errors(loaded)
     status = "ok" if not loaded.errors else "FAILED"
     print(f"{status}: {len(loaded.cases)} valid case(s), {len(loaded.errors)} error(s)")
-    return EXIT_USAGE if loaded.errors else EXIT_OK
+    return _load_status(loaded)
 
 
 def cmd_explain(args) -> int:
@@ -185,7 +232,18 @@ def cmd_explain(args) -> int:
         _print_errors(loaded)
         print(f"error: no case named '{args.name}'; `verifier list` shows the names.", file=sys.stderr)
         return EXIT_USAGE
-    print(explain(matches[0], args.dtype))
+    from .run.isolation import DEFAULT_TIMEOUT
+    from .run.launch import IsolatedCallError, call_in_worker, default_memory_limit
+    from .run.pool import memory_limit, time_limit
+    case = matches[0]
+    timeout = time_limit(case, DEFAULT_TIMEOUT if args.timeout is None else args.timeout)
+    try:   # in a worker process, under the case's limits, like `verifier run`
+        text = call_in_worker(explain, (case, args.dtype), timeout=timeout,
+                              memory_limit=memory_limit(case, default_memory_limit()))
+    except IsolatedCallError as exc:
+        print(f"error: case '{case.name}' could not be explained: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(text)
     return EXIT_OK
 
 
@@ -245,6 +303,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:   # `verifier schema | head`: the reader left; not an error of ours
         sys.stdout = open(os.devnull, "w")
         return EXIT_OK
+    except BaseException as exc:   # a bug of ours (or SystemExit from code a case loaded): never "a case failed"
+        import traceback
+        traceback.print_exc()
+        print(f"internal error: {type(exc).__name__}: {exc}. This is a bug in the verifier; please report it "
+              f"with the traceback above.", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,11 @@ work on them; ``-k`` also matches a case's tags. A failing item prints the
 sectioned text of :mod:`verifier.verdict.failure`. A case that does not load becomes
 one failing item with the loader's one-line error, so the other cases still
 run. ``--verifier-report DIR`` writes the same reports as ``verifier run``.
+
+Items run in one worker process per pytest session, with the same isolation
+as ``verifier run`` (:mod:`verifier.run.isolation`): a case's ``timeout`` (else
+300 s) and ``memory_limit`` apply, and a hang, a crash or a segfault in a
+custom function fails that item instead of the session.
 """
 
 from __future__ import annotations
@@ -109,7 +114,7 @@ class CaseItem(pytest.Item):
         self.add_marker("verifier")
 
     def runtest(self) -> None:
-        result = _runner(self.config).run(self.case, self.dtype)
+        (result,) = _runner(self.config).run([(self.case, self.dtype)])
         self.config.stash[_RESULTS].append(result)
         if result.status == "skip":
             pytest.skip(result.message or "skipped")
@@ -152,11 +157,17 @@ def _line(source: str | None) -> int | None:
 
 
 def _runner(config: pytest.Config):
-    """One runner per session, so each case's symbolic model is built once for all its dtypes."""
+    """One isolated worker per session (started at the first item, closed when pytest ends)."""
     if _RUNNER not in config.stash:
-        from .run.runner import Runner
-        config.stash[_RUNNER] = Runner()
+        from .run.isolation import IsolatedRunner
+        config.stash[_RUNNER] = IsolatedRunner(1)
     return config.stash[_RUNNER]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    runner = config.stash.get(_RUNNER, None)
+    if runner is not None:
+        runner.close()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:

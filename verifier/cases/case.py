@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from ..errors import CaseError
 from .structure import make as make_structured
 
 FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
@@ -77,7 +78,44 @@ class InputSpec:
             return arr.astype(bool)
         if self.dtype in ("int64", "int32"):
             return arr.astype(np.int64)
+        if self.sample is not None and self.domain is not None:
+            # drawn here, when the case runs (loading never samples): checked here too
+            outside = self.outside_domain(arr)
+            if outside is not None:
+                raise CaseError(f"input '{self.name}' drew a value outside its declared domain "
+                                f"({self.domain[0]}, {self.domain[1]}): {outside}",
+                                hint="Change the sampling parameters (or the seed) so the values lie inside the "
+                                     "domain; 'sample: uniform' stays inside it by default.")
         return arr
+
+    def domain_problem_without_drawing(self) -> str | None:
+        """What is known against the domain without drawing a sample (loading never samples).
+
+        Literal values and a fill are checked; a uniform interval must lie in
+        the domain. Values drawn from a normal distribution are checked when
+        drawn, by :meth:`values`, as the case runs in its worker.
+        """
+        if self.domain is None:
+            return None
+        lo, hi = self.domain
+        if self.sample == "uniform":
+            low, high = self.uniform_bounds()
+            if low < lo or high > hi:
+                return f"samples uniform on [{low}, {high}), which is not inside its declared domain ({lo}, {hi})"
+            return None
+        if self.sample is None:   # a literal (as large as its file at most) or one fill value
+            given = np.array([self.fill], dtype=np.float64) if self.fill is not None else self.values()
+            outside = self.outside_domain(given)
+            if outside is not None:
+                return f"has values outside its declared domain ({lo}, {hi}), e.g. {outside}"
+        return None
+
+    def outside_domain(self, values: np.ndarray) -> float | None:
+        """The first of ``values`` not strictly inside the domain, or None."""
+        if self.domain is None:
+            return None
+        outside = values[(values <= self.domain[0]) | (values >= self.domain[1])]
+        return float(outside.ravel()[0]) if outside.size else None
 
 
 @dataclass(frozen=True)
@@ -134,6 +172,7 @@ class Case:
     kink: str | None = None           # extension: the point is a kink on purpose (where, torch's convention)
     strict_kinks: bool = False        # extension: an undeclared kink fails even where autograd is right
     timeout: float | None = None      # seconds per case × dtype run; None: the run's default
+    memory_limit: int | None = None   # bytes a worker may allocate for it; None: the run's default
     # optional checks (forward_mode, second_order): True/False, or the dtypes they run in
     checks: Mapping[str, Any] = field(default_factory=dict)
     # outcomes accepted as a pass (extension): "non_finite" lets inf/nan values agree when equal

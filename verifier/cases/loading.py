@@ -33,12 +33,13 @@ from ..exact import mirror
 from . import literal_ranges as ranges
 from .case import Case, Expect, GradOutput, InputSpec, Tolerance
 from .language import parse
+from .limits import MAX_FILE_ELEMENTS, case_memory_limit, check_file_elements, timeout_problem
 from .schema_errors import _raise_first, schema
 from .structure import check_shape, violation
 from .yaml_reading import MAX_FILE_BYTES, _Map, _plain, key_problem, read_yaml
 
 __all__ = ["LoadResult", "load_file", "load_paths", "case_from_mapping", "discover", "read_yaml", "schema",
-           "MAX_FILE_BYTES", "MAX_ELEMENTS"]
+           "MAX_FILE_BYTES", "MAX_ELEMENTS", "MAX_FILE_ELEMENTS"]
 
 MAX_ELEMENTS = 1 << 24            # per input
 
@@ -72,6 +73,7 @@ def load_file(path: str | Path) -> LoadResult:
         result.errors.append(_internal(exc, path, None, None))
         return result
     defaults = doc.get("defaults") or {}
+    declared = 0
     for raw in doc["cases"]:
         merged = _Map({**defaults, **raw}) if isinstance(raw, dict) else raw
         if isinstance(raw, _Map):
@@ -80,7 +82,9 @@ def load_file(path: str | Path) -> LoadResult:
         try:
             if (problem := key_problem(raw)) is not None:
                 raise problem
-            result.cases.append(case_from_mapping(merged, file=str(path)))
+            case = case_from_mapping(merged, file=str(path))
+            declared += check_file_elements(case, declared)
+            result.cases.append(case)
         except CaseError as exc:
             result.errors.append(exc.located(file=str(path), line=getattr(raw, "line", None), case=name))
         except Exception as exc:  # see above
@@ -176,6 +180,7 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
         kink=raw.get("kink"),
         strict_kinks=bool(raw.get("strict_kinks", False)),
         timeout=float(raw["timeout"]) if raw.get("timeout") is not None else None,
+        memory_limit=case_memory_limit(raw.get("memory_limit"), name, lines.of("memory_limit")),
         checks={k: tuple(v) if isinstance(v, list) else bool(v) for k, v in (raw.get("checks") or {}).items()},
         accept=tuple(raw.get("accept") or ()),
     )
@@ -264,9 +269,12 @@ def _check_finite_fields(raw: Mapping, case: str | None, lines: _Lines) -> None:
                                 hint="An infinite tolerance passes anything and nan fails everything; "
                                      "give a finite number.")
     timeout = raw.get("timeout")
-    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise CaseError(f"timeout is {timeout}", case=case, line=lines.of("timeout"),
-                        hint="Give a number of seconds above 0; `verifier run --timeout 0` turns time limits off.")
+    problem = None if timeout is None else timeout_problem(timeout, zero_allowed=False)
+    if problem:
+        raise CaseError(problem, case=case, line=lines.of("timeout"),
+                        hint="Give a number of seconds above 0 and at most a day; `verifier run --timeout 0` "
+                             "turns time limits off.")
+
 
 
 def _all_finite(value) -> bool:
@@ -274,8 +282,6 @@ def _all_finite(value) -> bool:
         return bool(np.isfinite(np.asarray(_plain(value), dtype=np.float64)).all())
     except (ValueError, TypeError):
         return True      # ragged or odd literals get their own error where they are read
-
-
 
 
 def _literal_shape(value, where: str, case: str | None, line: int | None = None) -> tuple[int, ...]:
@@ -362,13 +368,11 @@ def _input(name: str, spec: Any, case: str | None, line: int | None = None) -> I
         low, high = result.uniform_bounds()
         if not low < high:
             fail(f"samples uniform on an empty interval [{low}, {high})", "Give low < high.")
-    if domain is not None:
-        values = result.values()
-        outside = values[(values <= domain[0]) | (values >= domain[1])]
-        if outside.size:
-            fail(f"has values outside its declared domain ({domain[0]}, {domain[1]}), e.g. {outside.ravel()[0]}",
-                 "Change the values or the sampling bounds so they lie inside the domain.")
+    problem = result.domain_problem_without_drawing()
+    if problem:
+        fail(problem, "Change the values or the sampling bounds so they lie inside the domain.")
     return result
+
 
 
 def _grad_output(raw) -> GradOutput | None:

@@ -15,7 +15,8 @@ from typing import Callable, Mapping
 import pandas as pd
 
 #: A failing or broken row's background (the browser test looks for this colour).
-ROW_COLOURS = {"fail": "#f8d0d0", "non_finite": "#f8d0d0", "error": "#f9e0b0", "timeout": "#f9e0b0"}
+ROW_COLOURS = {"fail": "#f8d0d0", "non_finite": "#f8d0d0", "error": "#f9e0b0", "timeout": "#f9e0b0",
+               "out_of_memory": "#f9e0b0"}
 FAILED = ROW_COLOURS["fail"]
 
 

@@ -131,7 +131,7 @@ def attribution_counts(summary_df: pd.DataFrame) -> dict[str, int]:
 
 def counts(summary_df: pd.DataFrame) -> dict[str, int]:
     """Cases per status, every status present (zeros included)."""
-    statuses = ["pass", "fail", "non_finite", "error", "skip", "timeout"]
+    statuses = ["pass", "fail", "non_finite", "error", "skip", "timeout", "out_of_memory"]
     found = summary_df["status"].value_counts().to_dict() if not summary_df.empty else {}
     return {s: int(found.get(s, 0)) for s in statuses}
 

@@ -25,13 +25,13 @@ VALUES_SHOWN = 12         # inputs with at most this many elements are printed i
 def describe(result: "CaseResult", rows_shown: int = ROWS_SHOWN) -> str:
     """The failure text of one case × dtype result (any status)."""
     case = result.case
-    verdict = {"fail": "failed", "non_finite": "met inf or nan", "error": "could not run",
-               "timeout": "timed out"}.get(result.status, result.status)
+    verdict = {"fail": "failed", "non_finite": "met inf or nan", "error": "could not run", "timeout": "timed out",
+               "out_of_memory": "ran out of memory"}.get(result.status, result.status)
     out = [f"Gradient check {verdict}: case '{case.name}' [{result.dtype}]"]
     out += _section("Case", _case_lines(result))
     out += _section("Inputs", _input_lines(case, result))
     rows = result.rows
-    if result.status == "error" or result.status == "timeout":
+    if result.status in ("error", "timeout", "out_of_memory"):
         out += _section("Error", [result.message or "(no message)"])
     if rows is not None and not rows.empty and not bool(rows["ok"].all()):
         out += _section("Gradient (autograd against exact)", _mismatch_summary(rows))
