@@ -83,12 +83,12 @@ class IsolatedRunner:
     ``with`` block) kills them.
     """
 
-    def __init__(self, workers: int = 1, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, workers: int = 1, timeout: float | None = DEFAULT_TIMEOUT, details=None) -> None:
         if workers < 0:
             raise VerifierError(f"the number of worker processes must be 0 or more, not {workers}")
-        self.workers = workers
-        self.timeout = timeout
-        self._pool = _Pool(workers, timeout) if workers else None
+        self.workers, self.timeout = workers, timeout
+        self.details = details          # a digest.DetailPolicy: results arrive reduced (None: whole)
+        self._pool = _Pool(workers, timeout, details) if workers else None
         self._starting: threading.Thread | None = None
         self._start_error: BaseException | None = None
 
@@ -132,6 +132,7 @@ class IsolatedRunner:
     def run(self, jobs: Sequence[tuple["Case", str]], *,
             on_result: ResultCallback | None = None) -> list["CaseResult"]:
         """Run every (case, dtype) job; the results come back in the order of ``jobs``."""
+        from .digest import digested
         from .runner import CaseResult, Runner
 
         results: list[CaseResult | None] = [None] * len(jobs)
@@ -153,7 +154,7 @@ class IsolatedRunner:
         runner = Runner()
         for task in inline:
             for index, dtype in zip(task.indices, task.dtypes):
-                result = runner.run(task.case, dtype)
+                result = digested(runner.run(task.case, dtype), self.details, f"inline-{index}")
                 if task.note:
                     result.message = f"{result.message}; {task.note}" if result.message else task.note
                 results[index] = result
@@ -247,9 +248,8 @@ class _Worker:
 class _Pool:
     """Hands tasks to workers, enforces deadlines, replaces workers that die or time out."""
 
-    def __init__(self, size: int, timeout: float | None) -> None:
-        self.size = size
-        self.timeout = timeout
+    def __init__(self, size: int, timeout: float | None, details=None) -> None:
+        self.size, self.timeout, self.details = size, timeout, details
         self.results: list = []
         self.on_result: ResultCallback | None = None
         self.context = _context()
@@ -289,7 +289,7 @@ class _Pool:
                 task = self.pending.popleft()
                 worker.task, worker.task_id = task, self.next_id
                 self.next_id += 1
-                worker.conn.send(("run", worker.task_id, task.case, list(task.dtypes)))
+                worker.conn.send(("run", worker.task_id, task.case, list(task.dtypes), self.details))
                 self._start_clock(worker)
 
     def _start_clock(self, worker: _Worker) -> None:

@@ -96,6 +96,8 @@ class CaseResult:
     forward_mode: DirectionalResult | None = None
     second_order: DirectionalResult | None = None
     kinks: _kinks.KinkReport | None = None        # what the kink detector found at the point
+    stats: dict | None = None                     # digest.stats over every element (set by digest.summarise)
+    heat: list | None = None                      # heatgrid.grids over every element (idem)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
@@ -112,6 +114,7 @@ class CaseResult:
     @rows.setter
     def rows(self, frame: pd.DataFrame) -> None:
         self._frame, self.columns = frame, None
+        self.stats = self.heat = None             # computed again from the new rows when asked
 
     def __getstate__(self) -> dict:
         # a result crosses processes as its columns: the frame is rebuilt where it is needed

@@ -26,6 +26,7 @@ def worker_main(conn, threads: int | None, parent: int) -> None:
     """Loop in the worker: receive a case with its dtypes, send back one result per dtype."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="verifier-watchdog").start()
+    from .digest import digested
     from .runner import CaseResult, Runner
 
     if threads:
@@ -39,14 +40,15 @@ def worker_main(conn, threads: int | None, parent: int) -> None:
             return
         if message[0] == "stop":
             return
-        _, task_id, case, dtypes = message
+        _, task_id, case, dtypes, details = message
         runner = Runner()                             # one per case: its model cache serves the dtypes
         for dtype in dtypes:
             try:
                 result = runner.run(case, dtype)
             except BaseException as exc:  # SystemExit from a custom function, say: still a result
                 result = CaseResult(case, dtype, "error", f"{type(exc).__name__}: {exc}")
-            _send_result(conn, task_id, dtype, result)
+            # the parent gets summary numbers and the kept rows, never a case's full table
+            _send_result(conn, task_id, dtype, digested(result, details, f"{task_id}-{dtype}"))
 
 
 def _watch_parent(parent: int) -> None:
