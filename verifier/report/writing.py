@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import VerifierError
+from ..run import digest
 from ..run.digest import DetailPolicy
 from ..run.runner import CaseResult
 from . import ci, html_report, tables
@@ -92,14 +93,19 @@ def write_reports(results: Sequence[CaseResult], directory: str | Path, *, comma
 
     ``details.csv`` holds, per case × dtype, every flagged element and the
     ``details.keep`` worst (see :mod:`verifier.run.digest`; results the run
-    already digested hold only those). ``parquet_parts``: a folder of per-result
-    full tables (written by the workers with ``DetailPolicy.full_dir``), merged
-    into ``details.parquet`` batch by batch. ``progress(step)`` is told what is
+    already digested hold only those). ``parquet_parts``: the folder where the
+    workers wrote each result's full table (``DetailPolicy.full_dir``); the
+    tables of the results are merged into ``details.parquet`` batch by batch. ``progress(step)`` is told what is
     being written.
     """
     out = check_writable(directory)
     details = details or DetailPolicy()
     say = progress or (lambda step: None)
+    if parquet_parts is not None:     # results run here (not digested by a worker): their full tables first
+        for i, r in enumerate(results):
+            columns = digest.result_columns(r) if r.full_table is None and r.stats is None else None
+            if columns is not None:
+                r.full_table = str(digest.write_full(columns, str(parquet_parts), f"here-{i}"))
     say("summary")
     summ = tables.summary(results)
     detail = tables.details(results, keep=details.keep)
@@ -122,28 +128,32 @@ def write_reports(results: Sequence[CaseResult], directory: str | Path, *, comma
     if parquet_parts is not None:
         say("details.parquet")
         paths["parquet"] = out / "details.parquet"
-        staged = merge_parquet(Path(parquet_parts), out)
+        staged = merge_parquet([Path(r.full_table) for r in results if r.full_table], out)
     say("renaming into place")
     atomic_write_all(files, also=[(staged, paths["parquet"])] if staged else ())
     return paths
 
 
-def merge_parquet(parts: Path, out: Path) -> str:
-    """The per-result parquet files in ``parts`` as one file staged in ``out`` (its temporary path).
+def merge_parquet(files: Sequence[Path], out: Path) -> str:
+    """The per-result parquet files (in run order) as one file staged in ``out`` (its temporary path).
 
-    Read and written a batch at a time, so a 10⁷-row table never sits in this process at once;
-    columns missing from a part are null there.
+    Read and written a row group at a time, so a 10⁷-row table never sits in this process at once;
+    columns missing from a part are null there. Only parts of results that came back are merged: a
+    worker killed at its time limit may have left one.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    files = sorted(parts.glob("part-*.parquet"), key=lambda p: p.stat().st_mtime_ns)
+    files = [f for f in files if f.exists()]
     schema = pa.unify_schemas([pq.read_schema(f) for f in files]) if files else pa.schema([])
     fd, tmp = tempfile.mkstemp(dir=out, prefix=".details.parquet.", suffix=".tmp")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     with pq.ParquetWriter(tmp, schema) as writer:
         for f in files:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=1 << 16):
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=1 << 15):
                 arrays = [batch.column(field.name).cast(field.type) if field.name in batch.schema.names
                           else pa.nulls(batch.num_rows, field.type) for field in schema]
                 writer.write_batch(pa.record_batch(arrays, schema=schema))

@@ -33,6 +33,8 @@ from . import heatgrid
 
 #: Detail rows kept per case × dtype besides the flagged ones: the worst by error / allowed error.
 KEEP_DEFAULT = 20
+#: Rows per parquet row group: the unit the parent reads when it merges the parts.
+PARQUET_ROWS = 1 << 15
 #: At most this many flagged rows per case × dtype are kept (the worst first); the counts stay exact.
 MAX_FLAGGED = 100_000
 
@@ -153,13 +155,19 @@ def take(columns: dict, rows: np.ndarray) -> dict:
 
 
 def write_full(columns: dict, directory: str, tag: str) -> Path:
-    """Append-free: the full table of one result as its own parquet file in ``directory``."""
+    """The full table of one result as its own parquet file in ``directory`` (complete or absent).
+
+    Small row groups, so that merging the parts (:func:`verifier.report.writing.merge_parquet`)
+    never reads more than a few MB at once.
+    """
     frame = pd.DataFrame(columns)
     for name in frame.columns:      # parquet needs one type per column: text columns as text
         if frame[name].dtype == object:
             frame[name] = frame[name].astype(str)
     path = Path(directory) / f"part-{os.getpid()}-{tag}.parquet"
-    frame.to_parquet(path, index=False)
+    tmp = path.with_suffix(".tmp")
+    frame.to_parquet(tmp, index=False, row_group_size=PARQUET_ROWS)
+    os.replace(tmp, path)          # a worker killed while writing leaves no part behind
     return path
 
 
@@ -194,7 +202,7 @@ def apply(result, policy: DetailPolicy, tag: str = "") -> None:
     if columns is None:
         return
     if policy.full_dir:
-        write_full(columns, policy.full_dir, tag or f"{id(result):x}")
+        result.full_table = str(write_full(columns, policy.full_dir, tag or f"{id(result):x}"))
     rows = kept_rows(columns, policy.keep)
     if rows is not None:
         result.columns = take(columns, rows)

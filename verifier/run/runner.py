@@ -98,6 +98,7 @@ class CaseResult:
     kinks: _kinks.KinkReport | None = None        # what the kink detector found at the point
     stats: dict | None = None                     # digest.stats over every element (set by digest.summarise)
     heat: list | None = None                      # heatgrid.grids over every element (idem)
+    full_table: str | None = None                 # the parquet file holding every row (digest.write_full)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
