@@ -93,8 +93,11 @@ def test_large_results_drop_their_per_element_sides(monkeypatch):
     digest.apply(small, digest.DetailPolicy())
     assert small.exact is not None and small.autograd is not None      # N <= SIDES_KEPT_UP_TO: derivation shown
     monkeypatch.setattr(digest, "SIDES_KEPT_UP_TO", N - 1)
-    large = _result(wrong=False)
+    case = _result(wrong=False).case
+    large = Runner().run(case, "float64")                               # with the forward-mode check
+    assert large.forward_mode.torch is not None
     method = large.fd.method
     digest.apply(large, digest.DetailPolicy())
     assert large.exact is None and large.autograd is None and large.fd.method == method
+    assert large.forward_mode.torch is None and large.forward_mode.status == "pass"
     assert tables.summary([large]).loc[0, "fd_method"] == method

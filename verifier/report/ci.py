@@ -161,6 +161,7 @@ def first_line(result: CaseResult, row: dict) -> str:
     """One informative line: 'x: 12/12 wrong, max rel 0.5; FD agrees with exact → backward is wrong'."""
     if result.status in ("error", "timeout"):
         return f"{result.status}: {str(result.message).splitlines()[0] if result.message else ''}"[:300]
+    row = {**row, **(result.stats or {})}
     parts = []
     if row.get("mismatched"):
         parts.append(f"{row['mismatched']}/{row['elements']} elements wrong, max rel {row['max_rel_err']:.3g}")

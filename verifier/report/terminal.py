@@ -133,7 +133,7 @@ def failure_block(result: CaseResult, row: dict, width: int = 100, colour: bool 
                                 break_on_hyphens=False, max_lines=6, placeholder=" …")
     lines += wrap.wrap(ci.first_line(result, row))
     message = " ".join(str(result.message or "").split())
-    if message and message != ci.first_line(result, row):
+    if message and message not in ci.first_line(result, row):
         lines += wrap.wrap(message)
     source = getattr(result.case, "source", None) if result.case is not None else None
     if source:

@@ -21,6 +21,7 @@ full table to a parquet file there (``--details-parquet``; needs pyarrow).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +212,10 @@ def apply(result, policy: DetailPolicy, tag: str = "") -> None:
         result.autograd, result.exact = None, None
         if result.fd is not None:
             result.fd = _FDSummary(result.fd.method, list(result.fd.notes or []))
+        for name in ("forward_mode", "second_order"):    # their verdict and numbers stay; the vectors go
+            check = getattr(result, name)
+            if check is not None:
+                setattr(result, name, dataclasses.replace(check, exact=None, torch=None, direction=None))
 
 
 def _output_size(result) -> int:
