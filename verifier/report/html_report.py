@@ -10,9 +10,10 @@ one ``<details>`` section per case × dtype, open when it did not pass, with
 its description, source, expressions, function origins, the derivation's
 numbers for small cases, heat maps and its first mismatching elements.
 
-Size: a section of a passing case shows its heat maps and its worst element,
-not a table; the rows kept by the run (:mod:`verifier.run.digest`) are in
-details.csv.
+Size (the built-in library's report must stay under 1.5 MB): a section of a
+passing case shows its autograd heat map and its worst element, not a table
+or the derivation; the rows kept by the run (:mod:`verifier.run.digest`) are
+in details.csv.
 """
 
 from __future__ import annotations
@@ -113,13 +114,19 @@ def _section(r: CaseResult, row) -> dict:
     return {
         "anchor": anchor(r.name, r.dtype), "case": r.name, "dtype": r.dtype, "status": r.status,
         "open": not passing, "message": r.message, "who_wrong": row.who_wrong, "info": info,
-        "derivation": _derivation(r),
-        "heatmaps": heatmap.from_grids(r.heat) if r.heat is not None else heatmap.for_case(rows),
+        "derivation": [] if passing else _derivation(r),
+        "heatmaps": _maps(r, rows, passing),
         "elements": int(r.stats["elements"]) if r.stats else len(rows), "kept": len(rows),
         "worst": _worst_line(rows) if passing else "",
         "table": Markup(_table(shown, f"d-{row.Index}")) if shown is not None else None, "shown": 0 if
         shown is None else len(shown),
     }
+
+
+def _maps(r: CaseResult, rows: pd.DataFrame, passing: bool) -> list:
+    """The section's heat maps: both sides when it did not pass, autograd's alone when it did (size)."""
+    maps = heatmap.from_grids(r.heat) if r.heat is not None else heatmap.for_case(rows)
+    return [m for m in maps if m.side == "autograd"] if passing else maps
 
 
 def _text(fn) -> str:
