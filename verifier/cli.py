@@ -59,7 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("explain", help="print a case's derivation")
     exp.add_argument("name")
     exp.add_argument("paths", nargs="*", metavar="PATH")
-    exp.add_argument("--dtype", default=None)
+    exp.add_argument("--dtype", default=None, help="the dtype to run (default float64 when the case has it)")
+    exp.add_argument("--full", action="store_true", help="every row of the numbers table (default: the first 24)")
+    exp.add_argument("--rationals", action="store_true", help="weights as exact rationals in the formulas")
+    exp.add_argument("--jacobian", metavar="CSV", help="write the exact Jacobian at the point to CSV")
     new = sub.add_parser("new", help="write a commented YAML case skeleton")
     new.add_argument("name")
     new.add_argument("-o", "--output", default=None, help="file to write (default: cases/NAME.yaml)")
@@ -207,15 +210,17 @@ def cmd_validate(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from .report.explain import explain
+    from .report.explain import explain_result
     loaded = _load(args.paths)
     matches = [c for c in loaded.cases if c.name == args.name]
     if not matches:
         _print_errors(loaded)
         print(f"error: no case named '{args.name}'; `verifier list` shows the names.", file=sys.stderr)
         return EXIT_USAGE
-    print(explain(matches[0], args.dtype))
-    return EXIT_OK
+    text, result = explain_result(matches[0], args.dtype, full=args.full, rationals=args.rationals,
+                                  jacobian_csv=args.jacobian)
+    print(text)
+    return EXIT_OK if result.status in ("pass", "skip") else EXIT_FAILED
 
 
 def cmd_new(args) -> int:
