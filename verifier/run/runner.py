@@ -345,18 +345,20 @@ def _checks(case: Case, dtype: str, columns: dict, ag: AutogradResult,
     if expect.grad_fn is not None:
         checks.append(Check("expect.grad_fn", ag.grad_fn == expect.grad_fn,
                             f"expected grad_fn {expect.grad_fn}, got {ag.grad_fn}"))
+    if getattr(expect, "leaf", False):
+        checks.append(Check("expect.leaf", ag.grad_fn is None,
+                            f"expected a leaf output (no grad_fn), got grad_fn {ag.grad_fn}"))
     if expect.output is not None:
         stated = np.asarray(expect.output, float)
         ok = stated.shape == ex.output.shape and within(ex.output, stated, tol)[0]
-        checks.append(Check("expect.output", bool(np.all(ok)),
-                            f"stated output {expect.output} but the exact output is {ex.output.tolist()}"))
+        checks.append(_errors(Check("expect.output", bool(np.all(ok)), f"stated output {expect.output} but the "
+                                    f"exact output is {ex.output.tolist()}"), stated, ex.output))
     for name, stated in (expect.grad or {}).items():
         exact_grad = ex.vjp.get(name)
         same_shape = exact_grad is not None and np.shape(stated) == exact_grad.shape
         ok = same_shape and bool(within(exact_grad, np.asarray(stated, float), tol)[0].all())
-        checks.append(Check(f"expect.grad[{name}]", ok,
-                            f"stated {stated} but the exact gradient is "
-                            f"{None if exact_grad is None else exact_grad.tolist()}"))
+        checks.append(_errors(Check(f"expect.grad[{name}]", ok, f"stated {stated} but the exact gradient is "
+                                    f"{None if exact_grad is None else exact_grad.tolist()}"), stated, exact_grad))
     if ag.accumulated:
         repeat = int(case.options.get("repeat", 1))
         for name, total in ag.accumulated.items():
@@ -364,4 +366,16 @@ def _checks(case: Case, dtype: str, columns: dict, ag: AutogradResult,
             checks.append(Check("accumulation", ok,
                                 f"after {repeat} backward calls .grad of '{name}' should be {repeat}x the "
                                 f"gradient; got {total.tolist()}"))
-    return [c if not c.ok else Check(c.name, True, "") for c in checks]
+    return [c if not c.ok else Check(c.name, True, "", max_abs_err=c.max_abs_err, max_rel_err=c.max_rel_err,
+                                      elements=c.elements) for c in checks]
+
+
+def _errors(check: Check, stated, exact) -> Check:
+    """An expect check with its own largest errors (stated against exact), when the shapes agree."""
+    stated, exact = np.asarray(stated, float), None if exact is None else np.asarray(exact, float)
+    if exact is not None and stated.shape == exact.shape and stated.size:
+        err = np.abs(stated - exact)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(err == 0, 0.0, err / np.abs(exact))
+        check.max_abs_err, check.max_rel_err, check.elements = float(err.max()), float(rel.max()), int(err.size)
+    return check
