@@ -149,3 +149,19 @@ def test_annotations_point_at_the_case_source(run):
     lines = [line for line in out.stdout.splitlines() if line.startswith("::error ")]
     assert len(lines) == 2
     assert any("cases.yaml,line=12,title=verifier%3A ci.wrong [float64] fail::" in line for line in lines)
+
+
+def test_details_all_and_parquet_hold_every_element(run):
+    pytest.importorskip("pyarrow")
+    base, _ = run
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    env.pop("GITHUB_ACTIONS", None)
+    out = subprocess.run([sys.executable, "-m", "verifier", "run", "cases.yaml", "--report-dir", "all", "--jobs", "1",
+                          "--details", "all", "--details-parquet", "--no-progress", "-k", "ci.right or ci.wrong"],
+                         cwd=base, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 1, out.stderr
+    assert len(pd.read_csv(base / "all" / "details.csv")) == 600
+    full = pd.read_parquet(base / "all" / "details.parquet")
+    assert len(full) == 600 and (~full["ok"]).sum() == _wrong_elements(base)
+    assert not list(base.joinpath("all").glob(".parts-*"))            # the workers' parts are cleaned up
