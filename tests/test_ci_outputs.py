@@ -77,6 +77,7 @@ def run(tmp_path_factory):
 
 def _wrong_elements(base) -> int:
     import numpy as np
+
     from verifier import load_file
     case = next(c for c in load_file(base / "cases.yaml").cases if c.name == "ci.wrong")
     return int(np.sum(case.input("x").values() > 1.5))
