@@ -29,11 +29,14 @@ FAR_OUTSIDE = FAIL_STOPS[-1][1]      # heat-map colour of an error >= 1000x what
 WINDOW = "1280,3000"
 
 
-def _cases(wrong: bool):
+def _cases(wrong: bool, many: int = 0):
     cases = [make_case("browser.square", {"x": [[1.0, 2.0], [3.0, 4.0]]}, forward="(x**2).sum()")]
+    cases += [make_case(f"browser.many{i:02d}", {"x": [1.0 + i, 2.0]}, forward=f"(x**{1 + i % 3}).sum()")
+              for i in range(many)]
     if wrong:
         cases.append(make_case("browser.wrong", {"x": [[1.0, -2.0], [0.5, 3.0]]},
                                torch="(2 * x**2).sum()", sympy="(x**2).sum()"))
+        cases.append(make_case("browser.broken", {"x": [1.0, 2.0]}, forward="x.reshape(3)"))
     return cases
 
 
@@ -42,8 +45,8 @@ def reports(tmp_path_factory):
     """Two real reports: one with a failing case, one where everything passes."""
     base = tmp_path_factory.mktemp("browser")
     runner = Runner()
-    for label, wrong in (("mixed", True), ("passing", False)):
-        results = [runner.run(case, "float64") for case in _cases(wrong)]
+    for label, wrong, many in (("mixed", True, 0), ("passing", False, 0), ("long", True, 40)):
+        results = [runner.run(case, "float64") for case in _cases(wrong, many)]
         write_reports(results, base / label, command=f"test_browser {label}")
     return base
 
@@ -116,8 +119,70 @@ def test_failing_rows_are_visibly_highlighted(reports, tmp_path):
 
 def test_heat_maps_show_the_failing_elements(reports, tmp_path):
     dom = _dom(tmp_path, reports / "mixed" / "report.html")
-    assert sum(src.startswith("data:image/png;base64,") for src in dom.images) == 4   # 2 cases x 2 sides
+    # the wrong case's two sides, the passing case's autograd map (an errored case has none)
+    assert sum(src.startswith("data:image/png;base64,") for src in dom.images) == 3
     mixed = _count(_pixels(tmp_path, reports / "mixed" / "report.html", "mixed-maps"), FAR_OUTSIDE)
     passing = _count(_pixels(tmp_path, reports / "passing" / "report.html", "passing-maps"), FAR_OUTSIDE)
     # the legend's red end is in both; the wrong case adds 4 elements drawn as 16 x 16 px cells
     assert mixed - passing >= 4 * 16 * 16, (mixed, passing)
+
+
+PROBE = """<script>
+window.addEventListener("load", function () {
+  var h = document.documentElement, first = document.querySelector("#T_not-passing tbody tr");
+  function names(rows) {
+    return Array.prototype.filter.call(rows, function (r) { return !r.hidden; })
+      .map(function (r) { return r.cells[0].textContent; }).join("|");
+  }
+  h.setAttribute("data-first-bottom", first ? Math.round(first.getBoundingClientRect().bottom) : -1);
+  h.setAttribute("data-height", window.innerHeight);
+  h.setAttribute("data-not-passing", names(document.querySelectorAll("#T_not-passing tbody tr")));
+  h.setAttribute("data-open", Array.prototype.filter.call(document.querySelectorAll("details.case"),
+    function (d) { return d.open; }).map(function (d) { return d.id; }).join("|"));
+  var status = document.getElementById("filter-status");
+  status.value = "error"; status.dispatchEvent(new Event("change"));
+  h.setAttribute("data-errors", names(document.querySelectorAll("#T_cases tbody tr")));
+  status.value = ""; status.dispatchEvent(new Event("change"));
+  var text = document.getElementById("filter-text");
+  text.value = "many0"; text.dispatchEvent(new Event("input"));
+  h.setAttribute("data-text", names(document.querySelectorAll("#T_cases tbody tr")));
+  text.value = ""; text.dispatchEvent(new Event("input"));
+  var th = Array.prototype.filter.call(document.querySelectorAll("#T_cases th"),
+    function (t) { return t.textContent === "worst_ratio"; })[0];
+  th.click();
+  h.setAttribute("data-sorted", names(document.querySelectorAll("#T_cases tbody tr")));
+});
+</script>"""
+
+
+def _probe(tmp_path, report) -> dict:
+    """The page with PROBE added, loaded in the browser at 1280 x 800: what PROBE wrote on <html>."""
+    import re
+
+    page = tmp_path / "probe.html"
+    page.write_text(report.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    dom = _browser(tmp_path, "--window-size=1280,800", "--dump-dom", page=page).stdout
+    head = dom[:dom.index(">", dom.index("<html")) + 1]
+    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', head))
+
+
+def test_the_first_screen_shows_what_did_not_pass(reports, tmp_path):
+    """Forty passing cases before the failing ones: the not-passing table still comes first, in view."""
+    seen = _probe(tmp_path, reports / "long" / "report.html")
+    assert seen["not-passing"] == "browser.wrong|browser.broken"        # the errored case is listed too
+    assert 0 < int(seen["first-bottom"]) <= int(seen["height"])
+    assert seen["open"] == "case-browser-wrong-float64|case-browser-broken-float64"   # passing ones collapsed
+
+
+def test_the_case_table_filters_and_sorts(reports, tmp_path):
+    seen = _probe(tmp_path, reports / "long" / "report.html")
+    assert seen["errors"] == "browser.broken"
+    assert seen["text"] == "|".join(f"browser.many{i:02d}" for i in range(10))
+    order = seen["sorted"].split("|")
+    assert order[0] == "browser.wrong" and order[-1] == "browser.broken"    # largest ratio first, no number last
+    assert len(order) == 43
+
+
+def test_status_counts_link_to_the_tables(reports, tmp_path):
+    dom = _dom(tmp_path, reports / "mixed" / "report.html")
+    assert {"not-passing", "cases"} <= set(dom.links) <= dom.ids | {t for t in dom.links if t.startswith("case-")}

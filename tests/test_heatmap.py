@@ -12,7 +12,8 @@ from PIL import Image
 from verifier import Runner, make_case
 from verifier.report import tables
 from verifier.report.heatmap import EXACT, MISSING, colour, for_case
-from verifier.report.writing import environment, render_html
+from verifier.report.html_report import render
+from verifier.report.writing import environment
 
 DTYPES = [pytest.param("float64", id="float64"), pytest.param("float32", id="float32")]
 
@@ -77,9 +78,25 @@ def test_a_long_vector_is_wrapped_and_a_large_one_reduced_without_losing_a_failu
 def test_the_report_embeds_the_maps_and_escapes_messages():
     result = _rows("(2 * x**2).sum()", "(x**2).sum()", {"x": [1.0, 2.0]})
     result.message = "torch said <class 'NoneType'> & more"
-    detail = tables.details([result])
-    page = render_html(tables.summary([result], detail), detail, environment("test"))
+    page = render([result], tables.summary([result]), environment("test"))
     assert page.count('src="data:image/png;base64,') == 2
     assert "torch said &lt;class &#39;NoneType&#39;&gt; &amp; more" in page or \
         "torch said &lt;class &#x27;NoneType&#x27;&gt; &amp; more" in page
     assert "<class 'NoneType'>" not in page
+
+
+def test_a_digested_result_keeps_heat_maps_of_every_element():
+    """The run drops passing rows before the report: the maps still cover the whole gradient, failure included."""
+    from verifier.run import digest
+
+    big = _rows("(x**2 + m * x**2).sum()", "(x**2).sum()",
+                {"x": {"shape": [100, 100], "fill": 0.5},
+                 "m": {"value": [[1.0 if (i, j) == (37, 81) else 0.0 for j in range(100)] for i in range(100)],
+                       "requires_grad": False}})
+    before = [(m.side, m.uri, m.outside) for m in for_case(big.rows)]
+    digest.apply(big, digest.DetailPolicy(keep=3))
+    assert len(big.rows) == 3                                   # the 3 worst, the wrong element among them
+    assert list(big.rows.loc[~big.rows["ok"], "index"]) == ["(37, 81)"]
+    after = [(m.side, m.uri, m.outside) for m in __import__("verifier.report.heatmap", fromlist=["x"])
+             .from_grids(big.heat)]
+    assert after == before and any(outside == 1 for _, _, outside in after)

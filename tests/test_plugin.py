@@ -170,3 +170,39 @@ def test_a_case_name_used_twice_fails_the_second_time(pytester, cases):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["case file error: *b_second.yaml:2: case 'same.name': duplicate case name "
                                  "(also at *a_first.yaml:2)*"])
+
+
+def test_the_first_line_says_how_wrong_and_who(pytester, cases):
+    cases(wrong=PARTLY_WRONG.format(dtype="float64"))
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["wrong.masked[[]float64[]]: 3/12 elements wrong, max rel 1; *failed: forward*",
+                                 "Gradient check failed: case 'wrong.masked' [[]float64[]]"])
+
+
+def test_tb_line_prints_one_line_per_failure(pytester, cases):
+    cases(wrong=PARTLY_WRONG.format(dtype="float64"))
+    result = pytester.runpytest("--tb=line")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*wrong.yaml:2: wrong.masked[[]float64[]]: 3/12 elements wrong, max rel 1*"])
+    assert result.stdout.str().count("3/12 elements wrong, max rel 1;") == 1
+    assert "Gradient check failed" not in result.stdout.str() and "First mismatching" not in result.stdout.str()
+
+
+def test_tb_short_lists_fewer_elements(pytester, cases):
+    cases(wrong=PARTLY_WRONG.format(dtype="float64"))
+    text = pytester.runpytest("--tb=short").stdout.str()
+    assert "First mismatching elements" in text and "x[1, 3]" not in text.split("First mismatching")[1]
+
+
+def test_junitxml_carries_the_numbers_and_the_first_line(pytester, cases):
+    import xml.etree.ElementTree as ET
+    cases(good=GOOD, wrong=PARTLY_WRONG.format(dtype="float64"))
+    pytester.runpytest("--junitxml=out.xml")
+    root = ET.parse(pytester.path / "out.xml").getroot()
+    items = {c.get("name"): c for c in root.iter("testcase")}
+    wrong = items["wrong.masked[float64]"]
+    props = {p.get("name"): p.get("value") for p in wrong.iter("property")}
+    assert props["mismatched"] == "3" and props["elements"] == "12" and props["status"] == "fail"
+    assert wrong.find("failure").get("message").startswith("wrong.masked[float64]: 3/12 elements wrong")
+    good = {p.get("name"): p.get("value") for p in items["good.square[float64]"].iter("property")}
+    assert good["status"] == "pass" and good["mismatched"] == "0"

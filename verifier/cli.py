@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -53,7 +54,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: reports/)")
     run.add_argument("--dtype", action="append", type=_dtype, metavar="DTYPE",
                      help=f"only these dtypes (repeatable): {', '.join(FLOAT_DTYPES)}")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    run.add_argument("--details", default="20", metavar="all|failing|N",
+                     help="detail rows kept per case x dtype in details.csv: every flagged element plus the N "
+                          "worst (default 20), 'failing' (flagged only) or 'all'")
+    run.add_argument("--details-parquet", action="store_true",
+                     help="also write every element of every case to details.parquet (needs pyarrow: "
+                          "pip install 'verifier[parquet]')")
+    run.add_argument("--junit-xml", metavar="PATH", help="write JUnit XML: a testcase per case x dtype")
+    run.add_argument("--annotate", action="store_true",
+                     help="print GitHub Actions ::error annotations at each failing case's source line "
+                          "(default on when GITHUB_ACTIONS=true)")
     run.add_argument("--jobs", "-j", type=_count, default=1, metavar="N",
                      help="worker processes running cases in parallel (default 1; 0 runs them in this "
                           "process, without time limits)")
@@ -75,9 +86,13 @@ def _parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("explain", help="print a case's derivation")
     exp.add_argument("name")
     exp.add_argument("paths", nargs="*", metavar="PATH")
-    exp.add_argument("--dtype", default=None, type=_dtype, help=f"one of {', '.join(FLOAT_DTYPES)}")
+    exp.add_argument("--dtype", default=None, type=_dtype,
+                     help="the dtype to run (default float64 when the case has it)")
     exp.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                      help="time limit for a case without its own 'timeout:' field (default 300; 0: none)")
+    exp.add_argument("--full", action="store_true", help="every row of the numbers table (default: the first 24)")
+    exp.add_argument("--rationals", action="store_true", help="weights as exact rationals in the formulas")
+    exp.add_argument("--jacobian", metavar="CSV", help="write the exact Jacobian at the point to CSV")
     new = sub.add_parser("new", help="write a commented YAML case skeleton")
     new.add_argument("name")
     new.add_argument("-o", "--output", default=None,
@@ -155,21 +170,41 @@ def _not_loaded(errors) -> str:
 
 
 def cmd_run(args) -> int:
+    import shutil
+    import tempfile
+
     from .report.writing import check_writable
+    from .run.digest import DetailPolicy
     from .run.isolation import DEFAULT_TIMEOUT, IsolatedRunner
 
-    check_writable(args.report_dir)
+    out = check_writable(args.report_dir)
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
-    # the workers start importing now, while this process loads the case files
-    with IsolatedRunner(args.jobs, timeout, args.memory_limit).start() as runner:
-        return _run(args, runner)
+    try:
+        policy = DetailPolicy.parse(args.details)
+    except ValueError as exc:
+        raise VerifierError(str(exc)) from None
+    if args.details_parquet:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise VerifierError("--details-parquet needs pyarrow: pip install 'verifier[parquet]' "
+                                "(or pyarrow), or leave the option out") from None
+        # each worker writes its results' full tables here; write_reports merges them into details.parquet
+        args.parquet_parts = tempfile.mkdtemp(prefix=".parts-", dir=out)
+        policy = DetailPolicy(policy.keep, args.parquet_parts)
+    try:
+        # the workers start importing now, while this process loads the case files
+        with IsolatedRunner(args.jobs, timeout, args.memory_limit, details=policy).start() as runner:
+            return _run(args, runner)
+    finally:
+        if args.details_parquet:
+            shutil.rmtree(args.parquet_parts, ignore_errors=True)
 
 
 def _run(args, runner) -> int:
-    from tqdm import tqdm
-
-    from .report.terminal import print_summary
-    from .report.writing import write_reports
+    from .report import ci
+    from .report.terminal import Progress, print_summary
+    from .report.writing import atomic_write, write_reports
 
     loaded = _load(args.paths, args.keyword, args.no_functions)
     _print_errors(loaded)
@@ -186,18 +221,45 @@ def _run(args, runner) -> int:
         print(f"error: no selected case runs in {', '.join(args.dtype)}; the previous report is left as it was",
               file=sys.stderr)
         return _load_status(loaded) if loaded.errors else EXIT_USAGE
-    with tqdm(total=len(jobs), desc="verifying", unit="case", file=sys.stderr, leave=False,
-              disable=True if args.no_progress else None) as bar:
-        def tick(result) -> None:
-            bar.set_postfix_str(f"{result.name} [{result.dtype}]", refresh=False)
-            bar.update()
-        results = runner.run(jobs, on_result=tick)
-    paths = write_reports(results, args.report_dir, load_errors=[str(e) for e in loaded.errors])
+    progress = Progress(jobs, disable=args.no_progress)
+    try:
+        results = runner.run(jobs, on_result=progress.result)
+        load_errors = [str(e) for e in loaded.errors]
+        paths = write_reports(results, args.report_dir, load_errors=load_errors, details=runner.details,
+                              parquet_parts=getattr(args, "parquet_parts", None), progress=progress.writing)
+        if args.junit_xml:
+            progress.writing("JUnit XML")
+            paths["junit"] = Path(args.junit_xml)
+            paths["junit"].parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(paths["junit"], ci.junit_xml(results, _summary(results)))
+    finally:
+        progress.close()
     print_summary(results, paths)
+    _ci_extras(args, results, paths)
     if loaded.errors:
         print(f"{_not_loaded(loaded.errors)}; see the errors above.", file=sys.stderr)
         return _load_status(loaded)
     return EXIT_OK if all(r.status in ("pass", "skip") for r in results) else EXIT_FAILED
+
+
+def _summary(results):
+    from .report import tables
+    return tables.summary(results)
+
+
+def _ci_extras(args, results, paths) -> None:
+    """GitHub Actions: the Markdown summary into $GITHUB_STEP_SUMMARY, ::error annotations on stdout."""
+    from .report import ci
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary and "markdown" in paths:
+        try:
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(Path(paths["markdown"]).read_text(encoding="utf-8"))
+        except OSError as exc:
+            print(f"warning: cannot append to $GITHUB_STEP_SUMMARY ({step_summary}): {exc}", file=sys.stderr)
+    if args.annotate or os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in ci.annotations(results, _summary(results)):
+            print(line)
 
 
 def cmd_list(args) -> int:
@@ -225,7 +287,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from .report.explain import explain
+    from .report.explain import explain_result
     loaded = _load(args.paths)
     matches = [c for c in loaded.cases if c.name == args.name]
     if not matches:
@@ -238,13 +300,15 @@ def cmd_explain(args) -> int:
     case = matches[0]
     timeout = time_limit(case, DEFAULT_TIMEOUT if args.timeout is None else args.timeout)
     try:   # in a worker process, under the case's limits, like `verifier run`
-        text = call_in_worker(explain, (case, args.dtype), timeout=timeout,
-                              memory_limit=memory_limit(case, default_memory_limit()))
+        explain = functools.partial(explain_result, full=args.full, rationals=args.rationals,
+                                    jacobian_csv=args.jacobian)
+        text, result = call_in_worker(explain, (case, args.dtype), timeout=timeout,
+                                      memory_limit=memory_limit(case, default_memory_limit()))
     except IsolatedCallError as exc:
         print(f"error: case '{case.name}' could not be explained: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(text)
-    return EXIT_OK
+    return EXIT_OK if result.status in ("pass", "skip") else EXIT_FAILED
 
 
 def cmd_new(args) -> int:

@@ -5,7 +5,10 @@ wherever the package is installed. A YAML file is collected when it holds a
 top-level ``cases:`` key (other YAML files are left alone). Items are named
 ``case.name[dtype]``, so ``-k``, ``--lf``, ``-x`` and the other usual options
 work on them; ``-k`` also matches a case's tags. A failing item prints the
-sectioned text of :mod:`verifier.verdict.failure`. A case that does not load becomes
+sectioned text of :mod:`verifier.verdict.failure` under one informative first line
+("x: 12/12 elements wrong, max rel 0.5; FD agrees with exact → backward is
+wrong"), as ``--tb`` asks; each item's numbers are ``user_properties`` (so
+``--junitxml`` carries them). A case that does not load becomes
 one failing item with the loader's one-line error, so the other cases still
 run. ``--verifier-report DIR`` writes the same reports as ``verifier run``.
 
@@ -22,6 +25,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+from _pytest._code.code import ReprFileLocation, TerminalRepr
 
 from .verdict.failure import describe
 
@@ -116,6 +120,8 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         (result,) = _runner(self.config).run([(self.case, self.dtype)])
         self.config.stash[_RESULTS].append(result)
+        # the numbers travel with the test report: --junitxml writes them as <properties>
+        self.user_properties.extend(_numbers(result).items())
         if result.status == "skip":
             pytest.skip(result.message or "skipped")
         if result.status != "pass":
@@ -123,11 +129,44 @@ class CaseItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseFailed):
-            return describe(excinfo.value.result)
+            return CaseFailure(self, excinfo.value.result, style or self.config.getoption("tbstyle", "auto"))
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):
         return self.path, _line(self.case.source), f"verifier case {self.case.name} [{self.dtype}]"
+
+
+def _numbers(result) -> dict:
+    """status, who is wrong and the summary numbers of one result (NaN left out)."""
+    from .report import ci, tables
+    row = tables.summary([result]).to_dict("records")[0]
+    return {k: row[k] for k in ("status", "who_wrong", *ci.NUMBERS) if row[k] == row[k] and row[k] != ""}
+
+
+class CaseFailure(TerminalRepr):
+    """A failed case as pytest shows it: one informative line, then the sectioned text (``--tb`` decides).
+
+    ``--tb=line`` prints ``file:line: first line``; ``--tb=short`` the first
+    line and the text with its first mismatching element; any other style the whole
+    text. ``reprcrash.message`` (the first line) is what ``--junitxml`` puts
+    in a failure's ``message`` attribute.
+    """
+
+    def __init__(self, item, result, style: str) -> None:
+        from .report import ci, tables
+        row = tables.summary([result]).to_dict("records")[0]
+        self.first = f"{result.name}[{result.dtype}]: {ci.first_line(result, row)}"
+        self.style = style
+        self.text = "" if style in ("line", "no") else describe(result, rows_shown=1 if style == "short" else 5)
+        line = _line(result.case.source)
+        self.reprcrash = ReprFileLocation(str(item.path), (line or 0) + 1, self.first)
+
+    def toterminal(self, tw) -> None:
+        if self.style == "line":      # pytest prints reprcrash itself in this style
+            return
+        tw.line(self.first, red=True, bold=True)
+        for line in self.text.splitlines():
+            tw.line(line)
 
 
 class LoadErrorItem(pytest.Item):

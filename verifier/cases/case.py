@@ -150,6 +150,7 @@ class Expect:
     output: Any = None
     grad_fn: str | None = None
     error: str | None = None
+    leaf: bool = False                # the output is a leaf tensor (``leaf: true``, or ``grad_fn: null``)
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,8 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
         tolerance={k: Tolerance(v.get("rtol", 0.0), v.get("atol", 0.0))
                    for k, v in (raw.get("tolerance") or {}).items()},
         expect=Expect(grad=_plain(expect_raw.get("grad")), output=_plain(expect_raw.get("output")),
-                      grad_fn=expect_raw.get("grad_fn"), error=expect_raw.get("error")),
+                      grad_fn=None if _leaf(expect_raw) else expect_raw.get("grad_fn"),
+                      error=expect_raw.get("error"), leaf=_leaf(expect_raw)),
         functions=custom,
         source=f"{file}:{getattr(raw, 'line', 0)}" if file else None,
         options={k: v for k, v in backward.items()},
@@ -414,3 +415,9 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
         unique.append(case)
     result.cases = unique
     return result
+
+
+def _leaf(expect_raw) -> bool:
+    """``leaf: true``, ``grad_fn: null`` or ``grad_fn: None``: the output must be a leaf (no grad_fn)."""
+    grad_fn = expect_raw.get("grad_fn", "")
+    return bool(expect_raw.get("leaf")) or grad_fn is None or grad_fn == "None"

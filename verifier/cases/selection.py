@@ -1,7 +1,9 @@
 """``-k`` expressions, as in pytest: substrings joined by ``and``, ``or``, ``not`` and parentheses.
 
 ``-k "softmax and not float16"`` keeps names containing ``softmax`` and not
-``float16``. Matching is case-insensitive, on the case's name and tags.
+``float16``. Matching is case-insensitive, on the case's name and tags, and
+by substring as in pytest (``-k py`` also keeps ``cross_entropy``; the README
+says so).
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ def _table(df: pd.DataFrame) -> str:
 
 def render_html(diff: pd.DataFrame, old: ReportFolder, new: ReportFolder, out_dir: Path) -> str:
     """``diff.html``: header, environment changes, then every row coloured by its change."""
-    from .writing import _anchor  # the details anchors of report.html
+    from .html_report import anchor as _anchor  # the details anchors of report.html
     templates = jinja2.Environment(loader=jinja2.PackageLoader("verifier.report", "templates"),
                                    autoescape=jinja2.select_autoescape(["html", "j2"]))
     new_report = new.path / "report.html"

@@ -2,21 +2,32 @@
 
 The symbolic output, the Jacobian of each input (up to ``JACOBIAN_SHOW``
 entries), the weights v, the symbolic Jᵀv, the identity Jᵀv = ∂(Σ v⊙y)/∂x
-(checked symbolically), then exact, autograd and finite-difference numbers
-side by side.
+(checked symbolically), the exact forward value y and the scalar Σ v⊙y, the
+route that derived Jᵀv and the gap between the two routes, then exact,
+autograd and finite-difference numbers side by side (``NUMBERS_SHOWN`` rows
+unless ``full``). Numbers are decimals with 17 significant digits (every digit
+a float64 has); ``rationals=True`` writes the weights in the symbolic formulas
+as the exact rationals they are. The dtype defaults to float64 when the case
+runs in it.
 """
 
 from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import sympy as sp
 
 from ..cases.case import Case
-from ..run.runner import Runner
+from ..run.runner import CaseResult, Runner, _round
 
 JACOBIAN_SHOW = 100      # entries; larger Jacobians are summarised
+JACOBIAN_CSV = 10_000    # entries evaluated for --jacobian (beyond it the Jacobian is not built)
 ELEMENTS_SHOW = 24       # output elements printed
+NUMBERS_SHOWN = 24       # rows of the numbers table unless full
 
 
 def _fmt_array(arr: np.ndarray, limit: int = ELEMENTS_SHOW) -> str:
@@ -27,55 +38,125 @@ def _fmt_array(arr: np.ndarray, limit: int = ELEMENTS_SHOW) -> str:
     return "\n".join(lines)
 
 
-def explain(case: Case, dtype: str | None = None) -> str:
-    """The derivation as text (runs the case once at ``dtype``, default its first)."""
-    dtype = dtype or case.dtypes[0]
+def _decimals(values, limit: int = ELEMENTS_SHOW) -> str:
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    text = ", ".join(f"{v:.17g}" for v in flat[:limit])
+    return f"[{text}{', ...' if flat.size > limit else ''}]" + (f" ({flat.size} values)" if flat.size > limit else "")
+
+
+def default_dtype(case: Case) -> str:
+    return "float64" if "float64" in case.dtypes else case.dtypes[0]
+
+
+def explain(case: Case, dtype: str | None = None, *, full: bool = False, rationals: bool = False) -> str:
+    """The derivation as text (runs the case once at ``dtype``)."""
+    return explain_result(case, dtype, full=full, rationals=rationals)[0]
+
+
+def explain_result(case: Case, dtype: str | None = None, *, full: bool = False, rationals: bool = False,
+                   jacobian_csv: str | Path | None = None) -> tuple[str, CaseResult]:
+    """The derivation and the result it ran (its status is the command's exit code)."""
+    dtype = dtype or default_dtype(case)
     runner = Runner()
     out = [f"case {case.name} ({dtype})" + (f": {case.description}" if case.description else "")]
+    if case.source:
+        out.append(f"source: {case.source}")
     out.append("inputs:")
     for spec in case.inputs:
         role = "differentiated" if spec.differentiated else ("index/mask" if spec.dtype else "constant")
         out.append(f"  {spec.name}: shape {list(spec.shape)}, {role}\n" +
-                   "\n".join("    " + line for line in np.array2string(spec.values(), precision=6).splitlines()))
+                   "\n".join("    " + line for line in np.array2string(spec.values(), precision=6,
+                                                                       threshold=ELEMENTS_SHOW).splitlines()))
     out.append(f"torch side:    {case.torch_fn}")
     out.append(f"symbolic side: {case.sympy_fn}")
+    for name, origin in (case.functions or {}).items():
+        out.append(f"function:      {name} → {origin}")
+    result = runner.run(case, dtype)
     if case.expect.error:
-        result = runner.run(case, dtype)
         out.append(f"expected error: {case.expect.error!r}\nresult: {result.status}: {result.message}")
-        return "\n".join(out)
+        return "\n".join(out), result
+    if result.exact is None:
+        out.append(f"\nresult: {result.status}: {result.message}")
+        return "\n".join(out), result
     model = runner.model(case)
     y = model.output
     out.append(f"\nsymbolic output y (shape {list(y.shape)}):\n{_fmt_array(y)}")
-    result = runner.run(case, dtype)
-    if result.exact is None:
-        out.append(f"\nresult: {result.status}: {result.message}")
-        return "\n".join(out)
     weights = result.autograd.weights
     out.append("\nweights v: " + ("none: y.backward() (y must be a scalar)" if weights is None
-                                  else np.array2string(weights, precision=6)))
+                                  else _decimals(weights)))
     v = np.ones(y.shape) if weights is None else np.broadcast_to(weights, y.shape)
-    v_exact = [sp.Rational(float(w)) for w in np.asarray(v).ravel()]
+    v_exact = [sp.Rational(float(w)) if rationals else sp.Float(float(w), 17) for w in np.asarray(v).ravel()]
     if model.n_entries <= JACOBIAN_SHOW:
-        jac = model.jacobian()
-        scalar = sp.Add(*[w * e for w, e in zip(v_exact, y.ravel())])
-        for name in model.wrt:
-            syms = model.symbols[name]
-            j = jac[name].reshape(y.size, syms.size)
-            out.append(f"\nJacobian dy/d{name} ({y.size} x {syms.size}):")
-            out.append("\n".join("  " + sp.sstr(list(row)) for row in j))
-            jtv = [sp.Add(*[w * j[i, k] for i, w in enumerate(v_exact)]) for k in range(syms.size)]
-            direct = [sp.diff(scalar, s) for s in syms.ravel()]
-            same = all(sp.simplify(a - b) == 0 for a, b in zip(jtv, direct))
-            out.append(f"symbolic J^T v for {name}:")
-            out.append("\n".join(f"  {s} : {sp.sstr(e)}" for s, e in zip(syms.ravel(), jtv)))
-            out.append(f"identity J^T v = d(sum v*y)/d{name}: " + ("holds symbolically" if same else "DOES NOT HOLD"))
+        out += _symbolic(model, y, v_exact)
     else:
-        out.append(f"\nJacobian not printed: {model.n_entries} entries (over {JACOBIAN_SHOW}); "
-                   f"exact J^T v by {result.route}.")
-    cols = ["input", "index", "exact", "autograd", "finite_diff", "abs_err", "fd_abs_err", "ok"]
-    with pd.option_context("display.precision", 12, "display.width", 160, "display.max_rows", 60):
-        out.append("\nnumbers (exact | autograd | finite differences):\n" + result.rows[cols].to_string(index=False))
+        out.append(f"\nJacobian not printed: {model.n_entries} entries (over {JACOBIAN_SHOW}).")
+    ex = result.exact
+    value = np.asarray(ex.output, dtype=np.float64)
+    out.append(f"\nforward value y (exact, {dtype} point): {_decimals(value)}")
+    out.append(f"scalar Σ v⊙y = {float(np.sum(np.broadcast_to(v, value.shape) * value)):.17g}")
+    gap = "" if ex.route_gap is None else f"; the two routes (Jacobian·v and ∂(Σ v⊙y)/∂x) differ by {ex.route_gap:.3g}"
+    out.append(f"exact J^T v by {result.route}{gap}")
+    for name, g in ex.vjp.items():
+        out.append(f"exact J^T v for {name}: {_decimals(g)}")
+    if jacobian_csv is not None:
+        out.append(write_jacobian(model, result, jacobian_csv))
+    rows = result.rows
+    cols = [c for c in ["input", "index", "exact", "autograd", "finite_diff", "abs_err", "tolerance", "fd_abs_err",
+                        "ok"] if c in rows]
+    shown = rows if full else rows.head(NUMBERS_SHOWN)
+    with pd.option_context("display.float_format", lambda x: f"{x:.17g}", "display.width", 200,
+                           "display.max_rows", None, "display.max_columns", None):
+        out.append("\nnumbers (exact | autograd | finite differences):\n" + shown[cols].to_string(index=False))
+    if len(shown) < len(rows):
+        bad = int((~rows["ok"].astype(bool)).sum())
+        out.append(f"... {len(rows) - len(shown)} more rows ({bad} mismatching in all); --full prints every row")
     out.append(f"\ngrad_fn of the output: {result.grad_fn}")
     out.append(f"result: {result.status}" + (f": {result.message}" if result.message else ""))
-    return "\n".join(out)
+    return "\n".join(out), result
 
+
+def _symbolic(model, y, v_exact) -> list[str]:
+    out = []
+    jac = model.jacobian()
+    scalar = sp.Add(*[w * e for w, e in zip(v_exact, y.ravel())])
+    for name in model.wrt:
+        syms = model.symbols[name]
+        j = jac[name].reshape(y.size, syms.size)
+        out.append(f"\nJacobian dy/d{name} ({y.size} x {syms.size}):")
+        out.append("\n".join("  " + sp.sstr(list(row)) for row in j))
+        jtv = [sp.Add(*[w * j[i, k] for i, w in enumerate(v_exact)]) for k in range(syms.size)]
+        direct = [sp.diff(scalar, s) for s in syms.ravel()]
+        same = all(sp.simplify(a - b) == 0 for a, b in zip(jtv, direct))
+        out.append(f"symbolic J^T v for {name}:")
+        out.append("\n".join(f"  {s} : {sp.sstr(e)}" for s, e in zip(syms.ravel(), jtv)))
+        out.append(f"identity J^T v = d(sum v*y)/d{name}: " + ("holds symbolically" if same else "DOES NOT HOLD"))
+    return out
+
+
+def write_jacobian(model, result: CaseResult, path: str | Path) -> str:
+    """The exact Jacobian at the case's point as CSV (input, output index, input index, value)."""
+    if model.n_entries > JACOBIAN_CSV:
+        return (f"\nJacobian not written: {model.n_entries} entries (over {JACOBIAN_CSV}); the exact J^T v above "
+                f"was derived without it.")
+    point = {}
+    for spec in result.case.inputs:
+        if spec.name in model.symbols:
+            values = np.asarray(spec.values(), dtype=np.float64)
+            values = _round(values, result.dtype) if spec.dtype is None else values
+            point.update({s: sp.Float(float(x), 40) for s, x in zip(np.ravel(model.symbols[spec.name]),
+                                                                 values.ravel())})
+    jac = model.jacobian()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["input", "output_index", "input_index", "value"])
+    out_index = list(np.ndindex(*model.output.shape)) if model.output.shape else [()]
+    for name in model.wrt:
+        syms = model.symbols[name]
+        in_index = list(np.ndindex(*syms.shape)) if syms.shape else [()]
+        j = jac[name].reshape(len(out_index), len(in_index))
+        for a, oi in enumerate(out_index):
+            for b, ii in enumerate(in_index):
+                value = sp.N(sp.sympify(j[a, b]).xreplace(point), 17)
+                writer.writerow([name, str(oi), str(ii), f"{float(value):.17g}"])
+    Path(path).write_text(buffer.getvalue(), encoding="utf-8")
+    return f"\nJacobian written to {path} ({model.n_entries} entries)"

@@ -21,13 +21,15 @@ FAILED = ROW_COLOURS["fail"]
 
 
 def render(df: pd.DataFrame, table_id: str, *, formats: Mapping[str, Callable[[object], str]] | None = None,
-           raw: tuple[str, ...] = (), row_colour: Callable[[int], str] | None = None) -> str:
+           raw: tuple[str, ...] = (), row_colour: Callable[[int], str] | None = None,
+           row_attrs: Callable[[int], str] | None = None) -> str:
     """``<table id=... class="grid t-<id>">`` of ``df`` (no index column).
 
     ``formats`` turn a column's values into text (NaN is always empty);
     columns in ``raw`` hold HTML already (escaped where they were built);
     every other cell is ``str()`` of its value, escaped. ``row_colour(i)``
-    gives row i's background colour ('' for none).
+    gives row i's background colour ('' for none); ``row_attrs(i)`` more
+    attributes of its ``<tr>`` (escaped by the caller, with a leading space).
     """
     formats = formats or {}
     columns = [_cells(df[col], formats.get(col), col in raw) for col in df.columns]
@@ -36,7 +38,8 @@ def render(df: pd.DataFrame, table_id: str, *, formats: Mapping[str, Callable[[o
     for i, cells in enumerate(zip(*columns)):
         colour = row_colour(i) if row_colour else ""
         style = f' style="background-color: {colour}"' if colour else ""
-        body.append(f"<tr{style}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        attrs = row_attrs(i) if row_attrs else ""
+        body.append(f"<tr{style}{attrs}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (f'<table id="T_{html.escape(table_id)}" class="grid t-{html.escape(table_id)}">'
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 

@@ -11,37 +11,43 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..run import digest
 from ..run.runner import CaseResult
 from ..verdict.attribution import KINDS
 from ..verdict.compare import DETAIL_COLUMNS
 
+#: In the order a reader needs them: which run, its verdict and why, who is wrong, by how much, then context.
 SUMMARY_COLUMNS = [
-    "case", "family", "dtype", "status", "max_abs_err", "max_rel_err", "max_fd_abs_err",
-    "max_fd_rel_err", "max_ag_fd_rel_err", "elements", "mismatched", "fd_outside_tol",
-    "max_ulp_err", "fd_elements", *KINDS, "forward_mode", "second_order", "fd_method", "fd_note",
-    "grad_fn", "route", "seconds", "message",
+    "case", "dtype", "status", "message", "who_wrong", "worst_ratio", "max_rel_err", "max_abs_err",
+    "max_fd_rel_err", "max_fd_abs_err", "max_ag_fd_rel_err", "max_ulp_err", "elements", "mismatched",
+    "fd_outside_tol", "fd_elements", *KINDS, "forward_mode", "second_order", "grad_fn", "route", "family",
+    "fd_method", "fd_note", "seconds",
 ]
+#: fd_note in the summary is cut to this many characters (a vmap fallback's error text runs to thousands).
+FD_NOTE_CHARS = 120
 
 CHECK_COLUMNS = ["case", "dtype", "check", "status", "max_abs_err", "max_rel_err", "elements", "detail"]
-_COUNTS = ["elements", "mismatched", "fd_outside_tol", "fd_elements", *KINDS]
+_COUNTS = ["elements", "mismatched", "fd_outside_tol", "fd_elements", *KINDS, "mismatched_fd_known",
+           "mismatched_fd_agrees"]
 
 
-def details(results: Sequence[CaseResult]) -> pd.DataFrame:
-    """All per-element rows of all results, in run order.
+def details(results: Sequence[CaseResult], keep: int | None = None) -> pd.DataFrame:
+    """The detail rows of all results, in run order.
 
-    Built from each result's columns in one go: one DataFrame per result and a
-    ``concat`` of hundreds of them would cost more than the comparisons did.
+    ``keep=None``: every row each result holds (a run that digested its results
+    holds only the kept ones); a number: per result only the flagged rows and
+    the ``keep`` worst (:func:`verifier.run.digest.kept_rows`). Built from each
+    result's columns in one go: one DataFrame per result and a ``concat`` of
+    hundreds of them would cost more than the comparisons did.
     """
     pieces = []
     for r in results:
-        if r.columns is not None:
-            n = len(r.columns["exact"])
-            columns = r.columns
-        else:
-            frame = r.rows
-            n = 0 if frame is None else len(frame)
-            columns = {} if not n else {c: frame[c].array if isinstance(frame[c].dtype, pd.CategoricalDtype)
-                                        else frame[c].to_numpy() for c in frame.columns}
+        columns = digest.result_columns(r)
+        n = digest.row_count(columns)
+        if n and keep is not None:
+            rows = digest.kept_rows(columns, keep)
+            if rows is not None:
+                columns, n = digest.take(columns, rows), len(rows)
         if n:
             pieces.append((columns, n))
     if not pieces:
@@ -77,35 +83,62 @@ def _piece(value, n: int) -> np.ndarray:
 
 
 def summary(results: Sequence[CaseResult], detail: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per case × dtype: status, largest errors (from the details), context."""
-    detail = details(results) if detail is None else detail
-    base = pd.DataFrame([{
-        "case": r.name, "family": r.case.family, "dtype": r.dtype, "status": r.status,
-        "grad_fn": r.grad_fn or "", "route": r.route, "seconds": round(r.seconds, 4), "message": r.message,
-        "forward_mode": _check_status(r, "forward_mode"), "second_order": _check_status(r, "second_order"),
-        "fd_method": getattr(r.fd, "method", "") if getattr(r, "fd", None) is not None else "",
-        "fd_note": "; ".join(getattr(r.fd, "notes", []) or []) if getattr(r, "fd", None) is not None else "",
-    } for r in results], columns=["case", "family", "dtype", "status", "grad_fn", "route", "seconds", "message",
-                                  "forward_mode", "second_order", "fd_method", "fd_note"])
-    if detail.empty:
-        agg = pd.DataFrame(columns=["case", "dtype", "max_abs_err", "max_rel_err", "max_fd_abs_err",
-                                    "max_fd_rel_err", "max_ag_fd_rel_err", "max_ulp_err", *_COUNTS])
-    else:
-        sampled = detail["attribution"] != "fd_not_sampled"
-        d = detail.assign(bad=~detail["ok"].astype(bool), fd_bad=~detail["fd_ok"].astype(bool) & sampled,
-                          fd_taken=detail["finite_diff"].notna(),
-                          **{kind: detail["attribution"] == kind for kind in KINDS})
-        agg = d.groupby(["case", "dtype"], sort=False).agg(
-            max_abs_err=("abs_err", "max"), max_rel_err=("rel_err", "max"),
-            max_fd_abs_err=("fd_abs_err", "max"), max_fd_rel_err=("fd_rel_err", "max"),
-            max_ag_fd_rel_err=("ag_fd_rel_err", "max"), max_ulp_err=("ulp_err", "max"),
-            elements=("exact", "size"), mismatched=("bad", "sum"), fd_outside_tol=("fd_bad", "sum"),
-            fd_elements=("fd_taken", "sum"), **{kind: (kind, "sum") for kind in KINDS},
-        ).reset_index()
-    out = base.merge(agg, on=["case", "dtype"], how="left")
+    """One row per case × dtype: status, largest errors, counts, context.
+
+    The numbers come from :func:`verifier.run.digest.stats` over *every*
+    element of the result (computed before a run drops the rows it does not
+    keep), so they never depend on which detail rows were kept. ``detail`` is
+    accepted for callers that still pass it, and unused.
+    """
+    rows = []
+    for r in results:
+        digest.summarise(r)
+        fd = getattr(r, "fd", None)
+        rows.append({
+            "case": r.name, "family": r.case.family, "dtype": r.dtype, "status": r.status,
+            "grad_fn": r.grad_fn or "", "route": r.route, "seconds": round(r.seconds, 4), "message": r.message,
+            "forward_mode": _check_status(r, "forward_mode"), "second_order": _check_status(r, "second_order"),
+            "fd_method": getattr(fd, "method", "") if fd is not None else "",
+            "fd_note": _cut("; ".join(getattr(fd, "notes", []) or []) if fd is not None else "", FD_NOTE_CHARS),
+            **r.stats,
+        })
+        rows[-1]["who_wrong"] = who_wrong(r, r.stats)
+    out = pd.DataFrame(rows, columns=list(dict.fromkeys([*SUMMARY_COLUMNS, *digest.STAT_COLUMNS])))
     for col in _COUNTS:
         out[col] = out[col].fillna(0).astype(int)
+    for col in digest.STAT_COLUMNS:
+        if col not in _COUNTS:
+            out[col] = out[col].astype(float)
     return out[SUMMARY_COLUMNS]
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def who_wrong(result: CaseResult, stats: dict) -> str:
+    """Which side a not-passing result blames, in a few words ('' when it passed).
+
+    ``autograd``: autograd disagrees with exact and the finite differences side
+    with exact at every mismatched element where they were taken; ``exact side
+    or forward``: the finite differences (of torch's forward) disagree with exact
+    as well, so the symbolic reading or torch's forward is the odd one out;
+    ``autograd (no FD there)``: none were taken there.
+    A failing check other than the gradient names itself (forward mode, expect).
+    """
+    if result.status in ("error", "timeout", "out_of_memory"):
+        return "could not run" if result.status == "error" else "timed out"
+    if result.status != "fail":
+        return ""
+    parts = []
+    if stats.get("mismatched"):
+        known, agrees = stats.get("mismatched_fd_known", 0), stats.get("mismatched_fd_agrees", 0)
+        parts.append("autograd (no FD there)" if not known else
+                     "autograd (FD agrees with exact)" if agrees == known else
+                     "exact side or forward (FD disagrees with exact too)" if not agrees else
+                     f"unclear (FD agrees with exact at {agrees} of {known})")
+    parts += [c.name for c in result.checks if not c.ok and not c.skipped and c.name != "gradient"]
+    return "; ".join(parts) or "see message"
 
 
 def _check_status(result: CaseResult, name: str) -> str:

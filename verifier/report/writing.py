@@ -1,4 +1,4 @@
-"""Tables → files: ``summary.csv``, ``details.csv`` and ``report.html``.
+"""Tables → files: ``summary.csv``, ``details.csv``, ``checks.csv``, ``report.html``, the CI outputs.
 
 Files are written atomically: all of them are first written in full to
 temporary files in the report directory, then renamed over the old ones one
@@ -11,7 +11,6 @@ and each of them is still whole. tests/test_atomic.py kills writers midway.
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import os
 import platform
@@ -20,15 +19,14 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-import jinja2
 import numpy as np
 import pandas as pd
 
+from ..run import digest
+from ..run.digest import DetailPolicy
 from ..run.runner import CaseResult
-from . import folder, heatmap, html_table, tables
+from . import ci, folder, html_report, tables
 from .csv_text import to_csv
-
-HTML_ROWS_PER_CASE = 200   # detail rows shown per case in the HTML (the CSV has all)
 
 
 def environment(command: str | None = None) -> dict[str, str]:
@@ -55,9 +53,12 @@ def atomic_write(path: Path, text: str) -> None:
     atomic_write_all({path: text})
 
 
-def atomic_write_all(files: dict[Path, str]) -> None:
-    """Write every file to a temporary file beside it, flushed to disk, then rename them all into place."""
-    staged: list[tuple[str, Path]] = []
+def atomic_write_all(files: dict[Path, str], also: Sequence[tuple[str, Path]] = ()) -> None:
+    """Write every file to a temporary file beside it, flushed to disk, then rename them all into place.
+
+    ``also``: files already staged elsewhere (temporary path, final path), renamed with the others.
+    """
+    staged: list[tuple[str, Path]] = list(also)
     umask = os.umask(0)
     os.umask(umask)
     try:
@@ -78,96 +79,74 @@ def atomic_write_all(files: dict[Path, str]) -> None:
 
 
 def write_reports(results: Sequence[CaseResult], directory: str | Path, *, command: str | None = None,
-                  load_errors: Sequence[str] = ()) -> dict[str, Path]:
-    """Write the three report files and return their paths."""
+                  load_errors: Sequence[str] = (), details: DetailPolicy | None = None,
+                  parquet_parts: str | Path | None = None, progress=None) -> dict[str, Path]:
+    """Write the report files and return their paths.
+
+    ``details.csv`` holds, per case × dtype, every flagged element and the
+    ``details.keep`` worst (see :mod:`verifier.run.digest`; results the run
+    already digested hold only those). ``parquet_parts``: the folder where the
+    workers wrote each result's full table (``DetailPolicy.full_dir``); the
+    tables of the results are merged into ``details.parquet`` batch by batch. ``progress(step)`` is told what is
+    being written.
+    """
     out = check_writable(directory)
-    detail = tables.details(results)
-    summ = tables.summary(results, detail)
+    details = details or DetailPolicy()
+    say = progress or (lambda step: None)
+    if parquet_parts is not None:     # results run here (not digested by a worker): their full tables first
+        for i, r in enumerate(results):
+            columns = digest.result_columns(r) if r.full_table is None and r.stats is None else None
+            if columns is not None:
+                r.full_table = str(digest.write_full(columns, str(parquet_parts), f"here-{i}"))
+    say("summary")
+    summ = tables.summary(results)
+    detail = tables.details(results, keep=details.keep)
     check_rows = tables.checks(results)
     paths = {"summary": out / "summary.csv", "details": out / "details.csv", "checks": out / "checks.csv",
              "html": out / "report.html"}
     env = environment(command)
-    html = render_html(summ, detail, env, load_errors, check_rows)
+    say("report.html")
+    page = html_report.render(results, summ, env, load_errors, check_rows)
     # `verifier diff` reads environment.json to say what changed between two runs (torch version, machine)
     paths["environment"] = out / "environment.json"
-    atomic_write_all({paths["summary"]: to_csv(summ), paths["details"]: to_csv(detail),
-                      paths["checks"]: to_csv(check_rows), paths["html"]: html,
-                      paths["environment"]: json.dumps(env, indent=2)})
+    files = {paths["summary"]: to_csv(summ), paths["details"]: to_csv(detail),
+             paths["checks"]: to_csv(check_rows), paths["html"]: page,
+             paths["environment"]: json.dumps(env, indent=2)}
+    say("CI outputs")
+    for name, (path, text) in ci.outputs(results, summ, out, env, load_errors).items():
+        paths[name] = path
+        files[path] = text
+    staged = None
+    if parquet_parts is not None:
+        say("details.parquet")
+        paths["parquet"] = out / "details.parquet"
+        staged = merge_parquet([Path(r.full_table) for r in results if r.full_table], out)
+    say("renaming into place")
+    atomic_write_all(files, also=[(staged, paths["parquet"])] if staged else ())
     return paths
 
 
-def _styled(df: pd.DataFrame, table_id: str, link_cases: bool = False) -> str:
-    """``df`` as the report's HTML table: failing rows coloured, numbers formatted, text escaped."""
-    if df.empty:
-        return "<p><em>none</em></p>"
-    shown = df
-    if link_cases:
-        shown = df.assign(case=[f'<a href="#case-{_anchor(c, d)}">{html.escape(str(c))}</a>'
-                                for c, d in zip(df["case"], df["dtype"])])
-    return html_table.render(shown, table_id, formats=_formatters(shown), raw=("case",) if link_cases else (),
-                             row_colour=html_table.failing_rows(shown))
+def merge_parquet(files: Sequence[Path], out: Path) -> str:
+    """The per-result parquet files (in run order) as one file staged in ``out`` (its temporary path).
 
+    Read and written a row group at a time, so a 10⁷-row table never sits in this process at once;
+    columns missing from a part are null there. Only parts of results that came back are merged: a
+    worker killed at its time limit may have left one.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-# Values get every digit a float64 has; errors and tolerances three significant ones.
-_FULL_PRECISION = ("exact", "autograd", "finite_diff")
-
-
-def _formatters(df: pd.DataFrame) -> dict:
-    return {col: html_table.float_format(17 if col in _FULL_PRECISION else 3)
-            for col in df.columns if pd.api.types.is_float_dtype(df[col])}
-
-
-def _short_messages(summ: pd.DataFrame, limit: int = 160) -> pd.DataFrame:
-    """The summary with long messages cut (the case's details section and summary.csv have them whole)."""
-    if "message" not in summ or summ.empty:
-        return summ
-    cut = summ["message"].fillna("").astype(str)
-    return summ.assign(message=[m if len(m) <= limit else m[:limit - 1] + "…" for m in cut])
-
-
-def _anchor(case: str, dtype: str) -> str:
-    return f"{case}-{dtype}".replace(".", "-")
-
-
-def render_html(summ: pd.DataFrame, detail: pd.DataFrame, env: dict[str, str],
-                load_errors: Sequence[str] = (), check_rows: pd.DataFrame | None = None) -> str:
-    """The HTML report: overview first, then the summary, then details per case."""
-    templates = jinja2.Environment(loader=jinja2.PackageLoader("verifier.report", "templates"),
-                                   autoescape=jinja2.select_autoescape(["html", "j2"]))
-    sections = []
-    groups = {key: group for key, group in detail.groupby(["case", "dtype"], sort=False)} if not detail.empty \
-        else {}
-    for row in summ.itertuples():
-        rows = groups.get((row.case, row.dtype), detail.iloc[0:0])
-        sections.append({
-            "anchor": _anchor(row.case, row.dtype), "case": row.case, "dtype": row.dtype, "status": row.status,
-            "message": row.message, "shown": min(len(rows), HTML_ROWS_PER_CASE), "total": len(rows),
-            "table": jinja2.utils.markupsafe.Markup(_styled(rows.head(HTML_ROWS_PER_CASE), f"d-{row.Index}")),
-            "heatmaps": heatmap.for_case(rows),
-        })
-    return templates.get_template("report.html.j2").render(
-        env=env, counts=tables.counts(summ), total=len(summ),
-        worst=jinja2.utils.markupsafe.Markup(_styled(tables.worst(summ), "worst", link_cases=True)),
-        legend=heatmap.legend_css(),
-        families=jinja2.utils.markupsafe.Markup(_styled(tables.by_family(summ), "families")),
-        summary=jinja2.utils.markupsafe.Markup(_styled(_short_messages(summ), "summary", link_cases=True)),
-        sections=sections, load_errors=list(load_errors),
-        attribution=tables.attribution_counts(summ),
-        check_counts=jinja2.utils.markupsafe.Markup(_styled(_check_counts(check_rows), "check-counts")),
-        check_issues=jinja2.utils.markupsafe.Markup(_styled(_check_issues(check_rows), "check-issues")),
-    )
-
-
-def _check_counts(check_rows: pd.DataFrame | None) -> pd.DataFrame:
-    """Check × status counts (every check row of the run)."""
-    if check_rows is None or check_rows.empty:
-        return pd.DataFrame()
-    return (check_rows.pivot_table(index="check", columns="status", values="case", aggfunc="count", fill_value=0)
-            .reset_index())
-
-
-def _check_issues(check_rows: pd.DataFrame | None) -> pd.DataFrame:
-    """The check rows that failed or were skipped, with why."""
-    if check_rows is None or check_rows.empty:
-        return pd.DataFrame()
-    return check_rows[check_rows["status"] != "pass"]
+    files = [f for f in files if f.exists()]
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files]) if files else pa.schema([])
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=".details.parquet.", suffix=".tmp")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for f in files:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=1 << 15):
+                arrays = [batch.column(field.name).cast(field.type) if field.name in batch.schema.names
+                          else pa.nulls(batch.num_rows, field.type) for field in schema]
+                writer.write_batch(pa.record_batch(arrays, schema=schema))
+    return tmp

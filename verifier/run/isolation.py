@@ -83,7 +83,7 @@ class IsolatedRunner:
     """
 
     def __init__(self, workers: int = 1, timeout: float | None = DEFAULT_TIMEOUT,
-                 memory_limit: int | None | str = "auto") -> None:
+                 memory_limit: int | None | str = "auto", details=None) -> None:
         if workers < 0:
             raise VerifierError(f"the number of worker processes must be 0 or more, not {workers}")
         problem = None if timeout is None else timeout_problem(timeout, zero_allowed=True)
@@ -92,7 +92,8 @@ class IsolatedRunner:
         self.workers = workers
         self.timeout = timeout
         self.memory_limit = default_memory_limit(workers) if memory_limit == "auto" else memory_limit
-        self._pool = _Pool(workers, timeout, self.memory_limit) if workers else None
+        self.details = details          # a digest.DetailPolicy: results arrive reduced (None: whole)
+        self._pool = _Pool(workers, timeout, self.memory_limit, details) if workers else None
         self._starting: threading.Thread | None = None
         self._start_error: BaseException | None = None
 
@@ -136,6 +137,7 @@ class IsolatedRunner:
     def run(self, jobs: Sequence[tuple["Case", str]], *,
             on_result: ResultCallback | None = None) -> list["CaseResult"]:
         """Run every (case, dtype) job; the results come back in the order of ``jobs``."""
+        from .digest import digested
         from .runner import CaseResult, Runner
 
         results: list[CaseResult | None] = [None] * len(jobs)
@@ -157,7 +159,7 @@ class IsolatedRunner:
         runner = Runner()
         for task in inline:
             for index, dtype in zip(task.indices, task.dtypes):
-                result = _run_here(runner, task.case, dtype)
+                result = digested(_run_here(runner, task.case, dtype), self.details, f"inline-{index}")
                 if task.note:
                     result.message = f"{result.message}; {task.note}" if result.message else task.note
                 results[index] = result

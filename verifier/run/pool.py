@@ -76,10 +76,11 @@ class _Worker:
 class _Pool:
     """Hands tasks to workers, enforces deadlines, replaces workers that die or time out."""
 
-    def __init__(self, size: int, timeout: float | None, memory: int | None) -> None:
+    def __init__(self, size: int, timeout: float | None, memory: int | None, details=None) -> None:
         self.size = size
         self.timeout = timeout
         self.memory = memory
+        self.details = details        # a digest.DetailPolicy, applied in the worker before a result is sent
         self.results: list = []
         self.on_result: ResultCallback | None = None
         self.context = context()
@@ -120,7 +121,7 @@ class _Pool:
                 worker.task, worker.task_id = task, self.next_id
                 self.next_id += 1
                 worker.conn.send(("run", worker.task_id, task.case, list(task.dtypes),
-                                  memory_limit(task.case, self.memory)))
+                                  memory_limit(task.case, self.memory), self.details))
                 self._start_clock(worker)
 
     def _start_clock(self, worker: _Worker) -> None:

@@ -107,6 +107,9 @@ class CaseResult:
     forward_mode: DirectionalResult | None = None
     second_order: DirectionalResult | None = None
     kinks: _kinks.KinkReport | None = None        # what the kink detector found at the point
+    stats: dict | None = None                     # digest.stats over every element (set by digest.summarise)
+    heat: list | None = None                      # heatgrid.grids over every element (idem)
+    full_table: str | None = None                 # the parquet file holding every row (digest.write_full)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
@@ -123,6 +126,7 @@ class CaseResult:
     @rows.setter
     def rows(self, frame: pd.DataFrame) -> None:
         self._frame, self.columns = frame, None
+        self.stats = self.heat = None             # computed again from the new rows when asked
 
     def __getstate__(self) -> dict:
         # a result crosses processes as its columns: the frame is rebuilt where it is needed
@@ -377,19 +381,21 @@ def _checks(case: Case, dtype: str, columns: dict, ag: AutogradResult,
     if expect.grad_fn is not None:
         checks.append(Check("expect.grad_fn", ag.grad_fn == expect.grad_fn,
                             f"expected grad_fn {expect.grad_fn}, got {ag.grad_fn}"))
+    if getattr(expect, "leaf", False):
+        checks.append(Check("expect.leaf", ag.grad_fn is None,
+                            f"expected a leaf output (no grad_fn), got grad_fn {ag.grad_fn}"))
     if expect.output is not None:
         stated = np.asarray(expect.output, float)
         ok = stated.shape == ex.output.shape and within(ex.output, stated, tol, ex.output_magnitude)[0]
-        checks.append(Check("expect.output", bool(np.all(ok)),
-                            f"stated output {expect.output} but the exact output is {ex.output.tolist()}"))
+        checks.append(_errors(Check("expect.output", bool(np.all(ok)), f"stated output {expect.output} but the "
+                                    f"exact output is {ex.output.tolist()}"), stated, ex.output))
     for name, stated in (expect.grad or {}).items():
         exact_grad = ex.vjp.get(name)
         same_shape = exact_grad is not None and np.shape(stated) == exact_grad.shape
         mag = (ex.magnitude or {}).get(name)
         ok = same_shape and bool(within(exact_grad, np.asarray(stated, float), tol, mag)[0].all())
-        checks.append(Check(f"expect.grad[{name}]", ok,
-                            f"stated {stated} but the exact gradient is "
-                            f"{None if exact_grad is None else exact_grad.tolist()}"))
+        checks.append(_errors(Check(f"expect.grad[{name}]", ok, f"stated {stated} but the exact gradient is "
+                                    f"{None if exact_grad is None else exact_grad.tolist()}"), stated, exact_grad))
     if ag.accumulated:
         repeat = int(case.options.get("repeat", 1))
         for name, total in ag.accumulated.items():
@@ -399,4 +405,16 @@ def _checks(case: Case, dtype: str, columns: dict, ag: AutogradResult,
             checks.append(Check("accumulation", ok,
                                 f"after {repeat} backward calls .grad of '{name}' should be {repeat}x the "
                                 f"gradient; got {total.tolist()}"))
-    return [c if not c.ok else Check(c.name, True, "") for c in checks]
+    return [c if not c.ok else Check(c.name, True, "", max_abs_err=c.max_abs_err, max_rel_err=c.max_rel_err,
+                                      elements=c.elements) for c in checks]
+
+
+def _errors(check: Check, stated, exact) -> Check:
+    """An expect check with its own largest errors (stated against exact), when the shapes agree."""
+    stated, exact = np.asarray(stated, float), None if exact is None else np.asarray(exact, float)
+    if exact is not None and stated.shape == exact.shape and stated.size:
+        err = np.abs(stated - exact)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(err == 0, 0.0, err / np.abs(exact))
+        check.max_abs_err, check.max_rel_err, check.elements = float(err.max()), float(rel.max()), int(err.size)
+    return check

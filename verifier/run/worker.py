@@ -64,6 +64,7 @@ def describe_exception(exc: BaseException) -> RaisedError:
 def worker_main(conn, threads: int | None, parent: int, sys_path: list[str]) -> None:
     """Loop in the worker: receive a case with its dtypes, send back one result per dtype."""
     _settle(parent, sys_path)
+    from .digest import digested
     from .runner import CaseResult, Runner
 
     baseline = _warm_up(threads)
@@ -75,7 +76,7 @@ def worker_main(conn, threads: int | None, parent: int, sys_path: list[str]) -> 
             return
         if message[0] == "stop":
             return
-        _, task_id, case, dtypes, memory_limit = message
+        _, task_id, case, dtypes, memory_limit, details = message
         runner = Runner()                             # one per case: its model cache serves the dtypes
         for dtype in dtypes:
             _limit_memory(baseline, memory_limit)
@@ -86,7 +87,8 @@ def worker_main(conn, threads: int | None, parent: int, sys_path: list[str]) -> 
                 result = CaseResult(case, dtype, "error", f"{raised.type_name}: {raised.message}")
             finally:
                 _limit_memory(baseline, None)          # sending the result must not fail for lack of memory
-            _send_result(conn, task_id, dtype, _mark_out_of_memory(result))
+            # the parent gets summary numbers and the kept rows, never a case's full table
+            _send_result(conn, task_id, dtype, digested(_mark_out_of_memory(result), details, f"{task_id}-{dtype}"))
 
 
 def call_main(conn, fn, args: tuple, parent: int, sys_path: list[str], memory_limit: int | None) -> None:
