@@ -18,7 +18,7 @@ import numpy as np
 
 from ..cases.case import Case
 from ..errors import SymbolicError
-from . import formulas, sweep
+from . import formulas, reduced, sweep
 from .evaluation import PRECISION_DIGITS, real_value
 from .symbolic import ExactResult, OnDemandModel, SymbolicModel, build
 from .tape import CONST, Tape, compile_tape, symbol_leaves
@@ -116,6 +116,8 @@ def prepare(case: Case, cache=None):
     """
     if formulas.wants_template(case):
         return formulas.build_template(case)
+    if reduced.wants_reduced(case, JACOBIAN_ENTRY_LIMIT + 1):
+        return reduced.build_reduced(case)   # a sum/mean of an elementwise body: the template under it
     key = None
     if cache is not None:
         from .cache import case_key
@@ -144,6 +146,8 @@ def exact(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
     """
     if getattr(model, "kind", None) == "template":
             return formulas.exact(model, point, weights)
+    if isinstance(model, reduced.ReducedModel):
+        return model.exact(point, weights)
     if isinstance(model, SymbolicModel):
         if model._compiled is None:
             model._compiled = compile_model(model)
