@@ -18,7 +18,7 @@ import numpy as np
 
 from ..cases.case import Case
 from ..errors import SymbolicError
-from . import formulas, reduced, sweep
+from . import formulas, lowering, reduced, sweep
 from .evaluation import PRECISION_DIGITS, real_value
 from .symbolic import ExactResult, OnDemandModel, SymbolicModel, build
 from .tape import CONST, Tape, compile_tape, symbol_leaves
@@ -52,6 +52,7 @@ class CompiledModel(OnDemandModel):
         self.has_jacobian = jacobian
         self._model = model
         self._active = None          # sweep.active_nodes, made on first use
+        self.per_op = False          # True: built by lowering.lower, without per-element SymPy
         self.key = None              # the disk-cache key, when the cache is in use
         if case is None:        # compiled straight from a SymbolicModel
             self.shapes = {name: arr.shape for name, arr in model.symbols.items()}
@@ -92,7 +93,7 @@ class CompiledModel(OnDemandModel):
 
     def to_data(self) -> dict:
         return {"tape": self.tape.to_data(), "output_shape": list(self.output_shape),
-                "jacobian": self.has_jacobian}
+                "jacobian": self.has_jacobian, "per_op": self.per_op}
 
 
 def compile_model(model: SymbolicModel, case: Case | None = None) -> CompiledModel:
@@ -128,13 +129,31 @@ def prepare(case: Case, cache=None):
                 compiled = CompiledModel(case, Tape.from_data(data["tape"]), tuple(data["output_shape"]),
                                          bool(data["jacobian"]))
                 compiled.key = key
+                compiled.per_op = data.get("per_op") is True
                 return compiled
             except (KeyError, TypeError, ValueError):
                 pass                  # a malformed entry is a miss
-    compiled = compile_model(build(case), case)
+    compiled = _lowered(case) or compile_model(build(case), case)
     if cache is not None and key:
         cache.store(key, compiled.to_data())
         compiled.key = key
+    return compiled
+
+
+def _lowered(case: Case) -> CompiledModel | None:
+    """The tape built per operation (lowering.py) for cases past the Jacobian route; None otherwise.
+
+    Small cases (at most JACOBIAN_ENTRY_LIMIT entries) keep the per-element
+    SymPy model: its symbolic Jacobian is their second route.
+    """
+    try:
+        tape, shape = lowering.lower(case)
+    except lowering.Unsupported:
+        return None
+    compiled = CompiledModel(case, tape, shape, False)
+    if compiled.n_entries <= JACOBIAN_ENTRY_LIMIT:
+        return None
+    compiled.per_op = True
     return compiled
 
 
@@ -171,7 +190,8 @@ def exact(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
         may_kink = not sweep.kink_free(tape, vals, tape.roots[:n_out])
         if not model.has_jacobian:
             return ExactResult(output, {k: _to_float(g, model.shapes[k]) for k, g in by_sweep.items()},
-                               "reverse sweep over the expression graph", may_kink=may_kink)
+                               lowering.ROUTE if getattr(model, "per_op", False)
+                               else "reverse sweep over the expression graph", may_kink=may_kink)
         result = _two_routes(model, vals, by_sweep, v_flat, output, digits)
         result.may_kink = may_kink
         return result
