@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from wrong_backward import wrong_tanh
 
 import verifier
 from verifier import load_paths
@@ -128,26 +129,13 @@ def test_a_wrong_elementwise_template_is_caught_by_the_sympy_route(monkeypatch):
     assert _gap(fast, slow) > 1e-3
 
 
-class WrongTanh(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.tanh(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        grad = g * (1 - torch.tanh(x) ** 2)
-        grad.view(-1)[37] *= 1.001
-        return grad
-
 
 def test_a_wrong_torch_backward_on_a_lowered_case_is_caught():
     inputs = {"x": {"shape": [8, 16], "sample": "normal", "seed": 1},
               "w": {"shape": [16, 16], "sample": "normal", "seed": 2}}
     right = verifier.make_case("t.right", inputs, torch=lambda x, w: torch.tanh(x @ w),
                                sympy="torch.tanh(x @ w)", grad_output="random")
-    wrong = verifier.make_case("t.wrong", inputs, torch=lambda x, w: WrongTanh.apply(x @ w),
+    wrong = verifier.make_case("t.wrong", inputs, torch=lambda x, w: wrong_tanh(x @ w, 37),
                                sympy="torch.tanh(x @ w)", grad_output="random")
     runner = Runner(cache=False, forward_mode=False, second_order=False)
     ok, bad = runner.run(right, "float64"), runner.run(wrong, "float64")

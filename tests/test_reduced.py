@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from wrong_backward import wrong_tanh
 
 import verifier
 from verifier import load_paths
@@ -121,25 +122,12 @@ def test_small_reductions_keep_the_sympy_model_with_its_jacobian_route():
     assert not isinstance(compiled.prepare(_case("(3 * (x + 2) ** 2).mean()", x=(4,))), reduced.ReducedModel)
 
 
-class WrongTanh(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.tanh(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        grad = g * (1 - torch.tanh(x) ** 2)
-        grad.view(-1)[1234] *= 1.001
-        return grad
-
 
 def test_a_wrong_torch_backward_under_a_large_sum_is_caught():
     inputs = {"x": {"shape": [100, 100], "sample": "normal", "seed": 4}}
     right = verifier.make_case("t.right", inputs, torch=lambda x: torch.tanh(x).sum(),
                                sympy="torch.tanh(x).sum()", grad_output="random")
-    wrong = verifier.make_case("t.wrong", inputs, torch=lambda x: WrongTanh.apply(x).sum(),
+    wrong = verifier.make_case("t.wrong", inputs, torch=lambda x: wrong_tanh(x, 1234).sum(),
                                sympy="torch.tanh(x).sum()", grad_output="random")
     runner = Runner(cache=False, fd_max_elements=8, forward_mode=False, second_order=False)
     ok, bad = runner.run(right, "float64"), runner.run(wrong, "float64")

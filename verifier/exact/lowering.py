@@ -131,21 +131,12 @@ class LoweringReading(Reading):
 
     def _moved(self, entry, args, kwargs):
         """The mirror run on opaque tokens: its result when it only rearranged them, else None."""
-        def tokens(a):
-            if isinstance(a, (list, tuple)):
-                return type(a)(tokens(p) for p in a)
-            if not isinstance(a, Nodes):
-                return a
-            out = np.empty(a.shape, dtype=object)
-            for idx, i in zip(np.ndindex(*a.shape), a.ids.ravel().tolist()):
-                out[idx] = _Token(i)
-            return out
         definition = getattr(entry.sym, "__wrapped__", None)     # the mirror's own function, unnormalised
         if definition is None:
             return None
         try:
             with distribute(False):
-                result = definition(*[tokens(a) for a in args], **{k: tokens(v) for k, v in kwargs.items()})
+                result = definition(*_stand_in(args, _Token), **_stand_in(kwargs, _Token))
         except Exception:          # it computed with the tokens (or refused them): not a pure move
             return None
         if not isinstance(result, np.ndarray) or result.dtype != object:
@@ -160,18 +151,11 @@ class LoweringReading(Reading):
         """The mirror's SymPy definition over fresh symbols standing for the argument nodes (this op only)."""
         symbols = {}
 
-        def syms(a):
-            if isinstance(a, (list, tuple)):
-                return type(a)(syms(p) for p in a)
-            if not isinstance(a, Nodes):
-                return a
-            out = np.empty(a.shape, dtype=object)
-            for idx, i in zip(np.ndindex(*a.shape), a.ids.ravel().tolist()):
-                s = sp.Dummy(real=True)
-                symbols[s] = i
-                out[idx] = s
-            return out
-        value = entry.sym(*[syms(a) for a in args], **{k: syms(v) for k, v in kwargs.items()})
+        def fresh(i):
+            s = sp.Dummy(real=True)
+            symbols[s] = i
+            return s
+        value = entry.sym(*_stand_in(args, fresh), **_stand_in(kwargs, fresh))
         return self.b.from_sympy(as_object_array(value), symbols)
 
     # -- linear operations ------------------------------------------------------------------------------
@@ -239,6 +223,21 @@ class LoweringReading(Reading):
         w = weight.ids
         out = self._matmul(input, Nodes(w.T if w.ndim == 2 else w))
         return out if bias is None else self.b.elementwise(ADD, out, self._nodes(bias))
+
+
+def _stand_in(value, make):
+    """``value`` (arguments: a list, tuple, dict or one value) with each Nodes array replaced by
+    an object array of ``make(node index)``."""
+    if isinstance(value, dict):
+        return {k: _stand_in(v, make) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_stand_in(p, make) for p in value)
+    if not isinstance(value, Nodes):
+        return value
+    out = np.empty(value.shape, dtype=object)
+    for idx, i in zip(np.ndindex(*value.shape), value.ids.ravel().tolist()):
+        out[idx] = make(i)
+    return out
 
 
 def _axes(dim, ndim: int):

@@ -16,7 +16,7 @@ import numpy as np
 import sympy as sp
 
 from . import mirror
-from .symbolic import as_object_array
+from .symbolic import _to_sympy, as_object_array
 from .tape import ADD, CONST, MUL, SYM, Tape, _Compiler
 
 
@@ -67,7 +67,7 @@ class Builder:
 
     def const(self, value) -> int:
         """The node of a number (any SymPy expression without symbols)."""
-        value = _sympy_number(value)
+        value = _to_sympy(value)
         key = sp.srepr(value)
         if key not in self.consts:
             self.consts[key] = self.c.add(value)
@@ -127,20 +127,8 @@ class Builder:
     def from_sympy(self, values: np.ndarray, symbols: dict) -> Nodes:
         """Flatten an object array of SymPy expressions over ``symbols`` (symbol -> node) into the tape."""
         self.c.index.update(symbols)
-        ids = [self.c.add(_sympy_number(v)) for v in values.ravel().tolist()]
+        ids = [self.c.add(_to_sympy(v)) for v in values.ravel().tolist()]
         return Nodes(np.array(ids, dtype=np.int64).reshape(values.shape))
-
-
-def _sympy_number(value):
-    if isinstance(value, sp.Basic):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        return sp.Integer(int(value))
-    if isinstance(value, (int, np.integer)):
-        return sp.Integer(int(value))
-    if isinstance(value, (float, np.floating)):
-        return sp.Rational(float(value))
-    raise Unsupported(f"a {type(value).__name__} where a number was expected")
 
 
 def _constant(text: str):
@@ -175,7 +163,7 @@ def template(name: str, args: list, kwargs: dict) -> tuple[Tape, list[int]]:
         if value.shape != ():
             raise Unsupported(f"'{name}' of scalars is not a scalar")
         c = _Compiler({s: ("", k) for k, s in enumerate(syms)})
-        root = c.add(_sympy_number(value[()]))
+        root = c.add(_to_sympy(value[()]))
         c.finish()
         hit = (Tape(c.ops, c.args, c.extra, c.dargs, c.leaf_list, [root]), slots + kslots)
         _TEMPLATES[key] = hit
