@@ -18,7 +18,7 @@ import numpy as np
 
 from ..cases.case import Case
 from ..errors import SymbolicError
-from . import bounds, formulas, sweep
+from . import bounds, formulas, lowering, reduced, sweep
 from .evaluation import PRECISION_DIGITS, real_value
 from .symbolic import ExactResult, OnDemandModel, SymbolicModel, build
 from .tape import CONST, Tape, compile_tape, symbol_leaves
@@ -69,6 +69,7 @@ class CompiledModel(OnDemandModel):
         self.has_jacobian = jacobian
         self._model = model
         self._active = None          # sweep.active_nodes, made on first use
+        self.per_op = False          # True: built by lowering.lower, without per-element SymPy
         self.key = None              # the disk-cache key, when the cache is in use
         if case is None:        # compiled straight from a SymbolicModel
             self.shapes = {name: arr.shape for name, arr in model.symbols.items()}
@@ -119,7 +120,7 @@ class CompiledModel(OnDemandModel):
 
     def to_data(self) -> dict:
         return {"tape": self.tape.to_data(), "output_shape": list(self.output_shape),
-                "jacobian": self.has_jacobian}
+                "jacobian": self.has_jacobian, "per_op": self.per_op}
 
 
 def compile_model(model: SymbolicModel, case: Case | None = None) -> CompiledModel:
@@ -146,6 +147,8 @@ def prepare(case: Case, cache=None):
     """
     if formulas.wants_template(case):
         return formulas.build_template(case)
+    if reduced.wants_reduced(case, JACOBIAN_ENTRY_LIMIT + 1):
+        return reduced.build_reduced(case)   # a sum/mean of an elementwise body: the template under it
     key = None
     if cache is not None:
         from .cache import case_key
@@ -156,13 +159,31 @@ def prepare(case: Case, cache=None):
                 compiled = CompiledModel(case, Tape.from_data(data["tape"]), tuple(data["output_shape"]),
                                          bool(data["jacobian"]))
                 compiled.key = key
+                compiled.per_op = data.get("per_op") is True
                 return compiled
             except (KeyError, TypeError, ValueError, AttributeError):
                 cache.malformed(key)  # a malformed entry is a miss
-    compiled = compile_model(build(case), case)
+    compiled = _lowered(case) or compile_model(build(case), case)
     if cache is not None and key:
         cache.store(key, compiled.to_data())
         compiled.key = key
+    return compiled
+
+
+def _lowered(case: Case) -> CompiledModel | None:
+    """The tape built per operation (lowering.py) for cases past the Jacobian route; None otherwise.
+
+    Small cases (at most JACOBIAN_ENTRY_LIMIT entries) keep the per-element
+    SymPy model: its symbolic Jacobian is their second route.
+    """
+    try:
+        tape, shape = lowering.lower(case)
+    except lowering.Unsupported:
+        return None
+    compiled = CompiledModel(case, tape, shape, False)
+    if compiled.n_entries <= JACOBIAN_ENTRY_LIMIT:
+        return None
+    compiled.per_op = True
     return compiled
 
 
@@ -174,6 +195,8 @@ def exact(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
     """
     if getattr(model, "kind", None) == "template":
             return formulas.exact(model, point, weights)
+    if isinstance(model, reduced.ReducedModel):
+        return model.exact(point, weights)
     if isinstance(model, SymbolicModel):
         if model._compiled is None:
             model._compiled = compile_model(model)
@@ -202,7 +225,8 @@ def exact(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
                            dtype=np.float64).reshape(model.output_shape)
         if not model.has_jacobian:
             return ExactResult(output, {k: _to_float(g, model.shapes[k]) for k, g in by_sweep.items()},
-                               "reverse sweep over the expression graph", may_kink=may_kink,
+                               lowering.ROUTE if getattr(model, "per_op", False)
+                               else "reverse sweep over the expression graph", may_kink=may_kink,
                                magnitude=magnitude, output_magnitude=out_mag)
         result = _two_routes(model, vals, by_sweep, v_flat, output, digits)
         result.may_kink, result.magnitude, result.output_magnitude = may_kink, magnitude, out_mag

@@ -1,0 +1,24 @@
+"""A planted wrong backward for tests: tanh whose gradient is 0.1 % off at one flat index."""
+
+from __future__ import annotations
+
+import torch
+
+
+def wrong_tanh(x: torch.Tensor, flat_index: int) -> torch.Tensor:
+    """torch.tanh(x), except that its backward scales element ``flat_index`` of the gradient by 1.001."""
+
+    class WrongTanh(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return torch.tanh(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            grad = g * (1 - torch.tanh(x) ** 2)
+            grad.view(-1)[flat_index] *= 1.001
+            return grad
+
+    return WrongTanh.apply(x)
