@@ -132,7 +132,7 @@ def _grads(names, tensors) -> dict[str, np.ndarray]:
     for n, t in zip(names, tensors):
         if t.requires_grad and t.is_leaf:
             g = t.grad
-            out[n] = np.zeros(tuple(t.shape)) if g is None else g.detach().to(torch.float64).numpy().copy()
+            out[n] = np.zeros(tuple(t.shape)) if g is None else to_numpy(g)
     return out
 
 
@@ -150,3 +150,11 @@ def forward_float64(case: Case, structural: Mapping[str, np.ndarray]) -> Callabl
         with torch.no_grad():
             return fn(*args)
     return f
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A gradient as a float64 array; torch's efficient zero tensors (sgn's backward at 0, ...) refuse .numpy()."""
+    t = t.detach()
+    if getattr(t, "_is_zerotensor", lambda: False)():
+        return np.zeros(tuple(t.shape))
+    return t.to(torch.float64).numpy().copy()

@@ -28,7 +28,7 @@ from ..errors import CaseError
 from ..exact.cache import cached_arrays, cached_text
 from ..exact.tangent import at_kink, exact_jvp
 from ..verdict.compare import non_finite, within
-from .autograd import TORCH_DTYPES, make_leaves, torch_callable
+from .autograd import TORCH_DTYPES, make_leaves, to_numpy, torch_callable
 
 #: Seeds of the random directions (forward mode uses u, second order w).
 FORWARD_SEED = 4_2024
@@ -122,7 +122,7 @@ def torch_jvp(case: Case, values: Mapping[str, np.ndarray], dtype: str,
         out_shape = tuple(y.shape)
     if tangent is None:                       # the output does not depend on the inputs
         return np.zeros(out_shape)
-    return tangent.detach().to(torch.float64).numpy().copy()
+    return to_numpy(tangent)
 
 
 def kink_at(model, point: Mapping[str, np.ndarray], cache=None) -> str:
