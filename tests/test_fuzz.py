@@ -152,8 +152,13 @@ def test_mutated_expressions_are_parsed_or_cleanly_refused(source):
 def _run_accepted(source: str):
     expr = parse_cleanly(source)
     assume(expr is not None)
-    case = make_case("fuzz.case", {"x": [0.7, -1.3], "y": [0.4, 1.9], "i": {"value": [1, 0], "dtype": "int64"}},
-                     forward=source, grad_output="ones", timeout=10)
+    try:
+        with no_hang(60):
+            case = make_case("fuzz.case", {"x": [0.7, -1.3], "y": [0.4, 1.9],
+                                           "i": {"value": [1, 0], "dtype": "int64"}},
+                             forward=source, grad_output="ones", timeout=10)
+    except CaseError:
+        return      # refused when the case loads (a constant out of range, ...): a clean verdict too
     with no_hang(60):
         result = Runner().run(case, "float64")
     assert result.status in ("pass", "fail", "error"), (source, result.status, result.message)

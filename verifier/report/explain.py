@@ -156,7 +156,9 @@ def write_jacobian(model, result: CaseResult, path: str | Path) -> str:
         j = jac[name].reshape(len(out_index), len(in_index))
         for a, oi in enumerate(out_index):
             for b, ii in enumerate(in_index):
-                value = sp.N(sp.sympify(j[a, b]).xreplace(point), 17)
+                entry = j[a, b]       # a SymPy expression, or a plain number (an entry that is 0); never text
+                entry = entry if isinstance(entry, sp.Basic) else sp.Float(float(entry))
+                value = sp.N(entry.xreplace(point), 17)
                 writer.writerow([name, str(oi), str(ii), f"{float(value):.17g}"])
     Path(path).write_text(buffer.getvalue(), encoding="utf-8")
     return f"\nJacobian written to {path} ({model.n_entries} entries)"
