@@ -181,7 +181,7 @@ def test_the_first_line_says_how_wrong_and_who(pytester, cases):
 
 def test_tb_line_prints_one_line_per_failure(pytester, cases):
     cases(wrong=PARTLY_WRONG.format(dtype="float64"))
-    result = pytester.runpytest("--tb=line")
+    result = pytester.runpytest("--tb=line", "-rN")   # -rN: no short summary (under CI=true it repeats the line)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*wrong.yaml:2: wrong.masked[[]float64[]]: 3/12 elements wrong, max rel 1*"])
     assert result.stdout.str().count("3/12 elements wrong, max rel 1;") == 1
