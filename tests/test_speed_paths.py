@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from wrong_backward import wrong_tanh
 
 import verifier
 from verifier.errors import SymbolicError
@@ -174,22 +175,9 @@ def test_masks_and_small_cases_keep_the_full_model():
 
 def test_template_catches_a_wrong_torch_gradient():
     """A large elementwise case whose backward is off by 0.1 % in one element fails."""
-    class WrongTanh(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return torch.tanh(x)
-
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            grad = g * (1 - torch.tanh(x) ** 2)
-            grad.view(-1)[1234] *= 1.001
-            return grad
-
     inputs = {"x": {"shape": [100, 100], "sample": "normal", "seed": 4}}
     right = verifier.make_case("t.right", inputs, torch=torch.tanh, sympy="torch.tanh(x)", grad_output="random")
-    wrong = verifier.make_case("t.wrong", inputs, torch=WrongTanh.apply, sympy="torch.tanh(x)",
+    wrong = verifier.make_case("t.wrong", inputs, torch=lambda x: wrong_tanh(x, 1234), sympy="torch.tanh(x)",
                                grad_output="random")
     runner = Runner(cache=False, fd_max_elements=8)
     ok, bad = runner.run(right, "float64"), runner.run(wrong, "float64")
