@@ -17,6 +17,12 @@ from .structure import make as make_structured
 
 FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
 INDEX_DTYPES = ("int64", "int32", "bool")
+#: Complex case dtypes; each has the real dtype of its parts (its epsilon and tolerances). complex32 is
+#: torch's chalf, whose autograd is refused at run time (torch lacks most of its ops).
+COMPLEX_DTYPES = {"complex64": "float32", "complex128": "float64", "complex32": "float16"}
+#: An input's ``dtype:`` that makes it a number rather than an index: complex (at that dtype) or ``real``
+#: (a real floating input of a complex case, at the case's real precision).
+NUMBER_DTYPES = (*COMPLEX_DTYPES, "real")
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class InputSpec:
     dtype: str | None = None
     domain: tuple[float, float] | None = None   # open interval the values must lie in
     structure: str | None = None          # symmetric | spd | lower_triangular | upper_triangular (structure.py)
+    number: str | None = None             # None, "real" or a COMPLEX_DTYPES key (``dtype:`` in the file; complex.md)
 
     def uniform_bounds(self) -> tuple[float, float]:
         """``low``/``high`` of uniform sampling: given, else the finite domain bounds, else [0, 1)."""
@@ -60,7 +67,7 @@ class InputSpec:
     def values(self) -> np.ndarray:
         """The input's values in float64 (or its index dtype), before any cast."""
         if self.value is not None:
-            arr = np.array(self.value, dtype=np.float64)
+            arr = np.array(self.value, dtype=_literal_dtype(self.value))
         elif self.fill is not None:
             arr = np.full(self.shape, float(self.fill), dtype=np.float64)
         elif self.sample == "normal":
@@ -131,7 +138,16 @@ class GradOutput:
             return np.ones(shape)
         if self.kind == "random":
             return np.random.default_rng(self.seed).normal(size=shape)
-        return np.array(self.value, dtype=np.float64)
+        return np.array(self.value, dtype=_literal_dtype(self.value))
+
+
+def _literal_dtype(value) -> type:
+    """complex128 for a literal holding a complex number (docs/complex.md), else float64."""
+    if isinstance(value, complex):
+        return np.complex128
+    if isinstance(value, (list, tuple)):
+        return np.complex128 if any(_literal_dtype(v) is np.complex128 for v in value) else np.float64
+    return np.float64
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CaseError
-from .case import InputSpec
+from .case import NUMBER_DTYPES, InputSpec
+from .complex_literals import has_complex, parse_numbers
 from .structure import check_shape, violation
 from .yaml_reading import _plain
 
@@ -23,14 +24,16 @@ MAX_ELEMENTS = 1 << 24            # per input
 
 def all_finite(value) -> bool:
     try:
-        return bool(np.isfinite(np.asarray(_plain(value), dtype=np.float64)).all())
+        value = _plain(value)
+        return bool(np.isfinite(np.asarray(value, dtype=np.complex128 if has_complex(value) else np.float64)).all())
     except (ValueError, TypeError):
         return True      # ragged or odd literals get their own error where they are read
 
 
 def literal_shape(value, where: str, case: str | None, line: int | None = None) -> tuple[int, ...]:
+    value = _plain(value)
     try:
-        arr = np.array(_plain(value), dtype=np.float64)
+        arr = np.array(value, dtype=np.complex128 if has_complex(value) else np.float64)
     except (ValueError, TypeError):
         raise CaseError(f"{where} is a ragged list: every row must have the same length", case=case,
                         line=line) from None
@@ -49,10 +52,13 @@ def input_spec(name: str, spec: Any, case: str | None, line: int | None = None) 
         raise CaseError(f"{where} {message}", case=case, line=line, hint=hint)
 
     if not isinstance(spec, dict):
+        spec = parse_numbers(_plain(spec), where, case, line)
         shape = literal_shape(spec, where, case, line)
         if not all_finite(spec):
             fail("has a value that is not finite (nan or inf)", "Inputs must be finite numbers.")
         return InputSpec(name, shape, value=_plain(spec))
+    if "value" in spec:
+        spec = {**spec, "value": parse_numbers(_plain(spec["value"]), where, case, line)}
     shape = tuple(int(d) for d in spec["shape"]) if "shape" in spec else None
     sources = [k for k in ("value", "fill", "sample") if k in spec]
     if len(sources) != 1:
@@ -91,6 +97,14 @@ def input_spec(name: str, spec: Any, case: str | None, line: int | None = None) 
     if domain is not None and not domain[0] < domain[1]:
         fail(f"has an empty domain {list(domain)}", "Give [low, high] with low < high.")
     dtype = spec.get("dtype")
+    number = dtype if dtype in NUMBER_DTYPES else None     # complex or real: a number, not an index (complex.md)
+    dtype = None if number else dtype
+    if source == "value" and has_complex(spec["value"]) and number == "real":
+        fail("has dtype real but holds a complex number", "Drop 'dtype: real', or give real values.")
+    if number and spec.get("structure") is not None:
+        fail(f"has dtype {number} and a structure", "Structured inputs are real; drop one of the two.")
+    if spec.get("domain") is not None and ((number and number != "real") or has_complex(spec.get("value"))):
+        fail(f"has dtype {number} and a domain", "A domain is a real interval; drop it for a complex input.")
     structure = spec.get("structure")
     if structure is not None:
         why = "needs a floating input" if dtype is not None else check_shape(structure, shape)
@@ -107,7 +121,7 @@ def input_spec(name: str, spec: Any, case: str | None, line: int | None = None) 
     result = InputSpec(name, shape, value=_plain(spec.get("value")), fill=spec.get("fill"),
                        sample=spec.get("sample"), params=params, seed=int(spec.get("seed", 0)),
                        requires_grad=bool(spec.get("requires_grad", dtype is None)), dtype=dtype, domain=domain,
-                       structure=structure)
+                       structure=structure, number=number)
     if result.sample == "uniform":
         low, high = result.uniform_bounds()
         if not low < high:

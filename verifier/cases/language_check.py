@@ -33,7 +33,7 @@ MODULE_PREFIXES = frozenset({
 RESERVED = frozenset({"torch", "F", "nn"})
 # The short module names a case may write, and the module each one is.
 MODULE_NAMES = {"F": "torch.nn.functional", "nn.functional": "torch.nn.functional"}
-PROPERTIES = frozenset({"T", "mT"})
+PROPERTIES = frozenset({"T", "mT", "real", "imag"})
 # Keywords with which torch writes into an existing tensor (inplace=False is harmless).
 WRITES_IN_PLACE = frozenset({"out", "inplace"})
 LANGUAGE_DOC = "docs/case-language.md"
@@ -54,7 +54,7 @@ CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.GtE: operator.ge, ast.Eq: operator.eq, ast.NotEq: operator.ne,
 }
 UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
-_NUMBER_TYPES = (int, float, bool)
+_NUMBER_TYPES = (int, float, bool, complex)       # complex: 1j, 2.5j (docs/complex.md)
 
 
 class Positions:
@@ -188,7 +188,7 @@ class _Checker:
             return
         if type(value) not in _NUMBER_TYPES:
             self.refuse(node, f"the constant {value!r}",
-                        hint="Numbers are integers or real floats; complex, bytes and ... are not supported.")
+                        hint="Numbers are integers, floats or imaginary literals (2j); bytes and ... are not supported.")
 
     def _Name(self, node, depth, arg):
         if node.id in RESERVED:
@@ -239,7 +239,7 @@ class _Checker:
         # Only reached outside call position: x.T and x.mT.
         if node.attr not in PROPERTIES:
             self.refuse(node, f"the attribute '.{node.attr}'",
-                        hint="Only .T and .mT may be read; call functions as methods, e.g. x.sum(dim=0).")
+                        hint="Only .T, .mT, .real and .imag may be read; call functions as methods, e.g. x.sum(dim=0).")
         if dotted(node.value) in MODULE_PREFIXES | RESERVED:
             self.refuse(node, f"the attribute '.{node.attr}' of a module")
         self.check(node.value, depth)
@@ -365,6 +365,11 @@ def _constant_bits(value: Any) -> int | None:
         return int(value.p).bit_length() + int(value.q).bit_length()
     if getattr(value, "is_Number", False):
         return 64
+    if isinstance(value, complex):
+        return _constant_bits(max(abs(value.real), abs(value.imag)))
+    if getattr(value, "is_number", False) and getattr(value, "is_Add", False):   # SymPy a + b*I
+        parts = [_constant_bits(p) for p in value.as_real_imag()]
+        return None if None in parts else max(parts)
     return None
 
 

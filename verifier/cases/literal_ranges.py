@@ -21,6 +21,7 @@ import operator
 from typing import Any, Iterable
 
 from ..errors import CaseError, ExpressionError
+from .complex_literals import has_complex
 
 FLOAT_MAX = {"float64": 1.7976931348623157e308, "float32": 3.4028234663852886e38, "float16": 65504.0,
              "bfloat16": 3.3895313892515355e38}
@@ -121,8 +122,8 @@ def check_input(spec: dict, name: str, dtypes: Iterable[str]) -> str | None:
             return "is a bool mask with 'sample'; give 'value' or 'fill'"
         return None
     params = [spec.get(k) for k in ("mean", "std", "low", "high")] if isinstance(spec, dict) else []
-    worst = max((abs(float(v)) for v in [*numbers, *params] if isinstance(v, (int, float))
-                 and math.isfinite(float(v))), default=0.0)
+    worst = max((abs(v) for v in [*numbers, *params] if isinstance(v, (int, float, complex))
+                 and math.isfinite(abs(v))), default=0.0)
     return _too_big(worst, dtypes, "holds")
 
 
@@ -130,7 +131,7 @@ def check_grad_output(value: Any, dtypes: Iterable[str]) -> str | None:
     """What is wrong with a literal ``grad_output`` (a message after "grad_output "), or None."""
     import numpy as np
     try:
-        arr = np.array(value, dtype=np.float64)
+        arr = np.abs(np.array(value, dtype=np.complex128 if has_complex(value) else np.float64))
     except (ValueError, TypeError):
         return "is a ragged list: every row must have the same length"
     finite = arr[np.isfinite(arr)]

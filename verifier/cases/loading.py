@@ -31,6 +31,7 @@ from ..errors import CaseError, CaseFileError
 from ..exact import mirror
 from . import literal_ranges as ranges
 from .case import Case, Expect, GradOutput, InputSpec, Tolerance
+from .complex_literals import parse_numbers
 from .inputs import MAX_ELEMENTS, all_finite, input_spec, literal_shape
 from .language import parse
 from .limits import MAX_FILE_ELEMENTS, case_memory_limit, check_file_elements, timeout_problem
@@ -156,8 +157,10 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
     if "sympy" not in raw and custom:
         _refuse_torch_only_names(sympy_src, custom, name, variables, lines.of(sympy_field))
     sympy_expr = _expr(sympy_src, sympy_field, name, variables, _known, lines.of(sympy_field), dtypes=dtypes)
-    if raw.get("grad_output") is not None and not isinstance(raw["grad_output"], str):
-        ranges.refuse(ranges.check_grad_output(_plain(raw["grad_output"]), dtypes), "grad_output", name,
+    grad_output = raw.get("grad_output")
+    if grad_output is not None and grad_output not in ("ones", "random"):
+        grad_output = parse_numbers(_plain(grad_output), "grad_output", name, lines.of("grad_output"))
+        ranges.refuse(ranges.check_grad_output(grad_output, dtypes), "grad_output", name,
                       lines.of("grad_output"))
     expect_raw = raw.get("expect") or {}
     _check_expect(expect_raw, inputs, name, lines)
@@ -166,7 +169,7 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
     return Case(
         name=name, inputs=inputs, torch_fn=torch_expr, sympy_fn=sympy_expr,
         description=str(raw.get("description", "")), tags=tuple(raw.get("tags") or ()),
-        grad_output=_grad_output(raw.get("grad_output")),
+        grad_output=_grad_output(grad_output),
         dtypes=tuple(raw.get("dtypes") or ("float64",)),
         tolerance={k: Tolerance(v.get("rtol", 0.0), v.get("atol", 0.0))
                    for k, v in (raw.get("tolerance") or {}).items()},

@@ -81,6 +81,8 @@ class SymbolicReading(Reading):
     def literal(self, value: Any) -> Any:
         if isinstance(value, float):
             return sp.Rational(repr(value))     # 0.1 means one tenth, as written
+        if isinstance(value, complex):          # 2.5j: its parts as written (complex.md)
+            return sp.Rational(repr(value.real)) + sp.I * sp.Rational(repr(value.imag))
         return value
 
     def call(self, name: str, args: list, kwargs: dict) -> Any:
@@ -106,6 +108,8 @@ class SymbolicReading(Reading):
 
     def prop(self, obj: Any, name: str) -> Any:
         arr = as_object_array(obj)
+        if name in ("real", "imag"):          # torch's .real of a real tensor is itself; .imag refuses it
+            return mirror.resolve(name).sym(arr)
         return arr.T if name == "T" else np.swapaxes(arr, -1, -2)
 
 

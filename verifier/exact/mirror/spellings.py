@@ -38,6 +38,8 @@ _REFUSE = {
     "Tensor.polygamma": "x.polygamma(n) puts n after the tensor; write torch.polygamma(n, x)",
     "torch.split_with_sizes": "torch.split_with_sizes takes a list of sizes only; write torch.split",
     "Tensor.split_with_sizes": "x.split_with_sizes takes a list of sizes only; write x.split",
+    "Tensor.real": "x.real is a property, not a method: write x.real (no call) or torch.real(x)",
+    "Tensor.imag": "x.imag is a property, not a method: write x.imag (no call) or torch.imag(x)",
     "Tensor.unfold": ("x.unfold(dimension, size, step) is a sliding window, not "
                       "torch.nn.functional.unfold (im2col); it is not supported yet"),
     # the native ops behind torch.nn.functional: other required arguments, reductions as integer codes

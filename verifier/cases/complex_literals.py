@@ -1,0 +1,34 @@
+"""Complex numbers in case files: YAML has none, so a literal element may be a string such as ``"1+2j"``.
+
+A string is read with Python's ``complex()`` constructor, which parses a
+number and nothing else (no evaluation). Python cases may hold ``complex``
+values (or complex tensors, turned into nested lists by ``api.make_case``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import CaseError
+
+
+def parse_numbers(value: Any, where: str, case: str | None, line: int | None = None) -> Any:
+    """``value`` with every string element read as a complex number (a complex with 0 imaginary part stays complex)."""
+    if isinstance(value, (list, tuple)):
+        return [parse_numbers(v, where, case, line) for v in value]
+    if isinstance(value, str):
+        try:
+            return complex(value.replace(" ", ""))
+        except ValueError:
+            raise CaseError(f"{where} holds the text {value!r}, which is not a number",
+                            case=case, line=line,
+                            hint="Write a complex number as a quoted string such as \"1+2j\" or \"-0.5j\", "
+                                 "a real number as a plain number.") from None
+    return value
+
+
+def has_complex(value: Any) -> bool:
+    """Whether a (nested) literal holds a complex number."""
+    if isinstance(value, (list, tuple)):
+        return any(has_complex(v) for v in value)
+    return isinstance(value, complex)
