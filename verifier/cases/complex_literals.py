@@ -16,6 +16,8 @@ def parse_numbers(value: Any, where: str, case: str | None, line: int | None = N
     """``value`` with every string element read as a complex number (a complex with 0 imaginary part stays complex)."""
     if isinstance(value, (list, tuple)):
         return [parse_numbers(v, where, case, line) for v in value]
+    if isinstance(value, dict):
+        return {k: parse_numbers(v, f"{where}['{k}']", case, line) for k, v in value.items()}
     if isinstance(value, str):
         try:
             return complex(value.replace(" ", ""))

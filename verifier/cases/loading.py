@@ -162,7 +162,10 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
         grad_output = parse_numbers(_plain(grad_output), "grad_output", name, lines.of("grad_output"))
         ranges.refuse(ranges.check_grad_output(grad_output, dtypes), "grad_output", name,
                       lines.of("grad_output"))
-    expect_raw = raw.get("expect") or {}
+    expect_raw = dict(raw.get("expect") or {})
+    for key in ("grad", "output"):        # complex numbers may be written "1+2j" (complex.md)
+        if expect_raw.get(key) is not None:
+            expect_raw[key] = parse_numbers(_plain(expect_raw[key]), f"expect.{key}", name, lines.of("expect"))
     _check_expect(expect_raw, inputs, name, lines)
     _check_finite_fields(raw, name, lines)
     backward = raw.get("backward") or {}

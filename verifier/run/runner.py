@@ -27,6 +27,7 @@ from ..exact.values import cached_exact, cached_kinks
 from ..fd.finite_diff import FDResult, fd_options
 from ..fd.structured import structured_finite_differences
 from ..torch_side.autograd import TORCH_DTYPES, AutogradResult, forward_float64, run_autograd
+from ..torch_side.complex_autograd import is_complex_run
 from ..torch_side.forward_mode import DirectionalResult, check_forward_mode, kink_at
 from ..torch_side.second_order import check_second_order
 from ..verdict import kinks as kink_verdict
@@ -37,6 +38,7 @@ from ..verdict.compare import (
     tolerance_for,
 )
 from .checks import Check, case_checks
+from .complex_run import run_complex
 
 #: Finite differences are taken on at most this many elements per input (a
 #: seeded sample above it, which the report states); None takes them all.
@@ -168,6 +170,8 @@ class Runner:
                 yield self.run(case, dtype)
 
     def _run(self, case: Case, dtype: str) -> CaseResult:
+        if is_complex_run(case, dtype):         # complex inputs or dtype: the realified route (complex.md)
+            return run_complex(case, dtype, CaseResult, _expected_error)
         values = {spec.name: spec.values() for spec in case.inputs}
         point = {spec.name: _round(values[spec.name], dtype) for spec in case.inputs if spec.dtype is None}
         repeat = int(case.options.get("repeat", 1))
