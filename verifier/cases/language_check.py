@@ -236,7 +236,7 @@ class _Checker:
     _List = _Tuple
 
     def _Attribute(self, node, depth, arg):
-        # Only reached outside call position: x.T and x.mT.
+        # Only reached outside call position: x.T, x.mT, x.real, x.imag.
         if node.attr not in PROPERTIES:
             self.refuse(node, f"the attribute '.{node.attr}'",
                         hint="Only .T, .mT, .real and .imag may be read; call functions as methods, e.g. x.sum(dim=0).")
@@ -365,11 +365,9 @@ def _constant_bits(value: Any) -> int | None:
         return int(value.p).bit_length() + int(value.q).bit_length()
     if getattr(value, "is_Number", False):
         return 64
-    if isinstance(value, complex):
-        return _constant_bits(max(abs(value.real), abs(value.imag)))
-    if getattr(value, "is_number", False) and getattr(value, "is_Add", False):   # SymPy a + b*I
-        parts = [_constant_bits(p) for p in value.as_real_imag()]
-        return None if None in parts else max(parts)
+    if isinstance(value, complex) or (getattr(value, "is_number", False) and getattr(value, "is_Add", False)):
+        return max(_constant_bits(float(abs(p))) for p in ((value.real, value.imag) if isinstance(value, complex)
+                                                               else value.as_real_imag()))      # 2j; SymPy a + b*I
     return None
 
 
