@@ -365,9 +365,8 @@ def _constant_bits(value: Any) -> int | None:
         return int(value.p).bit_length() + int(value.q).bit_length()
     if getattr(value, "is_Number", False):
         return 64
-    if isinstance(value, complex) or (getattr(value, "is_number", False) and getattr(value, "is_Add", False)):
-        return max(_constant_bits(float(abs(p))) for p in ((value.real, value.imag) if isinstance(value, complex)
-                                                               else value.as_real_imag()))      # 2j; SymPy a + b*I
+    if isinstance(value, complex) or (getattr(value, "is_Add", False) and value.is_number):  # 2j; SymPy a + b*I
+        return _constant_bits(max(abs(complex(value).real), abs(complex(value).imag)))
     return None
 
 
