@@ -32,7 +32,7 @@ def complex_finite_differences(f: Callable[[Mapping[str, np.ndarray]], torch.Ten
     base = {n: np.array(v, dtype=np.complex128 if n in complex_inputs else np.float64) for n, v in point.items()}
 
     def loss(values) -> float:
-        y = f(values).to(torch.complex128).numpy()
+        y = f(values).resolve_conj().resolve_neg().to(torch.complex128).numpy()
         v = np.ones(y.shape) if weights is None else np.asarray(weights)
         return float(np.sum(np.real(np.conj(v) * y)))
 

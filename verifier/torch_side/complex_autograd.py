@@ -66,7 +66,7 @@ def rounded(values: np.ndarray, name: str) -> np.ndarray:
 
 def as_numpy(t: torch.Tensor) -> np.ndarray:
     """A tensor as complex128 (complex) or float64 numpy; torch's efficient zero tensors as zeros."""
-    t = t.detach()
+    t = t.detach().resolve_conj().resolve_neg()      # torch.conj returns a lazily conjugated view
     if getattr(t, "_is_zerotensor", lambda: False)():
         return np.zeros(tuple(t.shape), dtype=np.complex128 if t.is_complex() else np.float64)
     return t.to(torch.complex128 if t.is_complex() else torch.float64).numpy().copy()

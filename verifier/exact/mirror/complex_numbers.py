@@ -51,7 +51,14 @@ def polar(abs, angle):
     return emap(lambda r, t: r * cos(t) + I * r * sin(t), abs, angle)
 
 
-@_elementwise("complex", torch.complex, "real + i·imag, from two real tensors")
+def _numbers_as_tensors(args, kwargs):
+    """complex(2, -1) with plain numbers is a constant: float64 0-d tensors (they never widen a tensor's dtype)."""
+    wrap = lambda a: torch.tensor(float(a), dtype=torch.float64) if isinstance(a, (int, float)) else a  # noqa: E731
+    return tuple(wrap(a) for a in args), {k: wrap(v) for k, v in kwargs.items()}
+
+
+@register("complex", torch=torch.complex, doc="real + i·imag, from two real tensors (or numbers: a constant)",
+          elementwise=True, prepare=_numbers_as_tensors)
 def complex_(real, imag):
     return emap(lambda a, b: a + I * b, real, imag)
 
