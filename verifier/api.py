@@ -24,6 +24,7 @@ from .errors import CaseError, GradientMismatch
 from .exact.tracing import trace
 from .report import tables
 from .run.runner import CaseResult, Runner
+from .torch_side.complex_autograd import is_complex_run
 from .verdict.failure import callable_name, describe_all
 
 
@@ -88,7 +89,8 @@ def assert_gradients(
     case = make_case(case_name, {key: _input_spec(key, value) for key, value in inputs.items()},
                      torch=torch_fn, sympy=sympy_fn if sympy_fn is not None else trace(torch_fn), **fields)
     runner = Runner()
-    runner.model(case)   # a symbolic side that cannot be built is misuse: CaseError here, not a failed check
+    if not any(is_complex_run(case, dtype) for dtype in case.dtypes):    # the complex route builds its own
+        runner.model(case)   # a symbolic side that cannot be built is misuse: CaseError here, not a failed check
     results = [runner.run(case, dtype) for dtype in case.dtypes]
     detail = tables.details(results)
     out = ResultTables(tables.summary(results, detail), detail, results)
@@ -109,8 +111,8 @@ def _input_spec(key: str, value: Any) -> Any:
         return {k: _plain_values(v) if k == "value" else v for k, v in value.items()}
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu()
-        if value.is_complex():
-            raise CaseError(f"input '{key}' is complex; only real inputs are supported")
+        if value.is_complex():            # a complex input at its own dtype (docs/complex.md)
+            return {"value": value.to(torch.complex128).tolist(), "dtype": str(value.dtype).split(".")[-1]}
         if value.dtype == torch.bool:
             return {"value": value.to(torch.int64).tolist(), "dtype": "bool"}
         if not value.is_floating_point():
@@ -122,7 +124,7 @@ def _input_spec(key: str, value: Any) -> Any:
     if np.issubdtype(arr.dtype, np.integer) and isinstance(value, np.ndarray):
         return {"value": arr.tolist(), "dtype": "int64"}
     try:
-        return arr.astype(np.float64).tolist()
+        return arr.astype(np.complex128 if np.iscomplexobj(arr) else np.float64).tolist()
     except (TypeError, ValueError):
         raise CaseError(f"input '{key}' is not numeric ({type(value).__name__})",
                         hint="Give a tensor, a numpy array, a nested list of numbers or a number.") from None
@@ -130,9 +132,10 @@ def _input_spec(key: str, value: Any) -> Any:
 
 def _plain_values(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().to(torch.float64).tolist()
+        value = value.detach().cpu()
+        return value.to(torch.complex128 if value.is_complex() else torch.float64).tolist()
     if isinstance(value, np.ndarray):
-        return value.astype(np.float64).tolist()
+        return value.astype(np.complex128 if np.iscomplexobj(value) else np.float64).tolist()
     return value
 
 

@@ -34,3 +34,14 @@ def has_complex(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(has_complex(v) for v in value)
     return isinstance(value, complex)
+
+
+def as_text(value: Any) -> Any:
+    """``value`` with every Python complex number written as the case format's string (``"(1+2j)"``)."""
+    if isinstance(value, (list, tuple)):
+        return [as_text(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_text(v) for k, v in value.items()}
+    if isinstance(value, complex):
+        return repr(complex(value))
+    return value

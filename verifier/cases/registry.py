@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from ..errors import CaseError
 from .case import Case
+from .complex_literals import as_text
 from .loading import case_from_mapping
 
 _REGISTRY: dict[str, Case] = {}
@@ -23,7 +24,8 @@ def make_case(name: str, inputs: dict[str, Any], *, forward: str | None = None,
               torch: str | Callable | None = None, sympy: str | Callable | None = None,
               **fields: Any) -> Case:
     """A ``Case`` from keyword fields named as in the case format (``expect``, ``dtypes``, ...)."""
-    raw: dict[str, Any] = {"name": name, "inputs": inputs, **fields}
+    # Python complex numbers become the case format's "1+2j" strings (YAML and JSON have none)
+    raw: dict[str, Any] = {"name": name, "inputs": as_text(inputs), **as_text(fields)}
     callables = {}
     for key, value in (("forward", forward), ("torch", torch), ("sympy", sympy)):
         if callable(value):
