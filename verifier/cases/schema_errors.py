@@ -70,8 +70,13 @@ def _deepest(err):
     return err
 
 
+def _complex_text(err) -> bool:
+    """A string that is no complex number ("1+2j"): worded as a type mismatch (a number was expected)."""
+    return err.validator == "pattern" and "complex number" in err.schema.get("description", "")
+
+
 def _type_mismatch(err) -> bool:
-    if err.validator == "type":
+    if err.validator == "type" or _complex_text(err):
         return True
     if err.validator in ("anyOf", "oneOf") and err.context:
         return all(_type_mismatch(e) for e in err.context)
@@ -82,6 +87,8 @@ def _expected_types(err) -> list[str]:
     if err.validator == "type":
         value = err.validator_value
         return [value] if isinstance(value, str) else list(value)
+    if _complex_text(err):
+        return ["number"]
     out: list[str] = []
     for sub in err.context or ():
         out += [t for t in _expected_types(sub) if t not in out]
@@ -128,7 +135,8 @@ def _describe(err) -> str:
     if _type_mismatch(err):
         words = [_TYPE_WORDS.get(t, t) for t in _expected_types(err)]
         expected = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-        return at + f"expected {expected}, got {_kind(err.instance)} {_short(err.instance)}"
+        complex_hint = " (a complex number is a string such as '1+2j')" if isinstance(err.instance, str) else ""
+        return at + f"expected {expected}, got {_kind(err.instance)} {_short(err.instance)}{complex_hint}"
     return at + _short_message(err.message)
 
 
