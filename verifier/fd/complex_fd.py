@@ -9,7 +9,10 @@ Richardson step, computed in complex128/float64:
 
 with ``h = 2⁻¹⁰·max(1, |p_k|)`` (the O(h⁴) truncation and the
 ``eps/h`` rounding balance near there) and the error estimate
-``|R − D(h/2)|``. The complex step is not used: it needs an analytic
+``|R − D(h/2)|`` plus the rounding error ``4·eps·(S₊ + S₋)/2h`` of the
+difference quotients, ``S`` the sum of the terms' moduli |v_j·y_j| (the
+factor 4 covers the forward's own rounding of each term); the estimates of
+the two parts of a complex element add. The complex step is not used: it needs an analytic
 function of real inputs, and Re/Im/conj are not analytic. A complex input's
 estimate is ``∂L/∂x + i·∂L/∂y``, torch's convention (docs/complex.md).
 """
@@ -24,6 +27,7 @@ import torch
 from .finite_diff import FDResult
 
 METHOD = "central+richardson (Re, Im separately)"
+EPS = float(np.finfo(np.float64).eps)
 
 
 def complex_finite_differences(f: Callable[[Mapping[str, np.ndarray]], torch.Tensor],
@@ -31,10 +35,12 @@ def complex_finite_differences(f: Callable[[Mapping[str, np.ndarray]], torch.Ten
                                weights: np.ndarray | None) -> FDResult:
     base = {n: np.array(v, dtype=np.complex128 if n in complex_inputs else np.float64) for n, v in point.items()}
 
-    def loss(values) -> float:
+    def loss(values) -> tuple[float, float]:
+        """L and Σ|terms of L| (the scale of its rounding error)."""
         y = f(values).resolve_conj().resolve_neg().to(torch.complex128).numpy()
         v = np.ones(y.shape) if weights is None else np.asarray(weights)
-        return float(np.sum(np.real(np.conj(v) * y)))
+        terms = np.real(np.conj(v) * y)
+        return float(np.sum(terms)), float(np.sum(np.abs(np.conj(v) * y)))
 
     values, steps, estimates, evaluations = {}, {}, {}, 0
     for name in wrt:
@@ -52,13 +58,16 @@ def complex_finite_differences(f: Callable[[Mapping[str, np.ndarray]], torch.Ten
                     hi[name], lo[name] = x.copy(), x.copy()
                     hi[name][idx] += step_size * unit
                     lo[name][idx] -= step_size * unit
-                    return (loss(hi) - loss(lo)) / (2 * step_size)
+                    (up, up_scale), (down, down_scale) = loss(hi), loss(lo)
+                    # the difference quotient and its rounding error: 4·eps·(Σ|terms|₊ + Σ|terms|₋) / 2h
+                    return (up - down) / (2 * step_size), 4 * EPS * (up_scale + down_scale) / (2 * step_size)
 
-                d1, d2 = central(h), central(h / 2)
+                (d1, round1), (d2, round2) = central(h), central(h / 2)
                 r = (4 * d2 - d1) / 3
                 evaluations += 4
                 g[idx] += r * unit if name in complex_inputs else r
-                est[idx] = max(est[idx], abs(r - d2))
+                # truncation (the Richardson gap) plus rounding, of each part; the parts' errors add up
+                est[idx] += abs(r - d2) + (4 * round2 + round1) / 3
                 step[idx] = h
         values[name], steps[name], estimates[name] = g, step, est
     return FDResult(values, METHOD, steps, error_estimate=estimates,
