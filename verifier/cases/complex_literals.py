@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..errors import CaseError
 
 
@@ -37,7 +39,12 @@ def has_complex(value: Any) -> bool:
 
 
 def as_text(value: Any) -> Any:
-    """``value`` with every Python complex number written as the case format's string (``"(1+2j)"``)."""
+    """``value`` with every Python complex number written as the case format's string (``"(1+2j)"``).
+
+    numpy arrays become nested lists first (``make_case(..., {"z": np.array([1j])})``).
+    """
+    if isinstance(value, np.ndarray):
+        return as_text(value.tolist())
     if isinstance(value, (list, tuple)):
         return [as_text(v) for v in value]
     if isinstance(value, dict):
@@ -45,3 +52,12 @@ def as_text(value: Any) -> Any:
     if isinstance(value, complex):
         return repr(complex(value))
     return value
+
+
+def complex_in_real_run(inputs, dtypes) -> str | None:
+    """The first input holding complex numbers that some of ``dtypes`` would run as a real tensor, or None."""
+    real = [d for d in dtypes if not d.startswith("complex")]
+    for spec in inputs:
+        if real and spec.value is not None and not (spec.number or "").startswith("complex") and has_complex(spec.value):
+            return spec.name
+    return None

@@ -31,7 +31,7 @@ from ..errors import CaseError, CaseFileError
 from ..exact import mirror
 from . import literal_ranges as ranges
 from .case import Case, Expect, GradOutput, InputSpec, Tolerance
-from .complex_literals import parse_numbers
+from .complex_literals import complex_in_real_run, parse_numbers
 from .inputs import MAX_ELEMENTS, all_finite, input_spec, literal_shape
 from .language import parse
 from .limits import MAX_FILE_ELEMENTS, case_memory_limit, check_file_elements, timeout_problem
@@ -137,6 +137,12 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
     inputs = tuple(input_spec(key, spec, name, lines.within("inputs", key))
                    for key, spec in raw["inputs"].items())
     dtypes = tuple(raw.get("dtypes") or ("float64",))
+    if (holder := complex_in_real_run(inputs, dtypes)) is not None:     # it would lose its imaginary parts
+        raise CaseError(f"input '{holder}' holds complex numbers but the case runs in the real dtype(s) "
+                        f"{', '.join(d for d in dtypes if not d.startswith('complex'))}", case=name,
+                        line=lines.within("inputs", holder),
+                        hint="Give the case complex dtypes (dtypes: [complex128, complex64]) or declare the "
+                             "input `dtype: complex128` (docs/complex.md).")
     for key, spec in raw["inputs"].items():
         ranges.refuse(ranges.check_input(spec, key, dtypes), f"input '{key}'", name, lines.within("inputs", key))
     if "forward" in raw and "torch" in raw and "sympy" in raw:
