@@ -1,0 +1,28 @@
+"""The complex planted-bug twins (tests/corpus/complex.py): every wrong backward fails in complex64 and
+complex128, every right twin passes. benchmarks/complex_vs_gradcheck.py puts gradcheck beside them."""
+
+from __future__ import annotations
+
+import pytest
+from corpus.complex import COMPLEX_CORPUS, COMPLEX_DTYPES, COMPLEX_KINDS
+from corpus.registry import assert_caught, assert_passes
+
+from verifier import Runner
+
+ENTRIES = [pytest.param(entry, id=entry.id) for entry in COMPLEX_CORPUS]
+
+
+def test_every_kind_the_issue_names_is_planted_at_least_once():
+    assert {e.kind for e in COMPLEX_CORPUS} == set(COMPLEX_KINDS)
+
+
+@pytest.mark.parametrize("dtype", COMPLEX_DTYPES)
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_the_planted_complex_bug_is_caught(entry, dtype):
+    assert_caught(Runner(cache=False).run(entry.case(entry.buggy, dtypes=(dtype,)), dtype), entry.bug)
+
+
+@pytest.mark.parametrize("dtype", COMPLEX_DTYPES)
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_the_correct_complex_twin_passes(entry, dtype):
+    assert_passes(Runner(cache=False).run(entry.case(entry.correct, dtypes=(dtype,)), dtype))
