@@ -258,3 +258,18 @@ def test_complex_rows_go_into_the_tables_and_reports(tmp_path):
     assert np.isfinite(detail["ulp_err"]).all() and (detail["attribution"].astype(str) == "all_agree").all()
     write_reports(results, tmp_path)
     assert (tmp_path / "details.csv").is_file() and (tmp_path / "report.html").is_file()
+
+
+# --- the command line --------------------------------------------------------------------------------------
+
+
+def test_the_cli_runs_and_explains_complex_dtypes(cli):
+    from conftest import ROOT
+    done = cli("run", ROOT / "cases" / "complex.yaml", "-k", "abs_squared", "--dtype", "complex64",
+               "--no-progress", "--report-dir", "r")
+    assert done.returncode == 0, done.stdout + done.stderr
+    explained = cli("explain", "complex.abs_squared", "--dtype", "complex128", cwd=ROOT)
+    assert explained.returncode == 0, explained.stdout + explained.stderr
+    assert "realified" in explained.stdout and "z.grad: [2+4j]" in explained.stdout
+    typo = cli("run", "--dtype", "complex46")
+    assert typo.returncode == 2 and "complex64" in typo.stderr

@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .cases.case import FLOAT_DTYPES
+from .cases.case import COMPLEX_DTYPES, FLOAT_DTYPES
+
+RUN_DTYPES = (*FLOAT_DTYPES, *COMPLEX_DTYPES)
 from .cases.limits import parse_memory, timeout_problem
 from .cases.loading import LoadResult, load_paths, schema
 from .cases.registry import builtin_cases_dir, registered
@@ -53,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     paths_and_k(run)
     run.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: reports/)")
     run.add_argument("--dtype", action="append", type=_dtype, metavar="DTYPE",
-                     help=f"only these dtypes (repeatable): {', '.join(FLOAT_DTYPES)}")
+                     help=f"only these dtypes (repeatable): {', '.join(RUN_DTYPES)}")
     run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     run.add_argument("--details", default="20", metavar="all|failing|N",
                      help="detail rows kept per case x dtype in details.csv: every flagged element plus the N "
@@ -135,11 +137,11 @@ def _memory(text: str):
 
 
 def _dtype(text: str) -> str:
-    if text not in FLOAT_DTYPES:
+    if text not in RUN_DTYPES:
         import difflib
-        close = difflib.get_close_matches(text.lower(), FLOAT_DTYPES, n=1)
+        close = difflib.get_close_matches(text.lower(), RUN_DTYPES, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise argparse.ArgumentTypeError(f"unknown dtype {text!r}{hint}; the dtypes are {', '.join(FLOAT_DTYPES)}")
+        raise argparse.ArgumentTypeError(f"unknown dtype {text!r}{hint}; the dtypes are {', '.join(RUN_DTYPES)}")
     return text
 
 

@@ -22,7 +22,9 @@ import pandas as pd
 import sympy as sp
 
 from ..cases.case import Case
+from ..exact.complex_exact import build_complex
 from ..run.runner import CaseResult, Runner, _round
+from ..torch_side.complex_autograd import input_dtypes, is_complex_run
 
 JACOBIAN_SHOW = 100      # entries; larger Jacobians are summarised
 JACOBIAN_CSV = 10_000    # entries evaluated for --jacobian (beyond it the Jacobian is not built)
@@ -78,6 +80,8 @@ def explain_result(case: Case, dtype: str | None = None, *, full: bool = False, 
     if result.exact is None:
         out.append(f"\nresult: {result.status}: {result.message}")
         return "\n".join(out), result
+    if is_complex_run(case, dtype):
+        return _complex(case, dtype, result, out, full), result
     model = runner.model(case)
     y = model.output
     out.append(f"\nsymbolic output y (shape {list(y.shape)}):\n{_fmt_array(y)}")
@@ -100,9 +104,14 @@ def explain_result(case: Case, dtype: str | None = None, *, full: bool = False, 
         out.append(f"exact J^T v for {name}: {_decimals(g)}")
     if jacobian_csv is not None:
         out.append(write_jacobian(model, result, jacobian_csv))
+    _numbers(out, result, full)
+    return "\n".join(out), result
+
+
+def _numbers(out: list[str], result: CaseResult, full: bool) -> None:
     rows = result.rows
-    cols = [c for c in ["input", "index", "exact", "autograd", "finite_diff", "abs_err", "tolerance", "fd_abs_err",
-                        "ok"] if c in rows]
+    cols = [c for c in ["input", "index", "exact", "exact_imag", "autograd", "autograd_imag", "finite_diff",
+                        "finite_diff_imag", "abs_err", "tolerance", "fd_abs_err", "ok"] if c in rows]
     shown = rows if full else rows.head(NUMBERS_SHOWN)
     with pd.option_context("display.float_format", lambda x: f"{x:.17g}", "display.width", 200,
                            "display.max_rows", None, "display.max_columns", None):
@@ -112,7 +121,28 @@ def explain_result(case: Case, dtype: str | None = None, *, full: bool = False, 
         out.append(f"... {len(rows) - len(shown)} more rows ({bad} mismatching in all); --full prints every row")
     out.append(f"\ngrad_fn of the output: {result.grad_fn}")
     out.append(f"result: {result.status}" + (f": {result.message}" if result.message else ""))
-    return "\n".join(out), result
+
+
+def _complex(case: Case, dtype: str, result: CaseResult, out: list[str], full: bool) -> str:
+    """The complex route's derivation (docs/complex.md): the realified output, complex v, z.grad, the numbers."""
+    dtypes = input_dtypes(case, dtype)
+    model = build_complex(case, {n for n, d in dtypes.items() if d.startswith("complex")},
+                          {s.name: s.values() for s in case.inputs if s.dtype is not None})
+    out.append("\nrealified: each complex element is re(z)[i] + I*im(z)[i] over real symbols; torch's z.grad is "
+               "dL/dx + i*dL/dy for L = sum Re(conj(v)*y) (docs/complex.md)")
+    out.append(f"symbolic output y (shape {list(model.output.shape)}):\n{_fmt_array(model.output)}")
+    weights = result.autograd.weights
+    flat = lambda a: ", ".join(f"{complex(v):.17g}" for v in np.ravel(a)[:ELEMENTS_SHOW])  # noqa: E731
+    out.append("\nweights v: " + ("none: y.backward() (y must be a real scalar)" if weights is None
+                                  else f"[{flat(weights)}]"))
+    ex = result.exact
+    out.append(f"\nforward value y (exact, {dtype} point): [{flat(ex.output)}]")
+    gap = "" if ex.route_gap is None else f"; the two routes differ by {ex.route_gap:.3g}"
+    out.append(f"exact .grad by {result.route}{gap}")
+    for name, g in ex.vjp.items():
+        out.append(f"exact {name}.grad: [{flat(g)}]")
+    _numbers(out, result, full)
+    return "\n".join(out)
 
 
 def _symbolic(model, y, v_exact) -> list[str]:
