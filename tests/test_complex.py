@@ -273,3 +273,17 @@ def test_the_cli_runs_and_explains_complex_dtypes(cli):
     assert "realified" in explained.stdout and "z.grad: [2+4j]" in explained.stdout
     typo = cli("run", "--dtype", "complex46")
     assert typo.returncode == 2 and "complex64" in typo.stderr
+
+
+def test_the_holomorphic_check_fails_when_the_two_exact_routes_disagree():
+    """The second route can fail: a gap beyond 40-digit noise is reported as the verifier's own bug."""
+    from verifier.run.complex_run import _checks
+    case = make_case("c.holo", {"z": ["1+2j"]}, forward="z.exp()", dtypes=DTYPES, grad_output="ones")
+    result = run(case, "complex128")
+    agrees = [c for c in _checks(case, result.columns, result.autograd, result.exact, verifier.DEFAULT_TOLERANCES[
+        "float64"]) if c.name == "holomorphic"]
+    assert agrees and agrees[0].ok
+    result.exact.route_gap = 1e-12
+    broken = [c for c in _checks(case, result.columns, result.autograd, result.exact, verifier.DEFAULT_TOLERANCES[
+        "float64"]) if c.name == "holomorphic"]
+    assert not broken[0].ok and "please report it" in broken[0].detail
