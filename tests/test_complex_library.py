@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from test_library import ScaleGrad  # the identity whose backward is off by 1.001
 
 from verifier import Runner, load_file
 from verifier.exact import mirror
@@ -56,18 +56,6 @@ def test_every_complex_case_passes(results):
     for result in results.values():
         assert len(result.rows) and result.rows["ok"].all()
         assert (result.rows["attribution"].astype(str) == "all_agree").all(), result.name
-
-
-class ScaleGrad(torch.autograd.Function):
-    """Identity forward, backward multiplied by 1.001: a deliberately wrong gradient."""
-
-    @staticmethod
-    def forward(ctx, y):
-        return y.view_as(y)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * 1.001
 
 
 @pytest.mark.slow

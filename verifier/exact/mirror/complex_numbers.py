@@ -36,14 +36,12 @@ def imag(input):
     return emap(im, input)
 
 
-@_elementwise("conj", torch.conj, "the conjugate Re z - i·Im z (x for a real x)")
 def conj(input):
     return emap(conjugate, input)
 
 
-@_elementwise("conj_physical", torch.conj_physical, "the conjugate Re z - i·Im z, materialised")
-def conj_physical(input):
-    return emap(conjugate, input)
+_elementwise("conj", torch.conj, "the conjugate Re z - i·Im z (x for a real x)")(conj)
+_elementwise("conj_physical", torch.conj_physical, "the conjugate Re z - i·Im z, materialised")(conj)
 
 
 @_elementwise("polar", torch.polar, "abs·(cos(angle) + i·sin(angle)), from two real tensors")
