@@ -17,7 +17,7 @@ from verifier.torch_side.autograd import torch_callable
 CASES = Path(__file__).resolve().parent.parent / "cases" / "complex.yaml"
 FUNCTIONS = ["real", "imag", "conj", "abs", "angle", "polar", "complex", "view_as_real", "view_as_complex", "sgn",
              "exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "sqrt", "pow", "reciprocal", "sum", "mean",
-             "matmul", "einsum"]
+             "matmul", "einsum", "fft", "ifft", "rfft", "irfft", "fft2"]
 
 
 @pytest.fixture(scope="module")

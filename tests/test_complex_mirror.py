@@ -66,3 +66,20 @@ def test_sgn_and_angle_keep_their_real_definitions_on_the_real_route():
     x, subs = symbolic_real(np.array([-2.0, 3.0]), "x")
     assert numbers(mirror.resolve("angle").sym(x), subs).real.tolist() == pytest.approx([np.pi, 0.0])
     assert numbers(mirror.resolve("sgn").sym(x), subs).real.tolist() == [-1.0, 1.0]
+
+
+@pytest.mark.parametrize("name, kwargs", [("fft", {}), ("ifft", {"norm": "ortho"}), ("fft", {"n": 6}),
+                                          ("ifft", {"n": 3, "norm": "forward"}), ("irfft", {}), ("irfft", {"n": 7}),
+                                          ("fft2", {}), ("fft2", {"norm": "ortho"})])
+def test_the_dft_mirrors_match_torch_fft(name, kwargs):
+    values = np.vstack([Z, Z[::-1] * 1j])
+    z, subs = symbolic_complex(values)
+    out = mirror.resolve(name).sym(z, **kwargs)
+    ref = mirror.resolve(name).call_torch(torch.tensor(values), **kwargs).numpy()
+    np.testing.assert_allclose(numbers(out, subs), ref, rtol=1e-12, atol=1e-13)
+
+
+def test_rfft_of_a_real_signal_matches_torch():
+    x, subs = symbolic_real(T, "x")
+    np.testing.assert_allclose(numbers(mirror.resolve("rfft").sym(x, norm="ortho"), subs),
+                               torch.fft.rfft(torch.tensor(T), norm="ortho").numpy(), rtol=1e-12, atol=1e-13)

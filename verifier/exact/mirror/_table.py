@@ -70,7 +70,7 @@ SHARED: dict[str, str] = {}              # fully qualified name -> the FUNCTIONS
 REFUSED: dict[str, str] = {}             # fully qualified name -> why it is not supported
 
 # Where a qualified name's first part points; ``Tensor.X`` is the method form ``x.X(...)``.
-NAMESPACES = ("torch.nn.functional", "torch.linalg", "torch.special", "torch", "Tensor")
+NAMESPACES = ("torch.nn.functional", "torch.linalg", "torch.special", "torch.fft", "torch", "Tensor")
 
 
 def lookup(qualname: str):
