@@ -281,3 +281,14 @@ def test_the_holomorphic_check_fails_when_the_two_exact_routes_disagree():
     broken = [c for c in _checks(case, result.columns, result.autograd, result.exact, verifier.DEFAULT_TOLERANCES[
         "float64"]) if c.name == "holomorphic"]
     assert not broken[0].ok and "please report it" in broken[0].detail
+
+
+def test_the_failure_text_shows_complex_values_and_dtypes():
+    from corpus.complex import MulNoConj
+
+    from verifier.verdict.failure import describe_all
+    case = make_case("c.text", {"z": ["1+2j", "0.5-1j"], "w": ["2-1j", "1j"]}, torch=MulNoConj.apply,
+                     sympy="z * w", dtypes=["complex64"], grad_output=["1+1j", 2])
+    text = describe_all([run(case, "complex64")])
+    assert "z: shape [2], complex64" in text and "grad_output: [1.+1.j, 2.+0.j]" in text
+    assert "1+3j" in text and "3+1j" in text          # exact and autograd of z[0], both parts

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import pandas as pd
 
+from ..cases.case import COMPLEX_DTYPES
+
 if TYPE_CHECKING:   # pragma: no cover
     from ..cases.case import Case, InputSpec
     from ..run.runner import CaseResult
@@ -89,14 +91,15 @@ def _input_lines(case: "Case", result: "CaseResult") -> list[str]:
     if go is None:
         lines.append("grad_output: none (y.backward() with no argument)")
     elif go.kind == "value":
-        lines.append(f"grad_output: {_values(np.asarray(go.value, dtype=np.float64))}")
+        lines.append(f"grad_output: {_values(np.asarray(go.value, dtype=np.result_type(*np.ravel(go.value), 0.0)))}")
     else:
         lines.append(f"grad_output: {go.kind}" + (f" (seed {go.seed})" if go.kind == "random" else ""))
     return lines
 
 
 def _describe_input(spec: "InputSpec", dtype: str) -> str:
-    kind = spec.dtype or dtype
+    # a complex input's own dtype; a real input of a complex case has the real dtype of its parts
+    kind = spec.dtype or (COMPLEX_DTYPES.get(dtype, dtype) if spec.number == "real" else spec.number or dtype)
     role = "" if spec.differentiated else ", constant"
     head = f"{spec.name}: shape {list(spec.shape)}, {kind}{role}"
     values = spec.values()
@@ -142,11 +145,19 @@ def _mismatch_summary(rows: pd.DataFrame) -> list[str]:
 
 def _table(rows: pd.DataFrame) -> list[str]:
     header = ["element", "exact", "autograd", "finite diff", "error", "tolerance"]
-    body = [[f"{r.input}{element(str(r.index))}", _num(r.exact, 17), _num(r.autograd, 17), _num(r.finite_diff, 17),
+    body = [[f"{r.input}{element(str(r.index))}", _part(r, "exact"), _part(r, "autograd"), _part(r, "finite_diff"),
              _num(r.abs_err, 3), _num(r.tolerance, 3)] for r in rows.itertuples()]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:<{w}}}" if i < 1 else f"{{:>{w}}}" for i, w in enumerate(widths))
     return [fmt.format(*header), *(fmt.format(*b) for b in body)]
+
+
+def _part(row, column: str) -> str:
+    """A value of the table, with its imaginary part where the case is complex (``*_imag`` columns)."""
+    imag = getattr(row, f"{column}_imag", None)
+    if imag is None or imag != imag:
+        return _num(getattr(row, column), 17)
+    return f"{complex(getattr(row, column), imag):.17g}"
 
 
 def _num(value, digits: int) -> str:
