@@ -292,3 +292,16 @@ def test_the_failure_text_shows_complex_values_and_dtypes():
     text = describe_all([run(case, "complex64")])
     assert "z: shape [2], complex64" in text and "grad_output: [1.+1.j, 2.+0.j]" in text
     assert "1+3j" in text and "3+1j" in text          # exact and autograd of z[0], both parts
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_real_case_with_a_complex_output_takes_the_complex_route(dtype):
+    """torch.polar or 1j·x in a real-dtype case: checked with complex v (this ended in 'cannot evaluate I')."""
+    case = make_case("c.polar_real", {"r": [1.0, 2.0], "t": [0.5, -1.0]}, forward="torch.polar(r, t) * 1j",
+                     grad_output="random", dtypes=["float64", "float32"])
+    result = run(case, dtype)
+    assert result.status == "pass", result.message
+    assert "complex route" in result.message and result.autograd.weights.dtype.kind == "c"
+    wrong = make_case("c.polar_wrong", {"r": [1.0, 2.0], "t": [0.5, -1.0]}, torch=lambda r, t: ConjOnlyImagOff.apply(
+        torch.polar(r, t)), sympy="exp(polar(r, t))", grad_output="random", dtypes=["float64", "float32"])
+    assert run(wrong, dtype).status == "fail"

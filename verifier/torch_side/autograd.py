@@ -65,6 +65,7 @@ class AutogradResult:
     error: BaseException | None = None
     error_stage: str | None = None                # "forward" | "backward"
     accumulated: dict[str, np.ndarray] = field(default_factory=dict)           # .grad after a 2nd backward
+    complex_output: bool = False                  # the output is complex: the run goes the complex route
 
 
 def make_leaves(case: Case, values: Mapping[str, np.ndarray], dtype: str) -> list[torch.Tensor]:
@@ -110,6 +111,7 @@ def run_autograd(case: Case, values: Mapping[str, np.ndarray],
     result.output = y.detach().to(torch.float64).numpy().copy() if y.is_floating_point() else None
     result.grad_fn = type(y.grad_fn).__name__ if y.grad_fn is not None else None
     result.output_shape = tuple(y.shape)
+    result.complex_output = y.is_complex()
     result.weights = weights(tuple(y.shape))
     v = None if result.weights is None else torch.as_tensor(result.weights, dtype=y.dtype)
     if retain_graph is None:
