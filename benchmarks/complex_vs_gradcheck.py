@@ -26,12 +26,13 @@ from verifier import Runner  # noqa: E402
 
 
 def gradcheck_flags(entry, fn, *, fast: bool) -> bool:
+    """True when gradcheck reports a problem (a crash inside gradcheck counts; building the inputs must not)."""
+    tensors = entry.tensors(torch.complex128)
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return not torch.autograd.gradcheck(fn.apply, entry.tensors(torch.complex128), fast_mode=fast,
-                                                raise_exception=False)
+            return not torch.autograd.gradcheck(fn.apply, tensors, fast_mode=fast, raise_exception=False)
         except Exception:
             return True
 

@@ -26,3 +26,14 @@ def test_the_planted_complex_bug_is_caught(entry, dtype):
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_the_correct_complex_twin_passes(entry, dtype):
     assert_passes(Runner(cache=False).run(entry.case(entry.correct, dtypes=(dtype,)), dtype))
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_gradcheck_sees_the_same_twins(entry):
+    """The benchmark's comparison is sound: the twins' tensors build, gradcheck passes the right one."""
+    import torch
+    tensors = entry.tensors(torch.complex128)
+    assert all(t.is_complex() for t in tensors)
+    assert torch.autograd.gradcheck(entry.correct.apply, tensors, fast_mode=True)
+    assert not torch.autograd.gradcheck(entry.buggy.apply, entry.tensors(torch.complex128), fast_mode=True,
+                                        raise_exception=False)

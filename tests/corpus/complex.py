@@ -31,6 +31,13 @@ W = ["0.5-1j", "2+0.5j", "-1+0.25j"]
 COMPLEX_CORPUS: list[Planted] = []
 
 
+class ComplexPlanted(Planted):
+    """A planted complex bug: its cases (and ``tensors()``) are complex by default."""
+
+    def case(self, fn: type, dtypes=COMPLEX_DTYPES):
+        return super().case(fn, dtypes=dtypes)
+
+
 def _plant(entry: Planted) -> None:
     assert entry.kind in COMPLEX_KINDS and all(e.id != entry.id for e in COMPLEX_CORPUS)
     COMPLEX_CORPUS.append(entry)
@@ -77,9 +84,9 @@ class ExpNoConj(Exp):
         return g * y                               # BUG: forgets the conj of exp(z)
 
 
-_plant(Planted("mul-forgets-conj", "forgets-conj", "z·w backward uses w, not conj(w)", Mul, MulNoConj,
+_plant(ComplexPlanted("mul-forgets-conj", "forgets-conj", "z·w backward uses w, not conj(w)", Mul, MulNoConj,
                {"z": Z, "w": W}, "z * w"))
-_plant(Planted("exp-forgets-conj", "forgets-conj", "exp backward uses exp(z), not conj(exp(z))", Exp, ExpNoConj,
+_plant(ComplexPlanted("exp-forgets-conj", "forgets-conj", "exp backward uses exp(z), not conj(exp(z))", Exp, ExpNoConj,
                {"z": Z}, "exp(z)"))
 
 
@@ -125,9 +132,9 @@ class SinJax(Sin):
         return g.conj() * torch.cos(z)             # BUG: conj(torch's value): JAX's ∂L/∂z convention
 
 
-_plant(Planted("abs2-jax", "jax-convention", "|z|² backward returns ∂L/∂z = 2·conj(z)·g", AbsSquared,
+_plant(ComplexPlanted("abs2-jax", "jax-convention", "|z|² backward returns ∂L/∂z = 2·conj(z)·g", AbsSquared,
                AbsSquaredJax, {"z": Z}, "z.abs() ** 2"))
-_plant(Planted("sin-jax", "jax-convention", "sin backward returns conj(g)·cos(z) (JAX's ∂L/∂z)", Sin, SinJax,
+_plant(ComplexPlanted("sin-jax", "jax-convention", "sin backward returns conj(g)·cos(z) (JAX's ∂L/∂z)", Sin, SinJax,
                {"z": Z}, "sin(z)"))
 
 
@@ -171,7 +178,7 @@ class AbsDropsImag(Abs):
         return torch.complex(g * z.real / z.abs(), torch.zeros_like(g))   # BUG: Im of the gradient dropped
 
 
-_plant(Planted("square-drops-imag", "drops-imag", "z² backward keeps only Re", Square, SquareDropsImag,
+_plant(ComplexPlanted("square-drops-imag", "drops-imag", "z² backward keeps only Re", Square, SquareDropsImag,
                {"z": Z}, "z ** 2"))
-_plant(Planted("abs-drops-imag", "drops-imag", "|z| backward keeps only Re(z)/|z|", Abs, AbsDropsImag,
+_plant(ComplexPlanted("abs-drops-imag", "drops-imag", "|z| backward keeps only Re(z)/|z|", Abs, AbsDropsImag,
                {"z": Z}, "z.abs()"))
