@@ -22,6 +22,7 @@ import pandas as pd
 import sympy as sp
 
 from ..cases.case import Case
+from ..cases.python_files import resolve
 from ..run.runner import CaseResult, Runner, _round
 
 JACOBIAN_SHOW = 100      # entries; larger Jacobians are summarised
@@ -71,7 +72,7 @@ def explain_result(case: Case, dtype: str | None = None, *, full: bool = False, 
     out.append(f"symbolic side: {case.sympy_fn}")
     for name, origin in (case.functions or {}).items():
         out.append(f"function:      {name} → {origin}")
-    result = runner.run(case, dtype)
+    result = runner.run(resolve(case), dtype)   # a Python case file's stand-in is imported here, in the worker
     if case.expect.error:
         out.append(f"expected error: {case.expect.error!r}\nresult: {result.status}: {result.message}")
         return "\n".join(out), result
