@@ -23,6 +23,7 @@ import sympy as sp
 
 from ..cases.case import Case
 from ..cases.python_files import resolve
+from ..run.jacobian import jacobian_at
 from ..run.runner import CaseResult, Runner, _round
 
 JACOBIAN_SHOW = 100      # entries; larger Jacobians are summarised
@@ -143,10 +144,8 @@ def write_jacobian(model, result: CaseResult, path: str | Path) -> str:
     for spec in result.case.inputs:
         if spec.name in model.symbols:
             values = np.asarray(spec.values(), dtype=np.float64)
-            values = _round(values, result.dtype) if spec.dtype is None else values
-            point.update({s: sp.Float(float(x), 40) for s, x in zip(np.ravel(model.symbols[spec.name]),
-                                                                 values.ravel())})
-    jac = model.jacobian()
+            point[spec.name] = _round(values, result.dtype) if spec.dtype is None else values
+    jac = jacobian_at(model, point)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["input", "output_index", "input_index", "value"])
@@ -154,12 +153,8 @@ def write_jacobian(model, result: CaseResult, path: str | Path) -> str:
     for name in model.wrt:
         syms = model.symbols[name]
         in_index = list(np.ndindex(*syms.shape)) if syms.shape else [()]
-        j = jac[name].reshape(len(out_index), len(in_index))
         for a, oi in enumerate(out_index):
             for b, ii in enumerate(in_index):
-                entry = j[a, b]       # a SymPy expression, or a plain number (an entry that is 0); never text
-                entry = entry if isinstance(entry, sp.Basic) else sp.Float(float(entry))
-                value = sp.N(entry.xreplace(point), 17)
-                writer.writerow([name, str(oi), str(ii), f"{float(value):.17g}"])
+                writer.writerow([name, str(oi), str(ii), f"{jac[name][a, b]:.17g}"])
     Path(path).write_text(buffer.getvalue(), encoding="utf-8")
     return f"\nJacobian written to {path} ({model.n_entries} entries)"

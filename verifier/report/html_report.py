@@ -163,9 +163,14 @@ def _derivation(r: CaseResult) -> list[tuple[str, str]]:
     out = [("output y", _numbers(y)), ("weights v", "none: y.backward() (y is a scalar)" if ag.weights is None
                                        else _numbers(v)),
            ("Σ v⊙y", f"{float(np.sum(v * y)):.17g}")]
+    for name, j in (r.jacobian or {}).items():     # the run kept it for a small case that did not pass
+        out.append((f"J = ∂y/∂{name} (exact, {j.shape[0]} × {j.shape[1]})", _numbers(j)))
     for name, g in ex.vjp.items():
         if np.size(g) <= DERIVATION_UP_TO:
             out.append((f"Jᵀv for {name} (exact)", _numbers(np.asarray(g))))
+    if ex.route_gap is not None:
+        out.append(("the two exact routes", f"J·v contracted and ∂(Σ v⊙y)/∂x differ by {ex.route_gap:.3g} "
+                                             f"(largest |difference|; both in 40-digit arithmetic)"))
     return out
 
 

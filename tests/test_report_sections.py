@@ -1,0 +1,52 @@
+"""report.html's per-case sections: the explain-style derivation (J, v, Jᵀv, Σ v⊙y, the route gap) for small cases."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import numpy as np
+
+from verifier import Runner, make_case
+from verifier.report import tables
+from verifier.report.html_report import render
+from verifier.report.writing import environment
+
+X = [0.5, -1.0, 2.0]
+V = [1.0, 2.0, -0.5]
+
+
+def _page(result) -> str:
+    return html.unescape(render([result], tables.summary([result]), environment("test")))
+
+
+def _section(page: str, name: str) -> str:
+    start = page.index(f'<details class="case" id="case-{name}')
+    return page[start:page.index("</details>", start)]
+
+
+def test_a_wrong_gradient_shows_the_exact_jacobian_weights_jtv_and_the_scalar():
+    # a planted wrong backward: the torch reading doubles the cube, the symbolic reading does not
+    bad = Runner().run(make_case("deriv.bad", {"x": X}, torch="2 * x**3", sympy="x**3", grad_output=V), "float64")
+    assert bad.status == "fail"
+    section = _section(_page(bad), "deriv-bad")
+    # J = diag(3x²) at the point, in full (9 entries <= 100)
+    assert "J = ∂y/∂x (exact, 3 × 3)" in section
+    jac = re.search(r"J = ∂y/∂x \(exact, 3 × 3\)</dt><dd>(.*?)</dd>", section, re.S).group(1)
+    numbers = np.array([float(t) for t in re.findall(r"-?\d+\.?\d*(?:e[-+]?\d+)?", jac)])
+    assert np.allclose(numbers.reshape(3, 3), np.diag(3 * np.array(X) ** 2))
+    assert "weights v" in section and "Jᵀv for x (exact)" in section
+    total = float(np.dot(V, np.array(X) ** 3))
+    assert f"<dt>Σ v⊙y</dt><dd>{total:.17g}</dd>" in section
+    assert "the two exact routes" in section and "differ by" in section
+
+
+def test_a_passing_section_stays_small_and_a_large_jacobian_is_left_out():
+    ok = Runner().run(make_case("deriv.ok", {"x": X}, forward="x**3", grad_output=V), "float64")
+    assert ok.status == "pass" and ok.jacobian is None            # not kept for a pass: the page stays small
+    assert "J = ∂y/∂x" not in _section(_page(ok), "deriv-ok")
+    big = Runner().run(make_case("deriv.big", {"x": {"shape": [11], "fill": 0.5}}, torch="2 * x**3",
+                                 sympy="x**3", grad_output="random"), "float64")
+    assert big.status == "fail" and big.jacobian is None          # 121 entries > 100
+    section = _section(_page(big), "deriv-big")
+    assert "J = ∂y/∂x" not in section and "Jᵀv for x (exact)" in section
