@@ -96,7 +96,8 @@ def test_run_imports_in_the_worker_catches_the_wrong_gradient_and_reports_a_brok
 
 def test_an_import_that_hangs_is_stopped_by_the_time_limit(tmp_path, cli):
     (tmp_path / "slow_cases.py").write_text(HANGS, encoding="utf-8")
-    (tmp_path / "ok.yaml").write_text("cases:\n  - name: yaml.ok\n    inputs: {x: [1.0]}\n    forward: (x**3).sum()\n")
+    (tmp_path / "ok.yaml").write_text("cases:\n  - name: yaml.ok\n    inputs: {x: [1.0]}\n    forward: (x**3).sum()\n"
+                                      "    timeout: 300\n")      # its own limit: a loaded machine is no hang
     done = cli("run", "slow_cases.py", "ok.yaml", "--timeout", "3", "--report-dir", "out", "--no-progress")
     assert done.returncode == 1, done.stderr
     summary = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("case")

@@ -22,7 +22,7 @@ from .cases.loading import LoadResult, load_paths, schema
 from .cases.registry import builtin_cases_dir, registered
 from .cases.selection import compile_keyword
 from .cases.user_functions import imported_modules, refuse_code
-from .errors import CaseError, CaseFileError, VerifierError
+from .errors import VerifierError
 from .exact import mirror
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -148,40 +148,16 @@ def _load(paths: Sequence[str], keyword: str = "", no_functions: bool = False, l
     result = load_paths([p for p in paths if p not in python] if paths else [builtin_cases_dir()])
     if not paths:
         result.cases.extend(registered())
-    result.failed_imports = []    # one error row per Python case file that did not import
-    for path in python:
-        if no_functions:
-            result.errors.append(CaseFileError("a Python case file is code; --no-functions refuses it", file=path,
-                                               hint="leave out --no-functions to run it, or leave the file out"))
-            continue
-        seen = {c.name: c.source for c in result.cases}
-        for case in _python_cases(path, limits, result.failed_imports):
-            if case.name in seen:
-                result.errors.append(CaseError(f"duplicate case name (also at {seen[case.name]})", file=case.source,
-                                               case=case.name, hint="Case names must be unique across the run."))
-            else:
-                result.cases.append(case)
+    if python:     # imported in worker processes under the run's limits; a failure is one error row
+        from .run.python_cases import add_python_files
+        add_python_files(result, python, limits, no_functions)
+    result.failed_imports = getattr(result, "failed_imports", [])
     if keyword:
         keep = compile_keyword(keyword)
         result.cases = [c for c in result.cases if keep(" ".join([c.name, *c.tags]))]
     if no_functions:
         refuse_code(result)
     return result
-
-
-def _python_cases(path: str, limits, failed: list) -> list:
-    """A Python case file's cases, learnt in a worker process under ``limits`` (the parent never imports it)."""
-    from .run.isolation import DEFAULT_TIMEOUT
-    from .run.launch import default_memory_limit
-    from .run.python_cases import load_python_file
-    timeout, memory = limits
-    print(f"imports code: {path} (a Python case file, in a worker process)", file=sys.stderr)
-    cases, error = load_python_file(path, timeout=DEFAULT_TIMEOUT if timeout is None else timeout or None,
-                                    memory_limit=default_memory_limit() if memory == "auto" else memory)
-    if error is not None:
-        print(f"error: {error.message}", file=sys.stderr)
-        failed.append(error)
-    return cases
 
 
 def _print_errors(result: LoadResult) -> None:

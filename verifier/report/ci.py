@@ -26,8 +26,8 @@ from ..run.runner import CaseResult
 from . import tables
 
 SCHEMA_ID = "verifier-results/1"
-NUMBERS = ["worst_ratio", "max_rel_err", "max_abs_err", "max_fd_rel_err", "max_fd_abs_err", "max_ag_fd_rel_err",
-           "max_ulp_err", "elements", "mismatched", "fd_outside_tol", "fd_elements", "seconds"]
+NUMBERS = ["worst_ratio", "max_rel_err", "max_abs_err", "check_max_rel_err", "check_max_abs_err", "max_fd_rel_err",
+           "max_fd_abs_err", "max_ag_fd_rel_err", "max_ulp_err", "elements", "mismatched", "fd_outside_tol", "fd_elements", "seconds"]
 NOT_PASSING = ("fail", "non_finite", "error", "timeout", "out_of_memory")   # everything but pass and skip
 MARKDOWN_ROWS = 50
 

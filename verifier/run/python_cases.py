@@ -11,15 +11,50 @@ file, so the rest of the run goes on.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..cases.case import Case
 from ..cases.python_files import FIX, stand_ins
-from .launch import IsolatedCallError, call_in_worker
+from ..errors import CaseError, CaseFileError
+from .launch import IsolatedCallError, call_in_worker, default_memory_limit
 
 if TYPE_CHECKING:
     from .runner import CaseResult
+
+
+def add_python_files(result, paths, limits: tuple, no_functions: bool = False) -> None:
+    """Add the cases of each Python case file in ``paths`` to ``result`` (a ``LoadResult``).
+
+    ``limits``: the run's (timeout, memory limit) as the command line gives them (None: the default;
+    "auto" memory: the default share). A file that does not import goes to ``result.failed_imports``
+    as an error result; ``no_functions`` refuses every file (a Python case file is code).
+    """
+    from .isolation import DEFAULT_TIMEOUT
+
+    result.failed_imports = []
+    timeout, memory = limits
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout or None
+    memory = default_memory_limit() if memory == "auto" else memory
+    for path in paths:
+        if no_functions:
+            result.errors.append(CaseFileError("a Python case file is code; --no-functions refuses it", file=path,
+                                               hint="Leave out --no-functions to run it, or leave the file out."))
+            continue
+        print(f"imports code: {path} (a Python case file, in a worker process)", file=sys.stderr)
+        cases, error = load_python_file(path, timeout=timeout, memory_limit=memory)
+        if error is not None:
+            print(f"error: {error.message}", file=sys.stderr)
+            result.failed_imports.append(error)
+        seen = {c.name: c.source for c in result.cases}
+        for case in cases:
+            if case.name in seen:
+                result.errors.append(CaseError(f"duplicate case name (also at {seen[case.name]})", file=case.source,
+                                               case=case.name, hint="Case names must be unique across the run."))
+            else:
+                result.cases.append(case)
+                seen[case.name] = case.source
 
 
 def load_python_file(path: str | Path, *, timeout: float | None,
