@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,31 +19,21 @@ MY_CASES = '''
 import multiprocessing, os
 import torch
 import verifier
+from wrong_backward import wrong_tanh       # a module beside this file: its folder is on sys.path for the import
 
 with open(os.environ["IMPORT_LOG"], "a") as log:
     log.write(multiprocessing.current_process().name + "\\n")
 
-def square_sum(x):
-    return (x * x).sum()
+def tanh_sum(x):
+    return torch.tanh(x).sum()
 
-class BadSquare(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x
+def wrong_tanh_sum(x):
+    return wrong_tanh(x, 1).sum()          # the planted bug: element 1 of the gradient is 0.1 % off
 
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return 3 * x * g          # wrong: the derivative of x² is 2x
-
-def bad_square_sum(x):
-    return BadSquare.apply(x).sum()
-
-verifier.register(verifier.make_case("py.good_square", {"x": [1.0, -2.0, 0.5]}, torch=square_sum,
-                                     sympy=square_sum))
-verifier.register(verifier.make_case("py.bad_square", {"x": [1.0, -2.0, 0.5]}, torch=bad_square_sum,
-                                     sympy=square_sum))
+verifier.register(verifier.make_case("py.good_tanh", {"x": [1.0, -2.0, 0.5]}, torch=tanh_sum,
+                                     sympy="torch.tanh(x).sum()"))
+verifier.register(verifier.make_case("py.bad_tanh", {"x": [1.0, -2.0, 0.5]}, torch=wrong_tanh_sum,
+                                     sympy="torch.tanh(x).sum()"))
 
 if __name__ == "__main__":      # a script that runs itself: must not run again in a worker
     with open(os.environ["IMPORT_LOG"], "a") as log:
@@ -69,6 +61,7 @@ def files(tmp_path, monkeypatch):
     log = tmp_path / "imports.log"
     monkeypatch.setenv("IMPORT_LOG", str(log))
     (tmp_path / "my_cases.py").write_text(MY_CASES, encoding="utf-8")
+    shutil.copy(Path(__file__).with_name("wrong_backward.py"), tmp_path)
     (tmp_path / "broken_cases.py").write_text(BROKEN, encoding="utf-8")
     return tmp_path, log
 
@@ -80,9 +73,9 @@ def test_run_imports_in_the_worker_catches_the_wrong_gradient_and_reports_a_brok
     done = cli("run", "my_cases.py", "broken_cases.py", "seed.yaml", "--report-dir", "out", "--no-progress")
     assert done.returncode == 1, done.stderr
     summary = pd.read_csv(folder / "out" / "summary.csv").set_index("case")
-    assert summary.loc["py.good_square", "status"] == "pass"            # the right gradient passes
-    assert summary.loc["py.bad_square", "status"] == "fail"             # the wrong one is caught
-    assert summary.loc["py.bad_square", "who_wrong"].startswith("autograd")
+    assert summary.loc["py.good_tanh", "status"] == "pass"            # the right gradient passes
+    assert summary.loc["py.bad_tanh", "status"] == "fail"             # the wrong one is caught
+    assert summary.loc["py.bad_tanh", "who_wrong"].startswith("autograd")
     assert summary.loc["yaml.square", "status"] == "pass"               # the rest of the run went on
     broken = summary.loc["broken_cases.py"]
     assert broken["status"] == "error"
@@ -117,22 +110,22 @@ def test_no_functions_refuses_a_python_file(files, cli):
 def test_stand_ins_resolve_to_the_registered_callables(files):
     folder, _ = files
     cases = {c.name: c for c in stand_ins(str(folder / "my_cases.py"))}
-    bad = cases["py.bad_square"]
-    assert isinstance(bad.torch_fn, PythonRef) and str(bad.torch_fn) == "bad_square_sum"
-    line = MY_CASES.splitlines().index(next(x for x in MY_CASES.splitlines() if '"py.bad_square"' in x)) + 1
+    bad = cases["py.bad_tanh"]
+    assert isinstance(bad.torch_fn, PythonRef) and str(bad.torch_fn) == "wrong_tanh_sum"
+    line = MY_CASES.splitlines().index(next(x for x in MY_CASES.splitlines() if '"py.bad_tanh"' in x)) + 1
     assert bad.source == f"{(folder / 'my_cases.py').resolve()}:{line}"
     real = resolve(bad)
-    assert callable(real.torch_fn) and real.torch_fn.__name__ == "bad_square_sum"
+    assert callable(real.torch_fn) and real.torch_fn.__name__ == "wrong_tanh_sum"
     assert is_python_case_file(folder / "my_cases.py") and not is_python_case_file(folder / "imports.log")
 
 
 def test_pytest_collects_a_python_case_file_named_on_the_command_line(pytester, files):
     folder, log = files
-    for name in ("my_cases.py", "broken_cases.py"):
+    for name in ("my_cases.py", "broken_cases.py", "wrong_backward.py"):
         pytester.path.joinpath(name).write_text((folder / name).read_text(), encoding="utf-8")
     result = pytester.runpytest_subprocess("my_cases.py", "broken_cases.py", "-p", "no:cacheprovider", "--tb=line")
     result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines(["*py.bad_square[[]float64[]]: 3/3 elements wrong*",
+    result.stdout.fnmatch_lines(["*py.bad_tanh[[]float64[]]: 1/3 elements wrong*",
                                  "*broken_cases.py:4: importing it raised RuntimeError: boom while registering*"])
     assert "MainProcess" not in log.read_text().split()                 # pytest's process never imported it
 
@@ -140,8 +133,9 @@ def test_pytest_collects_a_python_case_file_named_on_the_command_line(pytester, 
 def test_pytest_collects_python_case_files_in_a_folder_by_name(pytester, files):
     folder, _ = files
     sub = pytester.mkdir("suite")
-    sub.joinpath("my_cases.py").write_text((folder / "my_cases.py").read_text(), encoding="utf-8")
+    for name in ("my_cases.py", "wrong_backward.py"):
+        sub.joinpath(name).write_text((folder / name).read_text(), encoding="utf-8")
     sub.joinpath("helper.py").write_text(textwrap.dedent(BROKEN), encoding="utf-8")   # not *_cases.py: left alone
     result = pytester.runpytest_subprocess("suite", "--collect-only", "-q", "-p", "no:cacheprovider")
-    result.stdout.fnmatch_lines(["suite/my_cases.py::py.good_square[[]float64[]]",
-                                 "suite/my_cases.py::py.bad_square[[]float64[]]", "2 tests collected*"])
+    result.stdout.fnmatch_lines(["suite/my_cases.py::py.good_tanh[[]float64[]]",
+                                 "suite/my_cases.py::py.bad_tanh[[]float64[]]", "2 tests collected*"])

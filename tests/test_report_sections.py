@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-import torch
+from wrong_backward import square_without_double_backward
 
 from verifier import Runner, make_case
 from verifier.report import tables
@@ -54,25 +54,11 @@ def test_a_passing_section_stays_small_and_a_large_jacobian_is_left_out():
     assert "J = ∂y/∂x" not in section and "Jᵀv for x (exact)" in section
 
 
-class _DetachedSquare(torch.autograd.Function):
-    """x²'s backward, right once (2x) but built from a detached x: its double backward is 0, not 2."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return 2 * x.detach() * g
-
-
 def test_a_row_failing_only_in_another_check_reports_that_checks_own_errors():
     def square_sum(x):
         return (x * x).sum()
 
-    second = Runner().run(make_case("own.second_order", {"x": X}, torch=lambda x: _DetachedSquare.apply(x).sum(),
+    second = Runner().run(make_case("own.second_order", {"x": X}, torch=lambda x: square_without_double_backward(x).sum(),
                                     sympy=square_sum), "float64")
     stated = Runner().run(make_case("own.expect", {"x": [1.0, 2.0]}, forward="(x**2).sum()",
                                     expect={"output": 6.0}), "float64")
@@ -86,3 +72,20 @@ def test_a_row_failing_only_in_another_check_reports_that_checks_own_errors():
     assert summ.loc["own.expect", "check_max_abs_err"] == pytest.approx(1.0)          # stated 6, exact 5
     assert summ.loc["own.right", "status"] == "pass"
     assert np.isnan(summ.loc["own.right", "check_max_rel_err"])
+
+
+def test_a_passing_heat_map_is_drawn_only_when_it_shows_something():
+    """Size: a passing map is one pale blue unless an element nears its allowance or sits at a kink."""
+    exact = Runner().run(make_case("maps.exact", {"x": X}, forward="(x**2).sum()"), "float64")
+    kink = Runner().run(make_case("maps.kink", {"x": [0.0, 1.0, -1.0]}, forward="torch.relu(x).sum()"), "float64")
+    wrong = Runner().run(make_case("maps.wrong", {"x": X}, torch="(2 * x**2).sum()", sympy="(x**2).sum()"),
+                         "float64")
+    assert exact.status == kink.status == "pass" and wrong.status == "fail"
+    page = _page_of([exact, kink, wrong])
+    assert _section(page, "maps-exact").count("<img") == 0
+    assert _section(page, "maps-kink").count("<img") == 1             # at a kink: autograd's map stays
+    assert _section(page, "maps-wrong").count("<img") == 2            # not passing: both sides, always
+
+
+def _page_of(results) -> str:
+    return html.unescape(render(results, tables.summary(results), environment("test")))

@@ -22,3 +22,20 @@ def wrong_tanh(x: torch.Tensor, flat_index: int) -> torch.Tensor:
             return grad
 
     return WrongTanh.apply(x)
+
+
+def square_without_double_backward(x: torch.Tensor) -> torch.Tensor:
+    """x², whose backward (2x) is right once but built from a detached x: its double backward is 0, not 2."""
+
+    class DetachedSquare(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x.detach() * g
+
+    return DetachedSquare.apply(x)

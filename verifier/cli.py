@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     def paths_and_k(sp):
         sp.add_argument("paths", nargs="*", metavar="PATH", help="case files or folders (default: built-in cases/)")
         sp.add_argument("-k", dest="keyword", default="", metavar="PATTERN",
-                        help="select cases by name or tag, as in pytest: 'softmax and not log'")
+                        help="select cases by name or tag, as in pytest (substrings, any case: 'py' also "
+                             "matches cross_entropy): 'softmax and not log'")
         no_functions(sp)
 
     def no_functions(sp):
