@@ -139,3 +139,11 @@ def test_pytest_collects_python_case_files_in_a_folder_by_name(pytester, files):
     result = pytester.runpytest_subprocess("suite", "--collect-only", "-q", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["suite/my_cases.py::py.good_tanh[[]float64[]]",
                                  "suite/my_cases.py::py.bad_tanh[[]float64[]]", "2 tests collected*"])
+
+
+def test_explain_runs_a_case_of_a_python_file(files, cli):
+    folder, log = files
+    done = cli("explain", "py.bad_tanh", "my_cases.py")
+    assert done.returncode == 1, done.stderr                 # the case fails, as `run` says
+    assert "Jacobian dy/dx" in done.stdout and "wrong_tanh_sum" in done.stdout
+    assert "MainProcess" not in log.read_text().split()

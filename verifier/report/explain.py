@@ -58,6 +58,7 @@ def explain(case: Case, dtype: str | None = None, *, full: bool = False, rationa
 def explain_result(case: Case, dtype: str | None = None, *, full: bool = False, rationals: bool = False,
                    jacobian_csv: str | Path | None = None) -> tuple[str, CaseResult]:
     """The derivation and the result it ran (its status is the command's exit code)."""
+    case = resolve(case)          # a Python case file's stand-in: the file is imported here, in the worker
     dtype = dtype or default_dtype(case)
     runner = Runner()
     out = [f"case {case.name} ({dtype})" + (f": {case.description}" if case.description else "")]
@@ -73,7 +74,7 @@ def explain_result(case: Case, dtype: str | None = None, *, full: bool = False, 
     out.append(f"symbolic side: {case.sympy_fn}")
     for name, origin in (case.functions or {}).items():
         out.append(f"function:      {name} → {origin}")
-    result = runner.run(resolve(case), dtype)   # a Python case file's stand-in is imported here, in the worker
+    result = runner.run(case, dtype)
     if case.expect.error:
         out.append(f"expected error: {case.expect.error!r}\nresult: {result.status}: {result.message}")
         return "\n".join(out), result
