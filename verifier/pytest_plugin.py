@@ -1,5 +1,9 @@
 """pytest plugin: every case in a YAML case file becomes a test item, one per case × dtype.
 
+Python case files (``verifier.register(verifier.make_case(...))``) are collected too: one named on the
+command line, or one named ``*_cases.py``/``cases_*.py`` in a folder pytest walks; test modules stay
+pytest's. They are imported in a worker process, never in pytest's (:mod:`verifier.run.python_cases`).
+
 Registered with the ``pytest11`` entry point, so ``pytest cases/`` works
 wherever the package is installed. A YAML file is collected when it holds a
 top-level ``cases:`` key (other YAML files are left alone). Items are named
