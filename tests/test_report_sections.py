@@ -89,3 +89,15 @@ def test_a_passing_heat_map_is_drawn_only_when_it_shows_something():
 
 def _page_of(results) -> str:
     return html.unescape(render(results, tables.summary(results), environment("test")))
+
+
+def test_the_first_line_gives_a_failed_checks_own_error():
+    from verifier.report import ci
+
+    def square_sum(x):
+        return (x * x).sum()
+
+    second = Runner().run(make_case("own.line", {"x": X}, torch=lambda x: square_without_double_backward(x).sum(),
+                                    sympy=square_sum), "float64")
+    row = tables.summary([second]).to_dict("records")[0]
+    assert ci.first_line(second, row) == "failed: second_order (max rel 1)"

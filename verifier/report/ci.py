@@ -173,9 +173,11 @@ def first_line(result: CaseResult, row: dict) -> str:
             parts.append("FD agrees with exact → backward is wrong")
         elif known:
             parts.append(f"FD agrees with exact on {agrees}/{known} → autograd or the exact side is wrong")
-    others = [c.name for c in result.checks if not c.ok and not c.skipped and c.name != "gradient"]
-    if others:
-        parts.append("failed: " + ", ".join(others))
+    others = [c for c in result.checks if not c.ok and not c.skipped and c.name != "gradient"]
+    if others:      # each with its own largest error, where it has one (not the gradient's 0)
+        parts.append("failed: " + ", ".join(c.name + (f" (max rel {c.max_rel_err:.3g})" if c.max_rel_err is not None
+                                                      and c.max_rel_err == c.max_rel_err else "")
+                                            for c in others))
     return "; ".join(parts) or (str(result.message).splitlines()[0] if result.message else result.status)
 
 
