@@ -25,17 +25,7 @@ def wrong_tanh(x: torch.Tensor, flat_index: int) -> torch.Tensor:
 
 
 def square_without_double_backward(x: torch.Tensor) -> torch.Tensor:
-    """x², whose backward (2x) is right once but built from a detached x: its double backward is 0, not 2."""
-
-    class DetachedSquare(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x * x
-
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            return 2 * x.detach() * g
-
-    return DetachedSquare.apply(x)
+    """x², whose gradient (2x) is right but built from a detached x: its double backward is 0, not 2."""
+    held = x.detach()
+    # the value is x² exactly (x - held is 0); the gradient 2·held + 0·x keeps a graph whose own slope is 0
+    return held * held + (2 * held + 0 * x) * (x - held)
