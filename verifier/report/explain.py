@@ -25,6 +25,7 @@ from ..cases.case import Case
 from ..cases.python_files import resolve
 from ..run.jacobian import jacobian_at
 from ..run.runner import CaseResult, Runner, _round
+from ..run.worker import describe_exception
 
 JACOBIAN_SHOW = 100      # entries; larger Jacobians are summarised
 JACOBIAN_CSV = 10_000    # entries evaluated for --jacobian (beyond it the Jacobian is not built)
@@ -58,7 +59,18 @@ def explain(case: Case, dtype: str | None = None, *, full: bool = False, rationa
 def explain_result(case: Case, dtype: str | None = None, *, full: bool = False, rationals: bool = False,
                    jacobian_csv: str | Path | None = None) -> tuple[str, CaseResult]:
     """The derivation and the result it ran (its status is the command's exit code)."""
-    case = resolve(case)          # a Python case file's stand-in: the file is imported here, in the worker
+    # a Python case file's stand-in: the file is imported here, in the worker; the result goes back to the
+    # parent with the stand-in (plain data), not with the file's callables, which only this process can import
+    text, result = _explain(resolve(case), dtype, full=full, rationals=rationals, jacobian_csv=jacobian_csv)
+    if result.case is not case:
+        result.case = case
+        if result.autograd is not None and isinstance(result.autograd.error, BaseException):
+            result.autograd.error = describe_exception(result.autograd.error)
+    return text, result
+
+
+def _explain(case: Case, dtype: str | None, *, full: bool, rationals: bool,
+             jacobian_csv: str | Path | None) -> tuple[str, CaseResult]:
     dtype = dtype or default_dtype(case)
     runner = Runner()
     out = [f"case {case.name} ({dtype})" + (f": {case.description}" if case.description else "")]
