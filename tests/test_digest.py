@@ -29,7 +29,8 @@ def _result(wrong: bool):
 
 
 def _frozen(summary: pd.DataFrame) -> dict:
-    return summary.drop(columns=["seconds"]).to_dict("records")[0]
+    frame = summary.drop(columns=["seconds"])
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")[0]   # NaN == NaN, as None
 
 
 def test_a_wrong_gradient_keeps_every_mismatch_and_the_same_summary():

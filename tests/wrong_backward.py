@@ -22,3 +22,10 @@ def wrong_tanh(x: torch.Tensor, flat_index: int) -> torch.Tensor:
             return grad
 
     return WrongTanh.apply(x)
+
+
+def square_without_double_backward(x: torch.Tensor) -> torch.Tensor:
+    """x², whose gradient (2x) is right but built from a detached x: its double backward is 0, not 2."""
+    held = x.detach()
+    # the value is x² exactly (x - held is 0); the gradient 2·held + 0·x keeps a graph whose own slope is 0
+    return held * held + (2 * held + 0 * x) * (x - held)

@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     def paths_and_k(sp):
         sp.add_argument("paths", nargs="*", metavar="PATH", help="case files or folders (default: built-in cases/)")
         sp.add_argument("-k", dest="keyword", default="", metavar="PATTERN",
-                        help="select cases by name or tag, as in pytest: 'softmax and not log'")
+                        help="select cases by name or tag, as in pytest (substrings, any case: 'py' also "
+                             "matches cross_entropy): 'softmax and not log'")
         no_functions(sp)
 
     def no_functions(sp):
@@ -145,10 +146,15 @@ def _dtype(text: str) -> str:
     return text
 
 
-def _load(paths: Sequence[str], keyword: str = "", no_functions: bool = False) -> LoadResult:
-    result = load_paths(paths or [builtin_cases_dir()])
+def _load(paths: Sequence[str], keyword: str = "", no_functions: bool = False, limits=(None, "auto")) -> LoadResult:
+    python = [p for p in paths if str(p).endswith(".py")]
+    result = load_paths([p for p in paths if p not in python] if paths else [builtin_cases_dir()])
     if not paths:
         result.cases.extend(registered())
+    if python:     # imported in worker processes under the run's limits; a failure is one error row
+        from .run.python_cases import add_python_files
+        add_python_files(result, python, limits, no_functions)
+    result.failed_imports = getattr(result, "failed_imports", [])
     if keyword:
         keep = compile_keyword(keyword)
         result.cases = [c for c in result.cases if keep(" ".join([c.name, *c.tags]))]
@@ -208,9 +214,9 @@ def _run(args, runner) -> int:
     from .report.terminal import Progress, print_summary
     from .report.writing import atomic_write, write_reports
 
-    loaded = _load(args.paths, args.keyword, args.no_functions)
+    loaded = _load(args.paths, args.keyword, args.no_functions, (args.timeout, args.memory_limit))
     _print_errors(loaded)
-    if not loaded.cases and not loaded.errors:
+    if not loaded.cases and not loaded.errors and not loaded.failed_imports:
         print("no cases selected", file=sys.stderr)
         return EXIT_USAGE
     for module, names in imported_modules(loaded.cases).items():     # code a case file makes this run import
@@ -225,7 +231,7 @@ def _run(args, runner) -> int:
         return _load_status(loaded) if loaded.errors else EXIT_USAGE
     progress = Progress(jobs, disable=args.no_progress)
     try:
-        results = runner.run(jobs, on_result=progress.result)
+        results = loaded.failed_imports + runner.run(jobs, on_result=progress.result)
         load_errors = [str(e) for e in loaded.errors]
         paths = write_reports(results, args.report_dir, load_errors=load_errors, details=runner.details,
                               parquet_parts=getattr(args, "parquet_parts", None), progress=progress.writing)

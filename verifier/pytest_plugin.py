@@ -1,5 +1,9 @@
 """pytest plugin: every case in a YAML case file becomes a test item, one per case × dtype.
 
+Python case files (``verifier.register(verifier.make_case(...))``) are collected too: one named on the
+command line, or one named ``*_cases.py``/``cases_*.py`` in a folder pytest walks; test modules stay
+pytest's. They are imported in a worker process, never in pytest's (:mod:`verifier.run.python_cases`).
+
 Registered with the ``pytest11`` entry point, so ``pytest cases/`` works
 wherever the package is installed. A YAML file is collected when it holds a
 top-level ``cases:`` key (other YAML files are left alone). Items are named
@@ -73,7 +77,32 @@ def is_case_file(path: Path) -> bool:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if is_case_file(file_path):
         return CaseFile.from_parent(parent, path=file_path)
+    # a Python case file found in a folder: named *_cases.py or cases_*.py (one named on the command line
+    # reaches pytest_pycollect_makemodule instead); test modules stay pytest's own
+    if (file_path.suffix == ".py" and not parent.session.isinitpath(file_path)
+            and (file_path.name.endswith("_cases.py") or file_path.name.startswith("cases_"))
+            and not _test_module(parent, file_path) and _registers_cases(file_path)):
+        return PythonCaseFile.from_parent(parent, path=file_path)
     return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent):
+    """``pytest my_cases.py``: a Python case file is imported in the worker, not collected as a test module."""
+    if parent.session.isinitpath(module_path) and not _test_module(parent, module_path) \
+            and _registers_cases(module_path):
+        return PythonCaseFile.from_parent(parent, path=module_path)
+    return None
+
+
+def _test_module(parent, path: Path) -> bool:
+    from _pytest.pathlib import fnmatch_ex
+    return any(fnmatch_ex(pattern, path) for pattern in parent.config.getini("python_files"))
+
+
+def _registers_cases(path: Path) -> bool:
+    from .cases.python_files import is_python_case_file
+    return is_python_case_file(path)
 
 
 class CaseFile(pytest.File):
@@ -81,21 +110,37 @@ class CaseFile(pytest.File):
 
     def collect(self):
         from .cases.loading import load_file
-        from .errors import CaseError
-        loaded = load_file(self.path)
-        seen = self.config.stash[_CASE_NAMES]
-        for case in loaded.cases:
-            if case.name in seen:   # as `verifier run` does: names are unique across the run
-                loaded.errors.append(CaseError(f"duplicate case name (also at {seen[case.name]})", file=case.source,
-                                               case=case.name, hint="Case names must be unique across the run."))
-                continue
-            seen[case.name] = case.source
-            for dtype in case.dtypes:
-                yield CaseItem.from_parent(self, name=f"{case.name}[{dtype}]", case=case, dtype=dtype)
-        for index, error in enumerate(loaded.errors):
-            self.config.stash[_LOAD_ERRORS].append(str(error))
-            label = error.case or f"{self.path.name}:{error.line or index}"
-            yield LoadErrorItem.from_parent(self, name=f"{label}[load]", error=error)
+        yield from _items(self, load_file(self.path))
+
+
+class PythonCaseFile(pytest.File):
+    """A ``.py`` file that registers cases: imported in a worker (never here); an item per case × dtype."""
+
+    def collect(self):
+        from .cases.loading import LoadResult
+        from .errors import CaseFileError
+        from .run.isolation import DEFAULT_TIMEOUT
+        from .run.launch import default_memory_limit
+        from .run.python_cases import load_python_file
+        cases, failed = load_python_file(self.path, timeout=DEFAULT_TIMEOUT, memory_limit=default_memory_limit())
+        yield from _items(self, LoadResult(cases, [CaseFileError(failed.message)] if failed else []))
+
+
+def _items(collector: pytest.File, loaded):
+    from .errors import CaseError
+    seen = collector.config.stash[_CASE_NAMES]
+    for case in loaded.cases:
+        if case.name in seen:   # as `verifier run` does: names are unique across the run
+            loaded.errors.append(CaseError(f"duplicate case name (also at {seen[case.name]})", file=case.source,
+                                           case=case.name, hint="Case names must be unique across the run."))
+            continue
+        seen[case.name] = case.source
+        for dtype in case.dtypes:
+            yield CaseItem.from_parent(collector, name=f"{case.name}[{dtype}]", case=case, dtype=dtype)
+    for index, error in enumerate(loaded.errors):
+        collector.config.stash[_LOAD_ERRORS].append(str(error))
+        label = error.case or f"{collector.path.name}:{error.line or index}"
+        yield LoadErrorItem.from_parent(collector, name=f"{label}[load]", error=error)
 
 
 class CaseFailed(Exception):

@@ -26,8 +26,8 @@ from ..run.runner import CaseResult
 from . import tables
 
 SCHEMA_ID = "verifier-results/1"
-NUMBERS = ["worst_ratio", "max_rel_err", "max_abs_err", "max_fd_rel_err", "max_fd_abs_err", "max_ag_fd_rel_err",
-           "max_ulp_err", "elements", "mismatched", "fd_outside_tol", "fd_elements", "seconds"]
+NUMBERS = ["worst_ratio", "max_rel_err", "max_abs_err", "check_max_rel_err", "check_max_abs_err", "max_fd_rel_err",
+           "max_fd_abs_err", "max_ag_fd_rel_err", "max_ulp_err", "elements", "mismatched", "fd_outside_tol", "fd_elements", "seconds"]
 NOT_PASSING = ("fail", "non_finite", "error", "timeout", "out_of_memory")   # everything but pass and skip
 MARKDOWN_ROWS = 50
 
@@ -173,9 +173,11 @@ def first_line(result: CaseResult, row: dict) -> str:
             parts.append("FD agrees with exact → backward is wrong")
         elif known:
             parts.append(f"FD agrees with exact on {agrees}/{known} → autograd or the exact side is wrong")
-    others = [c.name for c in result.checks if not c.ok and not c.skipped and c.name != "gradient"]
-    if others:
-        parts.append("failed: " + ", ".join(others))
+    others = [c for c in result.checks if not c.ok and not c.skipped and c.name != "gradient"]
+    if others:      # each with its own largest error, where it has one (not the gradient's 0)
+        parts.append("failed: " + ", ".join(c.name + (f" (max rel {c.max_rel_err:.3g})" if c.max_rel_err is not None
+                                                      and c.max_rel_err == c.max_rel_err else "")
+                                            for c in others))
     return "; ".join(parts) or (str(result.message).splitlines()[0] if result.message else result.status)
 
 

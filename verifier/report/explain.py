@@ -22,8 +22,11 @@ import pandas as pd
 import sympy as sp
 
 from ..cases.case import Case
+from ..cases.python_files import resolve
 from ..exact.complex_exact import build_complex
+from ..run.jacobian import jacobian_at
 from ..run.runner import CaseResult, Runner, _round
+from ..run.worker import describe_exception
 from ..torch_side.complex_autograd import input_dtypes, is_complex_run
 
 JACOBIAN_SHOW = 100      # entries; larger Jacobians are summarised
@@ -58,6 +61,18 @@ def explain(case: Case, dtype: str | None = None, *, full: bool = False, rationa
 def explain_result(case: Case, dtype: str | None = None, *, full: bool = False, rationals: bool = False,
                    jacobian_csv: str | Path | None = None) -> tuple[str, CaseResult]:
     """The derivation and the result it ran (its status is the command's exit code)."""
+    # a Python case file's stand-in: the file is imported here, in the worker; the result goes back to the
+    # parent with the stand-in (plain data), not with the file's callables, which only this process can import
+    text, result = _explain(resolve(case), dtype, full=full, rationals=rationals, jacobian_csv=jacobian_csv)
+    if result.case is not case:
+        result.case = case
+        if result.autograd is not None and isinstance(result.autograd.error, BaseException):
+            result.autograd.error = describe_exception(result.autograd.error)
+    return text, result
+
+
+def _explain(case: Case, dtype: str | None, *, full: bool, rationals: bool,
+             jacobian_csv: str | Path | None) -> tuple[str, CaseResult]:
     dtype = dtype or default_dtype(case)
     runner = Runner()
     out = [f"case {case.name} ({dtype})" + (f": {case.description}" if case.description else "")]
@@ -172,10 +187,8 @@ def write_jacobian(model, result: CaseResult, path: str | Path) -> str:
     for spec in result.case.inputs:
         if spec.name in model.symbols:
             values = np.asarray(spec.values(), dtype=np.float64)
-            values = _round(values, result.dtype) if spec.dtype is None else values
-            point.update({s: sp.Float(float(x), 40) for s, x in zip(np.ravel(model.symbols[spec.name]),
-                                                                 values.ravel())})
-    jac = model.jacobian()
+            point[spec.name] = _round(values, result.dtype) if spec.dtype is None else values
+    jac = jacobian_at(model, point)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["input", "output_index", "input_index", "value"])
@@ -183,12 +196,8 @@ def write_jacobian(model, result: CaseResult, path: str | Path) -> str:
     for name in model.wrt:
         syms = model.symbols[name]
         in_index = list(np.ndindex(*syms.shape)) if syms.shape else [()]
-        j = jac[name].reshape(len(out_index), len(in_index))
         for a, oi in enumerate(out_index):
             for b, ii in enumerate(in_index):
-                entry = j[a, b]       # a SymPy expression, or a plain number (an entry that is 0); never text
-                entry = entry if isinstance(entry, sp.Basic) else sp.Float(float(entry))
-                value = sp.N(entry.xreplace(point), 17)
-                writer.writerow([name, str(oi), str(ii), f"{float(value):.17g}"])
+                writer.writerow([name, str(oi), str(ii), f"{jac[name][a, b]:.17g}"])
     Path(path).write_text(buffer.getvalue(), encoding="utf-8")
     return f"\nJacobian written to {path} ({model.n_entries} entries)"

@@ -39,7 +39,8 @@ def render(df: pd.DataFrame, table_id: str, *, formats: Mapping[str, Callable[[o
         colour = row_colour(i) if row_colour else ""
         style = f' style="background-color: {colour}"' if colour else ""
         attrs = row_attrs(i) if row_attrs else ""
-        body.append(f"<tr{style}{attrs}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        # </td> and </tr> are optional in HTML and the browser closes them the same: 7% of the library's report
+        body.append(f"<tr{style}{attrs}>" + "".join(f"<td>{c}" for c in cells))
     return (f'<table id="T_{html.escape(table_id)}" class="grid t-{html.escape(table_id)}">'
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 

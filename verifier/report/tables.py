@@ -19,7 +19,7 @@ from ..verdict.compare import DETAIL_COLUMNS
 #: In the order a reader needs them: which run, its verdict and why, who is wrong, by how much, then context.
 SUMMARY_COLUMNS = [
     "case", "dtype", "status", "message", "who_wrong", "worst_ratio", "max_rel_err", "max_abs_err",
-    "max_fd_rel_err", "max_fd_abs_err", "max_ag_fd_rel_err", "max_ulp_err", "elements", "mismatched",
+    "check_max_rel_err", "check_max_abs_err", "max_fd_rel_err", "max_fd_abs_err", "max_ag_fd_rel_err", "max_ulp_err", "elements", "mismatched",
     "fd_outside_tol", "fd_elements", *KINDS, "forward_mode", "second_order", "grad_fn", "route", "family",
     "fd_method", "fd_note", "seconds",
 ]
@@ -100,7 +100,7 @@ def summary(results: Sequence[CaseResult], detail: pd.DataFrame | None = None) -
             "forward_mode": _check_status(r, "forward_mode"), "second_order": _check_status(r, "second_order"),
             "fd_method": getattr(fd, "method", "") if fd is not None else "",
             "fd_note": _cut("; ".join(getattr(fd, "notes", []) or []) if fd is not None else "", FD_NOTE_CHARS),
-            **r.stats,
+            **r.stats, **_failed_check_errors(r),
         })
         rows[-1]["who_wrong"] = who_wrong(r, r.stats)
     out = pd.DataFrame(rows, columns=list(dict.fromkeys([*SUMMARY_COLUMNS, *digest.STAT_COLUMNS])))
@@ -110,6 +110,18 @@ def summary(results: Sequence[CaseResult], detail: pd.DataFrame | None = None) -
         if col not in _COUNTS:
             out[col] = out[col].astype(float)
     return out[SUMMARY_COLUMNS]
+
+
+def _failed_check_errors(r: CaseResult) -> dict:
+    """The largest errors of the failed checks other than the gradient's (forward mode, second order, expect).
+
+    Their own numbers, so that a row failing only there does not read "max_rel_err 0" (the gradient's);
+    NaN when no such check failed with numbers. checks.csv has each check's row.
+    """
+    failed = [c for c in r.checks if not c.ok and c.name != "gradient"]
+    values = {key: [float(getattr(c, key)) for c in failed if getattr(c, key, None) is not None
+                    and not np.isnan(float(getattr(c, key)))] for key in ("max_rel_err", "max_abs_err")}
+    return {f"check_{key}": max(found) if found else np.nan for key, found in values.items()}
 
 
 def _cut(text: str, limit: int) -> str:

@@ -202,9 +202,12 @@ def _unpicklable(case: "Case") -> str | None:
 
 def _run_here(runner, case: "Case", dtype: str) -> "CaseResult":
     """``runner.run`` in this process; a custom function's ``sys.exit`` is the case's error, not the run's end."""
+    from ..cases.python_files import resolve
     from .runner import CaseResult
 
     try:
-        return runner.run(case, dtype)
+        return runner.run(resolve(case), dtype)
     except SystemExit as exc:
         return CaseResult(case, dtype, "error", f"SystemExit: {exc}")
+    except Exception as exc:  # a Python case file that no longer imports: that case's error
+        return CaseResult(case, dtype, "error", f"{type(exc).__name__}: {exc}")

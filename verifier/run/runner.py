@@ -39,6 +39,7 @@ from ..verdict.compare import (
 )
 from .checks import Check, case_checks
 from .complex_run import run_complex
+from .jacobian import REPORT_ENTRIES, jacobian_at
 
 #: Finite differences are taken on at most this many elements per input (a
 #: seeded sample above it, which the report states); None takes them all.
@@ -91,6 +92,7 @@ class CaseResult:
     stats: dict | None = None                     # digest.stats over every element (set by digest.summarise)
     heat: list | None = None                      # heatgrid.grids over every element (idem)
     full_table: str | None = None                 # the parquet file holding every row (digest.write_full)
+    jacobian: dict | None = None                  # exact J per input at the point: small cases that did not pass
     _frame: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
@@ -234,6 +236,7 @@ class Runner:
             # a wrong number is a failure; values that are only inf or nan are their own outcome
             result.status = "non_finite" if all(c.non_finite for c in failed) else "fail"
             result.message = "; ".join(f"{c.name}: {c.detail}" for c in failed)
+            result.jacobian = _small_jacobian(model, point)
         else:   # a passing run still reports what it showed (kinks, accumulation)
             result.message = "; ".join(n for n in notes if n)
         return result
@@ -253,6 +256,17 @@ class Runner:
                                                      cache=self.cache, kink=kink)
             out.append(_as_check(result.second_order))
         return out
+
+
+def _small_jacobian(model, point) -> dict | None:
+    """The exact Jacobian at the point for report.html, when it has at most ``REPORT_ENTRIES`` entries.
+
+    Shown only: it never changes the verdict, so a model that cannot build it gives None.
+    """
+    try:
+        return jacobian_at(model, point) if model.n_entries <= REPORT_ENTRIES else None
+    except Exception:
+        return None
 
 
 def _kink_text(model, point, cache) -> str | None:

@@ -64,6 +64,7 @@ def describe_exception(exc: BaseException) -> RaisedError:
 def worker_main(conn, threads: int | None, parent: int, sys_path: list[str]) -> None:
     """Loop in the worker: receive a case with its dtypes, send back one result per dtype."""
     _settle(parent, sys_path)
+    from ..cases.python_files import resolve
     from .digest import digested
     from .runner import CaseResult, Runner
 
@@ -78,10 +79,13 @@ def worker_main(conn, threads: int | None, parent: int, sys_path: list[str]) -> 
             return
         _, task_id, case, dtypes, memory_limit, details = message
         runner = Runner()                             # one per case: its model cache serves the dtypes
+        runnable = None                               # the case itself, or a Python file's case behind a stand-in
         for dtype in dtypes:
             _limit_memory(baseline, memory_limit)
             try:
-                result = runner.run(case, dtype)
+                # a Python case file's stand-in: its file is imported here (once per worker), under the limits
+                runnable = runnable or resolve(case)
+                result = runner.run(runnable, dtype)
             except BaseException as exc:  # SystemExit from a custom function, say: still a result
                 raised = describe_exception(exc)
                 result = CaseResult(case, dtype, "error", f"{raised.type_name}: {raised.message}")
