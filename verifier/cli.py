@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--strict-kinks", action="store_true",
                      help="fail every kink a case does not declare with 'kink:', even where autograd lies in "
                           "the generalized gradient (by default such a kink passes, counted as at_kink)")
+    run.add_argument("--device", metavar="DEVICE", help="where torch's side runs for cases without 'device:': cpu "
+                     "(default), cuda, cuda:N, mps, or auto (the first present); exact and FD stay on the CPU")
+    run.add_argument("--fd-device", metavar="DEVICE", help="run the finite differences' float64 forward there too")
     lst = sub.add_parser("list", help="list cases with their tags")
     paths_and_k(lst)
     val = sub.add_parser("validate", help="check case files without running them")
@@ -178,6 +181,7 @@ def cmd_run(args) -> int:
     from .run.isolation import DEFAULT_TIMEOUT, IsolatedRunner
 
     out = check_writable(args.report_dir)
+    _resolve_devices(args)
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     try:
         policy = DetailPolicy.parse(args.details)
@@ -216,6 +220,9 @@ def _run(args, runner) -> int:
               f"{f' and {len(names) - 3} more' if len(names) > 3 else ''})", file=sys.stderr)
     if getattr(args, "strict_kinks", False):
         loaded.cases = [dataclasses.replace(c, strict_kinks=True) for c in loaded.cases]
+    device, fd_device = getattr(args, "device", None), getattr(args, "fd_device", None)
+    if device or fd_device:      # a case's own `device:` wins over --device
+        loaded.cases = [dataclasses.replace(c, device=c.device or device, fd_device=fd_device) for c in loaded.cases]
     jobs = [(c, d) for c in loaded.cases for d in c.dtypes if not args.dtype or d in args.dtype]
     if not jobs and args.dtype:   # nothing to run is not a pass, and must not replace the last report
         print(f"error: no selected case runs in {', '.join(args.dtype)}; the previous report is left as it was",
@@ -240,6 +247,17 @@ def _run(args, runner) -> int:
         print(f"{_not_loaded(loaded.errors)}; see the errors above.", file=sys.stderr)
         return _load_status(loaded)
     return EXIT_OK if all(r.status in ("pass", "skip") for r in results) else EXIT_FAILED
+
+
+def _resolve_devices(args) -> None:
+    """--device / --fd-device as the devices they name (auto resolved); a usage error when one is absent."""
+    from .torch_side.device import resolve
+    for option, attr in (("--device", "device"), ("--fd-device", "fd_device")):
+        if getattr(args, attr, None):
+            try:
+                setattr(args, attr, resolve(getattr(args, attr)).name)
+            except VerifierError as exc:
+                raise VerifierError(f"{option}: {exc}") from None
 
 
 def _summary(results):

@@ -209,7 +209,7 @@ class Runner:
                                            max_elements=self.fd_max_elements, probe_memo=self._probe_memo(case))
         result.fd = fd
         if where := on_device.fd_where(device, fd_device):
-            fd.notes.append(where)
+            fd.notes.insert(0, where)       # first: fd_note is cut to 120 characters in the summary
         tol, allowed = on_device.allowances_for(device, dtype, ag, tolerance_for(case, dtype))
         result.allowance = ", ".join(a.name for a in allowed)
         # the tape already knows when nothing is near a kink: skip the SymPy-walking detector then
