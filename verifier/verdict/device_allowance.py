@@ -22,7 +22,7 @@ switch changes (``docs/devices.md``):
   up to K − 1 (Higham's γ_{K−1}). The dtype's rtol is multiplied by
   ``ρ(K) = (K − 1)/⌈log₂K⌉`` with K the largest dimension of any matmul
   operand (it bounds the inner dimension of the forward GEMM and of the two
-  backward GEMMs). ρ(K) ≤ 1 for K ≤ 4: no allowance there.
+  backward GEMMs). ρ(K) = 1 for K ≤ 3: no allowance there.
 """
 
 from __future__ import annotations
