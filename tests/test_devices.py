@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import textwrap
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from corpus.tensors import MatMul
 from wrong_backward import wrong_tanh
 
 from verifier import CaseError, GradientMismatch, assert_gradients
@@ -28,7 +30,12 @@ from verifier.run.runner import Runner
 from verifier.torch_side import autograd as autograd_module
 from verifier.torch_side import device as device_module
 
+pytest_plugins = ["pytester"]
+
 TANH = {"x": {"shape": [2, 3], "sample": "normal"}}
+# the body of a small case in a YAML file, indented as write_case dedents it
+SQUARE = """        inputs: {x: [1.0, 2.0]}
+            forward: (x**2).sum()"""
 
 
 @pytest.fixture
@@ -95,13 +102,10 @@ def test_an_unknown_device_is_refused_when_the_case_loads(write_case):
         cases:
           - name: dev.bad
             device: gpu0
-            inputs: {x: [1.0, 2.0]}
-            forward: (x**2).sum()
+    """ + SQUARE + """
           - name: dev.good
             device: cuda:3
-            inputs: {x: [1.0, 2.0]}
-            forward: (x**2).sum()
-    """)
+    """ + SQUARE)
     loaded = load_paths([path])
     assert [c.name for c in loaded.cases] == ["dev.good"] and loaded.cases[0].device == "cuda:3"
     assert len(loaded.errors) == 1 and "dev.bad" in str(loaded.errors[0]) and "device" in str(loaded.errors[0])
@@ -166,17 +170,16 @@ MATMUL = {"x": {"shape": [3, 8], "sample": "uniform", "low": 0.5, "high": 1.5},
 
 
 def _scaled_matmul(scale):
-    class Matmul(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x, w):
-            ctx.save_for_backward(x, w)
-            return x @ w
+    """x @ w; with ``scale`` a custom Function whose gradient of x is ``scale`` times the right one."""
+    if scale is None:
+        return lambda x, w: x @ w
 
+    class Scaled(MatMul):
         @staticmethod
         def backward(ctx, g):
-            x, w = ctx.saved_tensors
-            return scale * (g @ w.T), x.T @ g
-    return (lambda x, w: x @ w) if scale is None else Matmul.apply
+            gx, gw = MatMul.backward(ctx, g)
+            return scale * gx, gw
+    return Scaled.apply
 
 
 def _matmul_case(scale=None, device="fakecuda"):
@@ -249,13 +252,10 @@ def test_verifier_run_device_option(cli, write_case, tmp_path):
     path = write_case("""
         cases:
           - name: dev.square
-            inputs: {x: [1.0, 2.0]}
-            forward: (x**2).sum()
+    """ + SQUARE + """
           - name: dev.elsewhere
             device: cuda:99
-            inputs: {x: [1.0, 2.0]}
-            forward: (x**2).sum()
-    """)
+    """ + SQUARE)
     out = cli("run", path, "--device", "cpu", "--report-dir", tmp_path / "rep", "--no-progress")
     assert out.returncode == 0, out.stderr
     summary = pd.read_csv(tmp_path / "rep" / "summary.csv")
@@ -266,3 +266,19 @@ def test_verifier_run_device_option(cli, write_case, tmp_path):
     assert "present: cpu" in absent.stderr
     unknown = cli("run", path, "--device", "tpu", "--report-dir", tmp_path / "rep2")
     assert unknown.returncode == 2 and "unknown device 'tpu'" in unknown.stderr
+
+
+def test_pytest_plugin_device_option(pytester):
+    pytester.makefile(".yaml", dev=textwrap.dedent("""
+        cases:
+          - name: dev.square
+    """ + SQUARE + """
+          - name: dev.elsewhere
+            device: cuda:99
+    """ + SQUARE))
+    result = pytester.runpytest("--verifier-device", "cpu", "--verifier-report", "rep")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert pd.read_csv(pytester.path / "rep" / "summary.csv")["device"].tolist() == ["cpu", "cuda:99"]
+    absent = pytester.runpytest("--verifier-device", "cuda:99")
+    assert absent.ret == pytest.ExitCode.USAGE_ERROR
+    absent.stderr.fnmatch_lines(["*--verifier-device: device 'cuda:99' is not present*present: cpu*"])

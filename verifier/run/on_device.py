@@ -19,7 +19,7 @@ from ..cases.case import Case, Tolerance
 from ..cases.structure import project_all
 from ..torch_side.autograd import AutogradResult, run_autograd
 from ..torch_side.device import Device, flags
-from ..verdict.device_allowance import Allowance, device_allowances, names, widened
+from ..verdict.device_allowance import Allowance, device_allowances, widened
 
 
 def allowances_for(device: Device, dtype: str, ag: AutogradResult, tol: Tolerance) -> tuple[Tolerance, list[Allowance]]:

@@ -37,6 +37,7 @@ from ..verdict.compare import (
     element_columns,
     tolerance_for,
 )
+from ..verdict.device_allowance import names as allowance_names
 from . import on_device
 from .checks import Check, case_checks
 
@@ -203,15 +204,16 @@ class Runner:
         # structured inputs (cases/structure.py): gradients compared projected onto the structure, FD within it
         ex, ag = projected(case, cached_exact(self.cache, model, point, weights), ag)
         result.exact, result.route, result.autograd = ex, ex.route, ag
-        fd_device = resolve(case.fd_device) if case.fd_device else None
-        fd = structured_finite_differences(case, forward_float64(case, model.structural, fd_device), point, model.wrt,
+        fd_device = resolve(case.fd_device) if case.fd_device else None       # `verifier run --fd-device`
+        forward = forward_float64(case, model.structural, fd_device)
+        fd = structured_finite_differences(case, forward, point, model.wrt,
                                            weights, dtype, **{**fd_options(case), **self.fd_overrides},
                                            max_elements=self.fd_max_elements, probe_memo=self._probe_memo(case))
         result.fd = fd
         if where := on_device.fd_where(device, fd_device):
             fd.notes.insert(0, where)       # first: fd_note is cut to 120 characters in the summary
         tol, allowed = on_device.allowances_for(device, dtype, ag, tolerance_for(case, dtype))
-        result.allowance = ", ".join(a.name for a in allowed)
+        result.allowance = allowance_names(allowed)
         # the tape already knows when nothing is near a kink: skip the SymPy-walking detector then
         result.kinks = cached_kinks(self.cache, model, point, weights, ex.may_kink)
         accept = "non_finite" in case.accept
