@@ -282,3 +282,14 @@ def test_pytest_plugin_device_option(pytester):
     absent = pytester.runpytest("--verifier-device", "cuda:99")
     assert absent.ret == pytest.ExitCode.USAGE_ERROR
     absent.stderr.fnmatch_lines(["*--verifier-device: device 'cuda:99' is not present*present: cpu*"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the script would measure it")
+def test_the_device_benchmark_exits_cleanly_without_a_gpu():
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "device_check.py"
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "nothing to measure here: device 'cuda' is not present on this machine" in out.stdout
