@@ -11,6 +11,7 @@ anything runs.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
@@ -68,7 +69,12 @@ def assert_gradients(
     output's shape, ``"ones"``, ``"random"``, or None for ``y.backward()``
     (scalar outputs). ``tolerance`` overrides the per-dtype defaults
     (``verifier.DEFAULT_TOLERANCES``), e.g. ``{"float32": (1e-4, 1e-5)}`` as
-    (rtol, atol).
+    (rtol, atol). ``dtypes="input"`` runs in the tensor inputs' own dtype.
+
+    The torch side runs on the tensor inputs' device (a CUDA input is checked
+    on CUDA, with the cross-device column and the device allowances of
+    ``docs/devices.md``); only their values are copied to the CPU, for the
+    exact side and the finite differences.
     """
     __tracebackhide__ = True   # pytest shows the caller's line, not this function's
     if inputs is None and isinstance(sympy_fn, Mapping):
@@ -79,8 +85,9 @@ def assert_gradients(
     if not callable(torch_fn):
         raise CaseError(f"torch_fn must be callable, not {type(torch_fn).__name__}")
     case_name = name or _name_of(torch_fn)
+    device = _device_of(inputs)            # the torch side runs where the tensors are (docs/devices.md)
     if isinstance(dtypes, str):            # dtypes="float32" means one dtype, not seven letters
-        dtypes = (dtypes,)
+        dtypes = _input_dtypes(inputs) if dtypes == "input" else (dtypes,)
     fields: dict[str, Any] = {"dtypes": list(dtypes)}
     if grad_output is not None:
         fields["grad_output"] = grad_output if isinstance(grad_output, str) else _plain_values(grad_output)
@@ -88,6 +95,8 @@ def assert_gradients(
         fields["tolerance"] = {dtype: _tolerance(tol) for dtype, tol in tolerance.items()}
     case = make_case(case_name, {key: _input_spec(key, value) for key, value in inputs.items()},
                      torch=torch_fn, sympy=sympy_fn if sympy_fn is not None else trace(torch_fn), **fields)
+    if device != "cpu":
+        case = dataclasses.replace(case, device=device)
     runner = Runner()
     if not any(is_complex_run(case, dtype) for dtype in case.dtypes):    # the complex route builds its own
         runner.model(case)   # a symbolic side that cannot be built is misuse: CaseError here, not a failed check
@@ -98,6 +107,23 @@ def assert_gradients(
     if failed:
         raise GradientMismatch(describe_all(failed), out)
     return out
+
+
+def _device_of(inputs: Mapping[str, Any]) -> str:
+    """The device of the tensor inputs ('cpu' without any); a CaseError when they are on different devices."""
+    found = {str(v.device) if v.device.type != "mps" else "mps": k
+             for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+    if len(found) > 1:
+        raise CaseError(f"the tensor inputs are on different devices ({', '.join(f'{k}: {d}' for d, k in found.items())})",
+                        hint="Put every tensor input on the device the function is to be checked on.")
+    return next(iter(found), "cpu")
+
+
+def _input_dtypes(inputs: Mapping[str, Any]) -> tuple[str, ...]:
+    """``dtypes="input"``: the floating dtypes of the tensor inputs (float64 when there is none)."""
+    found = [str(v.dtype).removeprefix("torch.") for v in inputs.values()
+             if isinstance(v, torch.Tensor) and v.is_floating_point()]
+    return tuple(dict.fromkeys(found)) or ("float64",)
 
 
 def _name_of(fn: Callable) -> str:

@@ -16,16 +16,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .cases.case import COMPLEX_DTYPES, FLOAT_DTYPES
-
-RUN_DTYPES = (*FLOAT_DTYPES, *COMPLEX_DTYPES)
-from .cases.limits import parse_memory, timeout_problem
 from .cases.loading import LoadResult, load_paths, schema
 from .cases.registry import builtin_cases_dir, registered
 from .cases.selection import compile_keyword
 from .cases.user_functions import imported_modules, refuse_code
 from .errors import VerifierError
 from .exact import mirror
+from .run.options import _dtype, _seconds, add_run_options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_CODES = """exit codes:
@@ -54,33 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="verify cases and write reports")
     paths_and_k(run)
-    run.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: reports/)")
-    run.add_argument("--dtype", action="append", type=_dtype, metavar="DTYPE",
-                     help=f"only these dtypes (repeatable): {', '.join(RUN_DTYPES)}")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
-    run.add_argument("--details", default="20", metavar="all|failing|N",
-                     help="detail rows kept per case x dtype in details.csv: every flagged element plus the N "
-                          "worst (default 20), 'failing' (flagged only) or 'all'")
-    run.add_argument("--details-parquet", action="store_true",
-                     help="also write every element of every case to details.parquet (needs pyarrow: "
-                          "pip install 'verifier[parquet]')")
-    run.add_argument("--junit-xml", metavar="PATH", help="write JUnit XML: a testcase per case x dtype")
-    run.add_argument("--annotate", action="store_true",
-                     help="print GitHub Actions ::error annotations at each failing case's source line "
-                          "(default on when GITHUB_ACTIONS=true)")
-    run.add_argument("--jobs", "-j", type=_count, default=1, metavar="N",
-                     help="worker processes running cases in parallel (default 1; 0 runs them in this "
-                          "process, without time limits)")
-    run.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
-                     help="time limit for one case x dtype before it is stopped and reported as 'timeout' "
-                          "(default 300, at most 86400; 0: none); a case's own 'timeout:' field wins")
-    run.add_argument("--memory-limit", type=_memory, default="auto", metavar="SIZE",
-                     help="memory one worker may allocate for a case x dtype before it is stopped and reported as "
-                          "'out_of_memory', e.g. 4G (default: half the machine's memory split over the workers; "
-                          "0: none); a case's own 'memory_limit:' field wins")
-    run.add_argument("--strict-kinks", action="store_true",
-                     help="fail every kink a case does not declare with 'kink:', even where autograd lies in "
-                          "the generalized gradient (by default such a kink passes, counted as at_kink)")
+    add_run_options(run)
     lst = sub.add_parser("list", help="list cases with their tags")
     paths_and_k(lst)
     val = sub.add_parser("validate", help="check case files without running them")
@@ -105,45 +76,6 @@ def _parser() -> argparse.ArgumentParser:
     from .report.diff import add_parser as add_diff_parser
     add_diff_parser(sub)
     return p
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of processes (0 or more), not {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    problem = timeout_problem(value, zero_allowed=True)
-    if problem:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds up to 86400 (0 for no limit), not {text!r}")
-    return value
-
-
-def _memory(text: str):
-    if text.strip() in ("0", "none", "auto"):
-        return None if text.strip() != "auto" else "auto"
-    try:
-        return parse_memory(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{exc} (0 for no limit)") from None
-
-
-def _dtype(text: str) -> str:
-    if text not in RUN_DTYPES:
-        import difflib
-        close = difflib.get_close_matches(text.lower(), RUN_DTYPES, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise argparse.ArgumentTypeError(f"unknown dtype {text!r}{hint}; the dtypes are {', '.join(RUN_DTYPES)}")
-    return text
 
 
 def _load(paths: Sequence[str], keyword: str = "", no_functions: bool = False, limits=(None, "auto")) -> LoadResult:
@@ -186,6 +118,7 @@ def cmd_run(args) -> int:
     from .run.isolation import DEFAULT_TIMEOUT, IsolatedRunner
 
     out = check_writable(args.report_dir)
+    _resolve_devices(args)
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     try:
         policy = DetailPolicy.parse(args.details)
@@ -224,6 +157,9 @@ def _run(args, runner) -> int:
               f"{f' and {len(names) - 3} more' if len(names) > 3 else ''})", file=sys.stderr)
     if getattr(args, "strict_kinks", False):
         loaded.cases = [dataclasses.replace(c, strict_kinks=True) for c in loaded.cases]
+    device, fd_device = getattr(args, "device", None), getattr(args, "fd_device", None)
+    if device or fd_device:      # a case's own `device:` wins over --device
+        loaded.cases = [dataclasses.replace(c, device=c.device or device, fd_device=fd_device) for c in loaded.cases]
     jobs = [(c, d) for c in loaded.cases for d in c.dtypes if not args.dtype or d in args.dtype]
     if not jobs and args.dtype:   # nothing to run is not a pass, and must not replace the last report
         print(f"error: no selected case runs in {', '.join(args.dtype)}; the previous report is left as it was",
@@ -248,6 +184,17 @@ def _run(args, runner) -> int:
         print(f"{_not_loaded(loaded.errors)}; see the errors above.", file=sys.stderr)
         return _load_status(loaded)
     return EXIT_OK if all(r.status in ("pass", "skip") for r in results) else EXIT_FAILED
+
+
+def _resolve_devices(args) -> None:
+    """--device / --fd-device as the devices they name (auto resolved); a usage error when one is absent."""
+    from .torch_side.device import resolve
+    for option, attr in (("--device", "device"), ("--fd-device", "fd_device")):
+        if getattr(args, attr, None):
+            try:
+                setattr(args, attr, resolve(getattr(args, attr)).name)
+            except VerifierError as exc:
+                raise VerifierError(f"{option}: {exc}") from None
 
 
 def _summary(results):

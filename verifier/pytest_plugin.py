@@ -24,6 +24,7 @@ custom function fails that item instead of the session.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from pathlib import Path
@@ -46,6 +47,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("verifier", "gradient verification (verifier case files)")
     group.addoption("--verifier-report", metavar="DIR", default=None,
                     help="write summary.csv, details.csv and report.html of the verifier cases that ran into DIR")
+    group.addoption("--verifier-device", metavar="DEVICE", default=None,
+                    help="where torch's side runs for cases without 'device:' (cpu, cuda, cuda:N, mps, auto); "
+                         "as `verifier run --device`")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,6 +57,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RESULTS] = []
     config.stash[_LOAD_ERRORS] = []
     config.stash[_CASE_NAMES] = {}
+    device = config.getoption("verifier_device", None)
+    if device:
+        from .torch_side.device import resolve
+        try:
+            config.option.verifier_device = resolve(device).name      # auto resolved once
+        except Exception as exc:
+            raise pytest.UsageError(f"--verifier-device: {exc}") from None
     directory = config.getoption("verifier_report", None)
     if directory and not hasattr(config, "workerinput"):
         from .errors import VerifierError
@@ -163,7 +174,10 @@ class CaseItem(pytest.Item):
         self.add_marker("verifier")
 
     def runtest(self) -> None:
-        (result,) = _runner(self.config).run([(self.case, self.dtype)])
+        device, case = self.config.getoption("verifier_device", None), self.case
+        if device and not case.device:                 # a case's own `device:` wins
+            case = dataclasses.replace(case, device=device)
+        (result,) = _runner(self.config).run([(case, self.dtype)])
         self.config.stash[_RESULTS].append(result)
         # the numbers travel with the test report: --junitxml writes them as <properties>
         self.user_properties.extend(_numbers(result).items())

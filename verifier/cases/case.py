@@ -194,6 +194,10 @@ class Case:
     checks: Mapping[str, Any] = field(default_factory=dict)
     # outcomes accepted as a pass (extension): "non_finite" lets inf/nan values agree when equal
     accept: tuple[str, ...] = ()
+    # extension: where torch's side runs (cpu, cuda, cuda:N, mps, auto); None: the run's --device (cpu)
+    device: str | None = None
+    # set by `verifier run --fd-device` only: the finite differences' forward runs there too (float64)
+    fd_device: str | None = None
 
     def check_enabled(self, name: str, dtype: str | None = None) -> bool:
         """Whether the optional check ``name`` runs for this case (at ``dtype``); on unless switched off."""

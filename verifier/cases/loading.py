@@ -194,6 +194,7 @@ def case_from_mapping(raw: Any, *, file: str | None = None) -> Case:
         memory_limit=case_memory_limit(raw.get("memory_limit"), name, lines.of("memory_limit")),
         checks={k: tuple(v) if isinstance(v, list) else bool(v) for k, v in (raw.get("checks") or {}).items()},
         accept=tuple(raw.get("accept") or ()),
+        device=raw.get("device"),
     )
 
 

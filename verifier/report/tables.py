@@ -21,7 +21,7 @@ SUMMARY_COLUMNS = [
     "case", "dtype", "status", "message", "who_wrong", "worst_ratio", "max_rel_err", "max_abs_err",
     "check_max_rel_err", "check_max_abs_err", "max_fd_rel_err", "max_fd_abs_err", "max_ag_fd_rel_err", "max_ulp_err", "elements", "mismatched",
     "fd_outside_tol", "fd_elements", *KINDS, "forward_mode", "second_order", "grad_fn", "route", "family",
-    "fd_method", "fd_note", "seconds",
+    "fd_method", "fd_note", "seconds", "device", "allowance", "cross_device_max_abs_err",
 ]
 #: fd_note in the summary is cut to this many characters (a vmap fallback's error text runs to thousands).
 FD_NOTE_CHARS = 120
@@ -100,6 +100,8 @@ def summary(results: Sequence[CaseResult], detail: pd.DataFrame | None = None) -
             "forward_mode": _check_status(r, "forward_mode"), "second_order": _check_status(r, "second_order"),
             "fd_method": getattr(fd, "method", "") if fd is not None else "",
             "fd_note": _cut("; ".join(getattr(fd, "notes", []) or []) if fd is not None else "", FD_NOTE_CHARS),
+            "device": getattr(r, "device", "cpu"), "allowance": getattr(r, "allowance", ""),
+            "cross_device_max_abs_err": getattr(r, "cross_device_max_abs_err", float("nan")),
             **r.stats, **_failed_check_errors(r),
         })
         rows[-1]["who_wrong"] = who_wrong(r, r.stats)

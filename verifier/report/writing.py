@@ -43,6 +43,31 @@ def environment(command: str | None = None) -> dict[str, str]:
     }
 
 
+def device_environment(results: Sequence[CaseResult]) -> dict[str, str]:
+    """Where torch's side ran: ``device`` (every device used), and each non-CPU device's record.
+
+    The record (name, capability, TF32 and reduced-precision flags, as
+    ``torch_side.device.describe`` read them in the worker when the case ran)
+    is under plain keys for the first device other than the CPU, and under
+    ``key[device]`` for any further one; ``device_allowances`` lists the
+    allowances any result used (docs/devices.md).
+    """
+    used = list(dict.fromkeys(getattr(r, "device", "cpu") or "cpu" for r in results)) or ["cpu"]
+    out = {"device": ", ".join(used)}
+    seen: list[str] = []
+    for r in results:
+        info = getattr(r, "device_info", None)
+        if info and info.get("device") not in seen:
+            seen.append(info["device"])
+            suffix = "" if len(seen) == 1 else f"[{info['device']}]"
+            out.update({f"{k}{suffix}": str(v) for k, v in info.items() if k != "device"})
+    allowances = sorted({a.strip() for r in results for a in (getattr(r, "allowance", "") or "").split(",")
+                         if a.strip()})
+    if allowances:
+        out["device_allowances"] = ", ".join(allowances)
+    return out
+
+
 def check_writable(directory: str | Path) -> Path:
     """Create ``directory`` if needed and prove the whole report can be written there (see folder.py)."""
     return folder.check_report_dir(directory)
@@ -104,7 +129,7 @@ def write_reports(results: Sequence[CaseResult], directory: str | Path, *, comma
     check_rows = tables.checks(results)
     paths = {"summary": out / "summary.csv", "details": out / "details.csv", "checks": out / "checks.csv",
              "html": out / "report.html"}
-    env = environment(command)
+    env = {**environment(command), **device_environment(results)}
     say("report.html")
     page = html_report.render(results, summ, env, load_errors, check_rows)
     # `verifier diff` reads environment.json to say what changed between two runs (torch version, machine)

@@ -28,6 +28,7 @@ from ..fd.finite_diff import FDResult, fd_options
 from ..fd.structured import structured_finite_differences
 from ..torch_side.autograd import TORCH_DTYPES, AutogradResult, forward_float64, run_autograd
 from ..torch_side.complex_autograd import is_complex_run
+from ..torch_side.device import DeviceUnavailable, describe, resolve
 from ..torch_side.forward_mode import DirectionalResult, check_forward_mode, kink_at
 from ..torch_side.second_order import check_second_order
 from ..verdict import kinks as kink_verdict
@@ -37,6 +38,8 @@ from ..verdict.compare import (
     element_columns,
     tolerance_for,
 )
+from ..verdict.device_allowance import names as allowance_names
+from . import on_device
 from .checks import Check, case_checks
 from .complex_run import run_complex
 from .jacobian import REPORT_ENTRIES, jacobian_at
@@ -93,6 +96,10 @@ class CaseResult:
     heat: list | None = None                      # heatgrid.grids over every element (idem)
     full_table: str | None = None                 # the parquet file holding every row (digest.write_full)
     jacobian: dict | None = None                  # exact J per input at the point: small cases that did not pass
+    device: str = "cpu"                           # where torch's side ran (docs/devices.md)
+    device_info: dict | None = None               # torch_side.device.describe: name, capability, flags
+    allowance: str = ""                           # the device allowances applied (verdict/device_allowance.py)
+    cross_device_max_abs_err: float = float("nan")   # max |device autograd − CPU autograd|
     _frame: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
@@ -129,7 +136,8 @@ class Runner:
     """
 
     def __init__(self, *, fd_max_elements: int | None = FD_MAX_ELEMENTS, forward_mode: bool = True,
-                 second_order: bool = True, cache=True, fd_overrides: dict | None = None) -> None:
+                 second_order: bool = True, cache=True, fd_overrides: dict | None = None,
+                 device: str | None = None) -> None:
         _freeze_baseline()
         self._models: dict[int, tuple[Case, object]] = {}
         self._probes: dict[int, tuple[Case, dict]] = {}   # per case: the complex-step probe's verdict
@@ -139,6 +147,7 @@ class Runner:
         self.second_order = second_order
         self.cache = default_cache() if cache is True else (cache if isinstance(cache, Cache) else None)
         self.fd_overrides = dict(fd_overrides or {})
+        self.device = device          # the run's device for cases without their own `device:` (None: cpu)
 
     def model(self, case: Case):
         """The case's symbolic side (a compiled tape or an elementwise template; see compiled.prepare)."""
@@ -159,6 +168,9 @@ class Runner:
         start = time.perf_counter()
         try:
             result = self._run(case, dtype)
+        except DeviceUnavailable as exc:   # a case asking for a device this machine lacks: skipped, with why
+            result = CaseResult(case, dtype, "skip", f"{exc.message} {exc.hint}",
+                                device=str(case.device or self.device))
         except CaseError as exc:
             result = CaseResult(case, dtype, "error", exc.message + (f" {exc.hint}" if exc.hint else ""))
         except Exception as exc:  # a broken case never stops the run
@@ -173,16 +185,20 @@ class Runner:
 
     def _run(self, case: Case, dtype: str) -> CaseResult:
         if is_complex_run(case, dtype):         # complex inputs or dtype: the realified route (complex.md)
+            _complex_on_cpu(resolve(case.device or self.device))
             return run_complex(case, dtype, CaseResult, _expected_error)
         values = {spec.name: spec.values() for spec in case.inputs}
         point = {spec.name: _round(values[spec.name], dtype) for spec in case.inputs if spec.dtype is None}
         repeat = int(case.options.get("repeat", 1))
+        device = resolve(case.device or self.device)
         # torch runs first: when a case cannot run, torch's own message is the clearest report
         ag = run_autograd(case, {**values, **point}, lambda shape: _weights(case, shape, dtype), dtype,
-                          repeat=repeat)
+                          repeat=repeat, device=device)
         if ag.complex_output and case.expect.error is None:    # real inputs, complex output (polar, 1j·x)
+            _complex_on_cpu(device)
             return run_complex(case, dtype, CaseResult, _expected_error)
-        result = CaseResult(case, dtype, "pass", grad_fn=ag.grad_fn, autograd=ag)
+        result = CaseResult(case, dtype, "pass", grad_fn=ag.grad_fn, autograd=ag, device=device.name,
+                            device_info=None if device.is_cpu else describe(device))
         if case.expect.error is not None:
             return _expected_error(result, ag, case.expect.error)
         if ag.error is not None:
@@ -198,11 +214,16 @@ class Runner:
         # structured inputs (cases/structure.py): gradients compared projected onto the structure, FD within it
         ex, ag = projected(case, cached_exact(self.cache, model, point, weights), ag)
         result.exact, result.route, result.autograd = ex, ex.route, ag
-        fd = structured_finite_differences(case, forward_float64(case, model.structural), point, model.wrt,
+        fd_device = resolve(case.fd_device) if case.fd_device else None       # `verifier run --fd-device`
+        forward = forward_float64(case, model.structural, fd_device)
+        fd = structured_finite_differences(case, forward, point, model.wrt,
                                            weights, dtype, **{**fd_options(case), **self.fd_overrides},
                                            max_elements=self.fd_max_elements, probe_memo=self._probe_memo(case))
         result.fd = fd
-        tol = tolerance_for(case, dtype)
+        if where := on_device.fd_where(device, fd_device):
+            fd.notes.insert(0, where)       # first: fd_note is cut to 120 characters in the summary
+        tol, allowed = on_device.allowances_for(device, dtype, ag, tolerance_for(case, dtype))
+        result.allowance = allowance_names(allowed)
         # the tape already knows when nothing is near a kink: skip the SymPy-walking detector then
         result.kinks = cached_kinks(self.cache, model, point, weights, ex.may_kink)
         accept = "non_finite" in case.accept
@@ -214,6 +235,12 @@ class Runner:
             columns["attribution"] = kink_attribution(columns, n)
         else:
             columns.update(_NO_KINK)
+        notes = [on_device.allowance_note(allowed)]
+        if not device.is_cpu:         # torch on the CPU beside it: the cross-device column (information only)
+            cross, result.cross_device_max_abs_err, note = on_device.cross_device(
+                case, {**values, **point}, lambda shape: _weights(case, shape, dtype), dtype, ag, columns)
+            columns.update(cross, device=device.name, allowance=result.allowance)
+            notes.append(note)
         result.columns = columns
         result.checks = case_checks(case, dtype, columns, ag, ex, tol)
         if len(columns["exact"]):          # the gradient check's row in checks.csv carries its numbers too
@@ -221,7 +248,6 @@ class Runner:
             gradient.max_abs_err = _nanmax(columns["abs_err"])
             gradient.max_rel_err = _nanmax(columns["rel_err"])
             gradient.elements = len(columns["exact"])
-        notes = []
         kink = (kink_verdict.verdict(case.kink, result.kinks, result.rows, strict=case.strict_kinks)
                 if case.kink or result.kinks.elements else None)
         if kink is not None:
@@ -230,18 +256,19 @@ class Runner:
         if ag.accumulated:
             result.rows = _with_accumulated(result.rows, ag.accumulated)
             notes.append(_accumulation_note(ag, int(case.options.get("repeat", 1))))
-        result.checks += self._directional(result, model, values, point, weights, tol)
+        result.checks += self._directional(result, model, values, point, weights, tol, device)
         failed = [c for c in result.checks if not c.ok]
         if failed:
             # a wrong number is a failure; values that are only inf or nan are their own outcome
             result.status = "non_finite" if all(c.non_finite for c in failed) else "fail"
-            result.message = "; ".join(f"{c.name}: {c.detail}" for c in failed)
+            result.message = "; ".join([*(f"{c.name}: {c.detail}" for c in failed), *filter(None, notes[:1])])
             result.jacobian = _small_jacobian(model, point)
         else:   # a passing run still reports what it showed (kinks, accumulation)
             result.message = "; ".join(n for n in notes if n)
         return result
 
-    def _directional(self, result: CaseResult, model: SymbolicModel, values, point, weights, tol) -> list[Check]:
+    def _directional(self, result: CaseResult, model: SymbolicModel, values, point, weights, tol,
+                     device=None) -> list[Check]:
         """The forward-mode and second-order checks that are switched on, as check rows."""
         case, dtype, out = result.case, result.dtype, []
         forward = self.forward_mode and case.check_enabled("forward_mode", dtype)
@@ -249,13 +276,20 @@ class Runner:
         kink = _kink_text(model, point, self.cache) if forward and second else None    # asked once for both
         if forward:
             result.forward_mode = check_forward_mode(case, model, values, point, dtype, tol, cache=self.cache,
-                                                     kink=kink)
+                                                     kink=kink, device=device)
             out.append(_as_check(result.forward_mode))
         if second:
             result.second_order = check_second_order(case, model, values, point, weights, dtype, tol,
-                                                     cache=self.cache, kink=kink)
+                                                     cache=self.cache, kink=kink, device=device)
             out.append(_as_check(result.second_order))
         return out
+
+
+def _complex_on_cpu(device) -> None:
+    """The complex route builds CPU tensors: a complex run asked for elsewhere is skipped, never checked on the CPU."""
+    if not device.is_cpu:
+        raise DeviceUnavailable(f"complex cases run on the CPU only for now, not on {device.name}",
+                                hint="Run complex cases without --device (or with device: cpu).")
 
 
 def _small_jacobian(model, point) -> dict | None:

@@ -18,6 +18,7 @@ from ..cases.language import Reading
 from ..cases.user_functions import load_functions
 from ..errors import CaseError
 from ..exact import mirror
+from .device import Device, OpRecorder, to_device
 
 TORCH_DTYPES = {
     "float64": torch.float64, "float32": torch.float32,
@@ -66,10 +67,12 @@ class AutogradResult:
     error_stage: str | None = None                # "forward" | "backward"
     accumulated: dict[str, np.ndarray] = field(default_factory=dict)           # .grad after a 2nd backward
     complex_output: bool = False                  # the output is complex: the run goes the complex route
+    ops: dict[str, int] = field(default_factory=dict)   # torch functions the forward called (device allowances)
 
 
-def make_leaves(case: Case, values: Mapping[str, np.ndarray], dtype: str) -> list[torch.Tensor]:
-    """Input tensors: floating ones in ``dtype`` (differentiated ones as leaves).
+def make_leaves(case: Case, values: Mapping[str, np.ndarray], dtype: str,
+                device: Device | None = None) -> list[torch.Tensor]:
+    """Input tensors on ``device`` (None: the CPU): floating ones in ``dtype`` (differentiated ones as leaves).
 
     Always copies (``torch.tensor``, never ``as_tensor``): a tensor sharing
     memory with ``values`` would let an in-place op on the torch side change
@@ -78,17 +81,20 @@ def make_leaves(case: Case, values: Mapping[str, np.ndarray], dtype: str) -> lis
     tensors = []
     for spec in case.inputs:
         if spec.dtype is not None:
-            tensors.append(torch.tensor(np.asarray(values[spec.name]), dtype=TORCH_DTYPES[spec.dtype]))
-        else:
-            t = torch.tensor(np.asarray(values[spec.name]), dtype=TORCH_DTYPES[dtype])
+            tensors.append(to_device(torch.tensor(np.asarray(values[spec.name]), dtype=TORCH_DTYPES[spec.dtype]),
+                                     device))
+        else:   # moved before requires_grad_: the leaf is the tensor on the device
+            t = to_device(torch.tensor(np.asarray(values[spec.name]), dtype=TORCH_DTYPES[dtype]), device)
             tensors.append(t.requires_grad_(spec.differentiated))
     return tensors
 
 
 def run_autograd(case: Case, values: Mapping[str, np.ndarray],
                  weights: Callable[[tuple[int, ...]], np.ndarray | None], dtype: str, *,
-                 repeat: int = 1, retain_graph: bool | None = None) -> AutogradResult:
+                 repeat: int = 1, retain_graph: bool | None = None, device: Device | None = None) -> AutogradResult:
     """Forward, then ``y.backward(v)`` with ``v = weights(y.shape)`` (no argument when that is None).
+
+    On ``device`` (None: the CPU) when given; the values come back to the CPU as float64.
 
     ``repeat`` > 1 calls backward again on the same graph, which shows
     accumulation into ``.grad`` (2x after two calls) or, without
@@ -96,24 +102,31 @@ def run_autograd(case: Case, values: Mapping[str, np.ndarray],
     """
     result = AutogradResult()
     fn = torch_callable(case)
-    tensors = make_leaves(case, values, dtype)
+    tensors = make_leaves(case, values, dtype, device)
     names = [spec.name for spec in case.inputs]
     result.leaves = {n: (t.is_leaf, type(t.grad_fn).__name__ if t.grad_fn else None)
                      for n, t in zip(names, tensors)}
+    recorder = OpRecorder() if device is not None and not device.is_cpu else None
     try:
-        y = fn(*tensors)
+        if recorder is None:
+            y = fn(*tensors)
+        else:
+            with recorder:
+                y = fn(*tensors)
     except Exception as exc:  # torch's own error is the result here
         result.error, result.error_stage = exc, "forward"
         return result
+    finally:
+        result.ops = recorder.ops if recorder is not None else {}
     if not isinstance(y, torch.Tensor):
         raise CaseError(f"the torch side returned a {type(y).__name__}, not a tensor", case=case.name,
                         hint="Make the expression return one tensor.")
-    result.output = y.detach().to(torch.float64).numpy().copy() if y.is_floating_point() else None
+    result.output = y.detach().cpu().to(torch.float64).numpy().copy() if y.is_floating_point() else None
     result.grad_fn = type(y.grad_fn).__name__ if y.grad_fn is not None else None
     result.output_shape = tuple(y.shape)
     result.complex_output = y.is_complex()
     result.weights = weights(tuple(y.shape))
-    v = None if result.weights is None else torch.as_tensor(result.weights, dtype=y.dtype)
+    v = None if result.weights is None else torch.as_tensor(result.weights, dtype=y.dtype, device=y.device)
     if retain_graph is None:
         retain_graph = repeat > 1 and case.options.get("retain_graph", True)
     try:
@@ -138,19 +151,27 @@ def _grads(names, tensors) -> dict[str, np.ndarray]:
     return out
 
 
-def forward_float64(case: Case, structural: Mapping[str, np.ndarray]) -> Callable[[Mapping[str, torch.Tensor]], torch.Tensor]:
-    """The torch forward in float64 as ``f(floating inputs by name) -> output``, for finite differences."""
+def forward_float64(case: Case, structural: Mapping[str, np.ndarray],
+                    device: Device | None = None) -> Callable[[Mapping[str, torch.Tensor]], torch.Tensor]:
+    """The torch forward in float64 as ``f(floating inputs by name) -> output``, for finite differences.
+
+    On the CPU unless ``device`` is given (``--fd-device``): then the inputs go
+    to the device and the output comes back to the CPU.
+    """
     fn = torch_callable(case)
+    moved = device is not None and device.tensor.type != "cpu"
 
     def f(floats: Mapping[str, torch.Tensor]) -> torch.Tensor:
         args = []
         for spec in case.inputs:
             if spec.dtype is None:
-                args.append(floats[spec.name])
+                args.append(to_device(floats[spec.name], device))
             else:
-                args.append(torch.tensor(np.asarray(structural[spec.name]), dtype=TORCH_DTYPES[spec.dtype]))
+                args.append(to_device(torch.tensor(np.asarray(structural[spec.name]),
+                                                   dtype=TORCH_DTYPES[spec.dtype]), device))
         with torch.no_grad():
-            return fn(*args)
+            y = fn(*args)
+        return y.cpu() if moved and isinstance(y, torch.Tensor) else y
     return f
 
 
@@ -159,4 +180,4 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     t = t.detach()
     if getattr(t, "_is_zerotensor", lambda: False)():
         return np.zeros(tuple(t.shape))
-    return t.to(torch.float64).numpy().copy()
+    return t.cpu().to(torch.float64).numpy().copy()     # copied to the CPU first: MPS has no float64

@@ -29,6 +29,7 @@ from ..exact.cache import cached_arrays, cached_text
 from ..exact.tangent import at_kink, exact_jvp
 from ..verdict.compare import non_finite, within
 from .autograd import TORCH_DTYPES, make_leaves, to_numpy, torch_callable
+from .device import Device
 
 #: Seeds of the random directions (forward mode uses u, second order w).
 FORWARD_SEED = 4_2024
@@ -106,14 +107,15 @@ def compare(name: str, label: str, torch_vals: Mapping[str, np.ndarray], exact_v
 
 
 def torch_jvp(case: Case, values: Mapping[str, np.ndarray], dtype: str,
-              direction: Mapping[str, np.ndarray]) -> np.ndarray:
-    """torch's J·u: the output's tangent under ``torch.autograd.forward_ad``, as float64."""
+              direction: Mapping[str, np.ndarray], device: Device | None = None) -> np.ndarray:
+    """torch's J·u: the output's tangent under ``torch.autograd.forward_ad`` (on ``device``), as float64."""
     fn = torch_callable(case)
-    tensors = [t.detach() for t in make_leaves(case, values, dtype)]
+    tensors = [t.detach() for t in make_leaves(case, values, dtype, device)]
     with warnings.catch_warnings(), fwad.dual_level():
         # torch's forward AD of a custom Function warns about torch.jit.script internally; not ours to show
         warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=DeprecationWarning)
-        args = [fwad.make_dual(t, torch.as_tensor(direction[spec.name], dtype=t.dtype)) if spec.differentiated
+        args = [fwad.make_dual(t, torch.as_tensor(direction[spec.name], dtype=t.dtype, device=t.device))
+                if spec.differentiated
                 else t for spec, t in zip(case.inputs, tensors)]
         y = fn(*args)
         if not isinstance(y, torch.Tensor):
@@ -150,8 +152,8 @@ def kink_skip(check: str, what: str, why: str, model, point, cache, kink: str | 
 
 def check_forward_mode(case: Case, model, values: Mapping[str, np.ndarray], point: Mapping[str, np.ndarray],
                        dtype: str, tol: Tolerance, *, seed: int = FORWARD_SEED, cache=None,
-                       kink: str | None = None) -> DirectionalResult:
-    """torch's forward-mode J·u against the exact J·u, for one case at one dtype.
+                       kink: str | None = None, device: Device | None = None) -> DirectionalResult:
+    """torch's forward-mode J·u (on ``device``, None: the CPU) against the exact J·u, for one case at one dtype.
 
     ``cache`` (a :class:`verifier.exact.cache.Cache`) keeps the exact J·u at the
     point and direction; torch's forward AD always runs. ``kink``: what
@@ -162,7 +164,7 @@ def check_forward_mode(case: Case, model, values: Mapping[str, np.ndarray], poin
         return skip
     u = directions(case, dtype, seed)
     try:
-        got = torch_jvp(case, {**values, **point}, dtype, u)
+        got = torch_jvp(case, {**values, **point}, dtype, u, device)
     except CaseError:
         raise
     except Exception as exc:   # no forward-mode formula: a missing feature, reported as a skip

@@ -32,6 +32,7 @@ from ..exact.evaluation import PRECISION_DIGITS, real_value
 from ..exact.tangent import symbolic_tangent
 from ..exact.tape import compile_tape, symbol_leaves
 from .autograd import make_leaves, torch_callable
+from .device import Device
 from .forward_mode import FORWARD_SEED, DirectionalResult, compare, directions, kink_skip
 
 #: Cases with more Jacobian entries (outputs × differentiated input elements) skip the check.
@@ -94,30 +95,30 @@ def exact_hvp(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None
 
 
 def torch_hvp(case: Case, values: Mapping[str, np.ndarray], weights: np.ndarray | None, dtype: str,
-              direction: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """torch's H·w by double backward (``create_graph=True``), per differentiated input, as float64."""
+              direction: Mapping[str, np.ndarray], device: Device | None = None) -> dict[str, np.ndarray]:
+    """torch's H·w by double backward (``create_graph=True``, on ``device``), per differentiated input, as float64."""
     fn = torch_callable(case)
-    tensors = make_leaves(case, values, dtype)
+    tensors = make_leaves(case, values, dtype, device)
     wrt = [(spec.name, t) for spec, t in zip(case.inputs, tensors) if spec.differentiated]
     y = fn(*tensors)
-    s = y.sum() if weights is None else (y * torch.as_tensor(weights, dtype=y.dtype)).sum()
+    s = y.sum() if weights is None else (y * torch.as_tensor(weights, dtype=y.dtype, device=y.device)).sum()
     grads = torch.autograd.grad(s, [t for _, t in wrt], create_graph=True, allow_unused=True)
-    terms = [(g * torch.as_tensor(direction[name], dtype=g.dtype)).sum()
+    terms = [(g * torch.as_tensor(direction[name], dtype=g.dtype, device=g.device)).sum()
              for (name, _), g in zip(wrt, grads) if g is not None and g.requires_grad]
     zeros = {name: np.zeros(tuple(t.shape)) for name, t in wrt}
     if not terms:                               # the gradient is constant: H = 0
         return zeros
     second = torch.autograd.grad(sum(terms), [t for _, t in wrt], allow_unused=True)
     # force=True: torch may hand back a ZeroTensor (abs has second derivative 0), which numpy() refuses
-    return {name: zeros[name] if h is None else h.detach().to(torch.float64).numpy(force=True).copy()
+    return {name: zeros[name] if h is None else h.detach().cpu().to(torch.float64).numpy(force=True).copy()
             for (name, _), h in zip(wrt, second)}
 
 
 def check_second_order(case: Case, model, values: Mapping[str, np.ndarray], point: Mapping[str, np.ndarray],
                        weights: np.ndarray | None, dtype: str, tol: Tolerance, *,
                        seed: int = FORWARD_SEED + 1, limit: int = SECOND_ORDER_LIMIT,
-                       cache=None, kink: str | None = None) -> DirectionalResult:
-    """Double backward's H·w against the exact H·w, for one case at one dtype (skipped above ``limit``).
+                       cache=None, kink: str | None = None, device: Device | None = None) -> DirectionalResult:
+    """Double backward's H·w (on ``device``) against the exact H·w, for one case at one dtype (skipped above ``limit``).
 
     ``cache`` (a :class:`verifier.exact.cache.Cache`) keeps the exact H·w at the
     point and direction, as it keeps exact Jᵀv; torch's side always runs.
@@ -131,7 +132,7 @@ def check_second_order(case: Case, model, values: Mapping[str, np.ndarray], poin
         return skip
     w = directions(case, dtype, seed)
     try:
-        got = torch_hvp(case, {**values, **point}, weights, dtype, w)
+        got = torch_hvp(case, {**values, **point}, weights, dtype, w, device)
     except Exception as exc:   # no double-backward formula: a missing feature, reported as a skip
         return DirectionalResult("second_order", "skip",
                                  f"torch cannot differentiate twice here: {type(exc).__name__}: {str(exc)[:200]}")
