@@ -29,8 +29,14 @@ from .selection import stacked
 
 
 def _along(x, dim):
-    """(x with dim moved to the front, a function undoing the move)."""
+    """(x with dim moved to the front, a function undoing the move).
+
+    A 0-d tensor is, as in torch's index_* ops, a 1-d tensor of one element along dim 0 or -1;
+    the undoing function gives the 0-d shape back.
+    """
     d = norm_dim(dim, x.ndim)
+    if x.ndim == 0:
+        return x.reshape(1).copy(), lambda y: y.reshape(())
     return np.moveaxis(x, d, 0).copy(), lambda y: np.moveaxis(y, 0, d)
 
 

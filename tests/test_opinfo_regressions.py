@@ -1,0 +1,84 @@
+"""False alarms and crashes found by benchmarks/opinfo_sweep.py, each pinned by its OpInfo sample.
+
+Every sample is written as the case the sweep builds from it (float64, random grad_output).
+Where a wrong gradient is possible, a planted wrong twin (the exact side of a different
+function) must still fail: a fix that makes the right case pass must not make every case pass.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from verifier import Runner, make_case
+
+X0 = {"value": 0.5, "requires_grad": True}
+S0 = {"value": -1.25, "requires_grad": True}
+X1 = {"value": [0.5], "requires_grad": True}
+S1 = {"value": [-1.25], "requires_grad": True}
+I1 = {"value": [0], "dtype": "int64"}
+
+
+def run(name, inputs, forward=None, *, torch=None, sympy=None):
+    if forward is not None:
+        case = make_case(name, inputs, forward=forward, grad_output="random")
+    else:
+        case = make_case(name, inputs, torch=torch, sympy=sympy, grad_output="random")
+    return Runner(cache=None).run(case, "float64")
+
+
+# index_add / index_copy / index_fill / index_reduce on a 0-d input: torch treats it as one
+# element along dim 0; the mirror raised numpy's AxisError (op_db samples 0-2 of each).
+LOW_DIM = [
+    pytest.param({"x": X0, "i": I1, "s": S0}, "torch.index_add(x, 0, i, s, alpha=-1)", id="index_add-0d"),
+    pytest.param({"x": X0, "i": I1, "s": S0}, "torch.index_add(x, -1, i, s, alpha=2)", id="index_add-0d-dim-1"),
+    pytest.param({"x": X0, "i": I1, "s": S0}, "torch.index_copy(x, 0, i, s)", id="index_copy-0d"),
+    pytest.param({"x": X0, "i": I1}, "torch.index_fill(x, 0, i, -4.826984902407649)", id="index_fill-0d"),
+    pytest.param({"x": X0, "i": I1, "s": S0}, "torch.index_reduce(x, 0, i, s, 'prod', include_self=True)",
+                 id="index_reduce-prod-0d"),
+    pytest.param({"x": X0, "i": I1, "s": S0}, "torch.index_reduce(x, 0, i, s, 'mean', include_self=False)",
+                 id="index_reduce-mean-0d"),
+    pytest.param({"x": X0, "i": I1, "s": S0}, "torch.index_reduce(x, 0, i, s, 'amax', include_self=True)",
+                 id="index_reduce-amax-0d"),
+    pytest.param({"x": X1, "i": I1, "s": S1}, "torch.index_reduce(x, 0, i, s, 'amin', include_self=True)",
+                 id="index_reduce-amin-1d"),
+]
+
+
+@pytest.mark.parametrize("inputs, forward", LOW_DIM)
+def test_index_ops_on_a_0d_input_follow_torchs_shape_rule(inputs, forward):
+    result = run("opinfo.index", inputs, forward)
+    assert result.status == "pass", result.message
+
+
+@pytest.mark.parametrize("torch_text, wrong", [
+    pytest.param("torch.index_add(x, 0, i, s, alpha=-1)", "torch.index_add(x, 0, i, s, alpha=2)", id="alpha"),
+    pytest.param("torch.index_copy(x, 0, i, s)", "torch.index_add(x, 0, i, s)", id="copy-vs-add"),
+    pytest.param("torch.index_reduce(x, 0, i, s, 'prod', include_self=True)",
+                 "torch.index_reduce(x, 0, i, s, 'prod', include_self=False)", id="include_self"),
+])
+def test_a_wrong_0d_index_gradient_is_still_caught(torch_text, wrong):
+    result = run("opinfo.index.wrong", {"x": X0, "i": I1, "s": S0}, torch=torch_text, sympy=wrong)
+    assert result.status == "fail", result.message
+
+
+# linalg.inv / pinv (and det, cholesky, which share the batching) of an empty batch: torch returns
+# an empty result; the mirror indexed the first matrix of the batch (IndexError).
+@pytest.mark.parametrize("shape, forward", [
+    pytest.param([0, 2, 2], "torch.linalg.inv(x)", id="inv"),
+    pytest.param([0, 3, 2], "torch.linalg.pinv(x)", id="pinv-tall"),
+    pytest.param([0, 2, 3], "torch.linalg.pinv(x)", id="pinv-wide"),
+    pytest.param([0, 2, 2], "torch.linalg.det(x)", id="det"),
+    pytest.param([2, 0, 2, 2], "torch.linalg.inv(x).sum() + x.sum()", id="inv-sum"),
+])
+def test_linalg_of_an_empty_batch_is_checked(shape, forward):
+    result = run("opinfo.linalg.empty", {"x": {"shape": shape, "fill": 0, "requires_grad": True}}, forward)
+    assert result.status == "pass", result.message
+
+
+def test_a_wrong_gradient_next_to_an_empty_batch_is_still_caught():
+    # The empty batch contributes nothing; the other input's wrong gradient must still fail.
+    inputs = {"x": {"shape": [0, 2, 2], "fill": 0, "requires_grad": True},
+              "y": {"value": [0.5, -1.5], "requires_grad": True}}
+    result = run("opinfo.linalg.empty.wrong", inputs, torch="torch.linalg.inv(x).sum() + (y * y).sum()",
+                 sympy="torch.linalg.inv(x).sum() + (y * y * y).sum()")
+    assert result.status == "fail", result.message
