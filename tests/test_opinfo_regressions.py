@@ -82,3 +82,33 @@ def test_a_wrong_gradient_next_to_an_empty_batch_is_still_caught():
     result = run("opinfo.linalg.empty.wrong", inputs, torch="torch.linalg.inv(x).sum() + (y * y).sum()",
                  sympy="torch.linalg.inv(x).sum() + (y * y * y).sum()")
     assert result.status == "fail", result.message
+
+
+# linalg.pinv(A, rtol=1.0) (op_db sample 1): torch cuts every singular value below rtol * sigma_max
+# (here all of them: the output is 0); the mirror ignored the cut-off and failed the case. A
+# cut-off has no closed form: it is refused, saying so; the default and 0 keep running.
+PINV_A = [[2.0, 0.5], [0.25, 1.5], [1.0, -1.0]]
+
+
+@pytest.mark.parametrize("forward, what", [
+    pytest.param("torch.linalg.pinv(x, rtol=1.0)", "rtol 1", id="rtol"),
+    pytest.param("torch.linalg.pinv(x, atol=0.5)", "atol", id="atol"),
+    pytest.param("torch.linalg.pinv(x, rtol=r)", "rtol (a tensor)", id="rtol-tensor"),
+])
+def test_a_pinv_cut_off_is_refused_with_a_reason(forward, what):
+    result = run("opinfo.pinv.cut", {"x": PINV_A, "r": {"value": 1.0, "requires_grad": False}}, forward)
+    assert result.status == "error"
+    assert f"pinv: {what}" in result.message and "Leave atol and rtol unset" in result.message
+
+
+@pytest.mark.parametrize("forward", ["torch.linalg.pinv(x)", "torch.linalg.pinv(x, rtol=None)",
+                                     "torch.linalg.pinv(x, atol=0.0, rtol=0)"])
+def test_pinv_without_a_cut_off_still_runs(forward):
+    result = run("opinfo.pinv", {"x": PINV_A}, forward)
+    assert result.status == "pass", result.message
+
+
+def test_a_wrong_pinv_gradient_is_still_caught():
+    result = run("opinfo.pinv.wrong", {"x": PINV_A}, torch="torch.linalg.pinv(x)",
+                 sympy="torch.linalg.pinv(x * 1.0001)")
+    assert result.status == "fail", result.message

@@ -31,6 +31,17 @@ def _int_pivots(args, kwargs):
     return (args[0], torch.as_tensor(args[1]).int(), *args[2:]), kwargs
 
 
+def _cuts(value) -> bool:
+    """Whether a pinv atol/rtol may cut singular values: anything but None or the number 0."""
+    if value is None:
+        return False
+    return isinstance(value, np.ndarray) or not (isinstance(value, (int, float, sympy.Number)) and value == 0)
+
+
+def _shown(value) -> str:
+    return "(a tensor)" if isinstance(value, np.ndarray) else str(value)
+
+
 def _t(a):
     return np.swapaxes(as_obj(a), -1, -2)
 
@@ -38,6 +49,15 @@ def _t(a):
 @register("pinv", torch=torch.linalg.pinv,
           doc="(A^T A)^-1 A^T (full column rank) or A^T (A A^T)^-1 (full row rank)")
 def pinv(input, *, atol=None, rtol=None, hermitian=False):
+    for name, value in (("atol", atol), ("rtol", rtol)):
+        if _cuts(value):
+            raise unsupported(f"pinv: {name} {_shown(value)} is not supported: torch then sets the singular values "
+                              f"below the cut-off to zero, which has no closed form here",
+                              hint="Leave atol and rtol unset (torch's default cut-off, eps * max(m, n) * "
+                                   "sigma_max, keeps every singular value of a full-rank input), or set them to 0.")
+    if hermitian:
+        raise unsupported("pinv: hermitian=True is not supported: torch then reads only the lower triangle "
+                          "of the input", hint="Write torch.linalg.pinv(A) of the symmetric input itself.")
     a = as_obj(input)
     m, n = a.shape[-2:]
     if m >= n:
