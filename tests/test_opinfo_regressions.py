@@ -112,3 +112,25 @@ def test_a_wrong_pinv_gradient_is_still_caught():
     result = run("opinfo.pinv.wrong", {"x": PINV_A}, torch="torch.linalg.pinv(x)",
                  sympy="torch.linalg.pinv(x * 1.0001)")
     assert result.status == "fail", result.message
+
+
+# msort of op_db's 8000-element sample ran past every time limit (n^2 rank comparisons): refused
+# at build, saying how many elements are supported; short sorts still run and still catch a bug.
+def test_a_sort_too_long_for_the_rank_formula_is_refused_at_once():
+    from verifier.exact.mirror.selection import SORT_MAX
+    result = run("opinfo.msort.long", {"x": {"shape": [8000], "sample": "normal", "seed": 1}}, "torch.msort(x)")
+    assert result.status == "error"
+    assert "sorting 8000 elements along one dim is not supported" in result.message
+    assert f"at most {SORT_MAX} elements" in result.message
+
+
+@pytest.mark.parametrize("forward", ["torch.msort(x)", "torch.sort(x, 0, descending=True)", "torch.topk(x, 2, 0)"])
+def test_short_sorts_still_run(forward):
+    result = run("opinfo.msort", {"x": {"shape": [5, 3], "sample": "normal", "seed": 2}}, forward)
+    assert result.status == "pass", result.message
+
+
+def test_a_wrong_sort_gradient_is_still_caught():
+    result = run("opinfo.msort.wrong", {"x": {"shape": [5, 3], "sample": "normal", "seed": 2}},
+                 torch="torch.msort(x)", sympy="torch.msort(x * 1.001)")
+    assert result.status == "fail", result.message
