@@ -134,3 +134,71 @@ def test_a_wrong_sort_gradient_is_still_caught():
     result = run("opinfo.msort.wrong", {"x": {"shape": [5, 3], "sample": "normal", "seed": 2}},
                  torch="torch.msort(x)", sympy="torch.msort(x * 1.001)")
     assert result.status == "fail", result.message
+
+
+# linalg.solve of op_db's 5x5 samples timed out: SymPy's diff of the elimination's rational trees
+# (777k tree nodes x elements) took minutes; such cases now take the reverse sweep alone.
+SOLVE_A = [[3.1, 0.2, -0.5, 0.3, 0.1], [0.4, 2.7, 0.2, -0.6, 0.3], [-0.2, 0.5, 3.3, 0.1, -0.4],
+           [0.6, -0.1, 0.2, 2.9, 0.5], [0.1, 0.3, -0.4, 0.2, 3.5]]
+SOLVE_B = [0.5, -1.0, 1.5, 0.25, -0.75]
+
+
+def test_a_5x5_solve_takes_the_sweep_route_and_is_checked():
+    from verifier.exact import compiled
+    from verifier.exact.symbolic import build
+    case = make_case("opinfo.solve", {"a": SOLVE_A, "b": SOLVE_B}, forward="torch.linalg.solve(a, b)")
+    assert not compiled.compile_model(build(case), case).has_jacobian
+    result = run("opinfo.solve", {"a": SOLVE_A, "b": SOLVE_B}, "torch.linalg.solve(a, b)")
+    assert result.status == "pass", result.message
+
+
+def test_a_wrong_5x5_solve_gradient_is_still_caught():
+    result = run("opinfo.solve.wrong", {"a": SOLVE_A, "b": SOLVE_B}, torch="torch.linalg.solve(a, b)",
+                 sympy="torch.linalg.solve(a.T, b)")
+    assert result.status == "fail", result.message
+
+
+# index_put with a bool mask (op_db sample 1) was refused ("expected an integer index array");
+# torch indexes with the mask's nonzero positions.
+MASK_INPUTS = {"x": {"shape": [5, 5], "sample": "normal", "seed": 3},
+               "m": {"value": [1, 1, 0, 1, 0], "dtype": "bool"},
+               "w": {"value": [1, 0, 0, 1, 1], "dtype": "bool"},
+               "v": {"shape": [5], "sample": "normal", "seed": 4}}
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_index_put_with_a_bool_mask(accumulate):
+    result = run("opinfo.index_put.mask", MASK_INPUTS, f"torch.index_put(x, (m,), v, accumulate={accumulate})")
+    assert result.status == "pass", result.message
+
+
+def test_index_put_with_the_wrong_mask_is_caught():
+    result = run("opinfo.index_put.mask.wrong", MASK_INPUTS, torch="torch.index_put(x, (m,), v)",
+                 sympy="torch.index_put(x, (w,), v)")
+    assert result.status == "fail", result.message
+
+
+# F.pad(x, (1, 2), 'reflect') of a (0, 3, 3) input (op_db sample 2): the size check also read the
+# unpadded empty dim ("padding must be smaller than the dim it pads"); torch pads it.
+def test_reflect_pad_of_an_input_with_an_empty_unpadded_dim():
+    result = run("opinfo.pad.reflect", {"x": {"shape": [0, 3, 3], "fill": 0, "requires_grad": True}},
+                 "F.pad(x, (1, 2), 'reflect')")
+    assert result.status == "pass", result.message
+
+
+def test_reflect_pad_as_wide_as_the_dim_is_still_refused_by_the_mirror():
+    import numpy as np
+    import sympy
+
+    from verifier.errors import ExpressionError
+    from verifier.exact.mirror.resample import pad
+    x = np.array(sympy.symbols("a:6"), dtype=object).reshape(2, 3)
+    with pytest.raises(ExpressionError, match="reflect padding must be smaller"):
+        pad(x, (3, 0), "reflect")
+    assert pad(np.empty((0, 3, 3), dtype=object), (1, 2), "reflect").shape == (0, 3, 6)
+
+
+def test_a_wrong_reflect_pad_is_still_caught():
+    result = run("opinfo.pad.reflect.wrong", {"x": {"shape": [1, 3], "sample": "normal", "seed": 5}},
+                 torch="F.pad(x, (1, 2), 'reflect')", sympy="F.pad(x, (1, 2), 'replicate')")
+    assert result.status == "fail", result.message

@@ -105,7 +105,10 @@ def index_reduce(input, dim, index, source, reduce, *, include_self=True):
           doc="out = input; out[indices] = values (or += with accumulate)")
 def index_put(input, indices, values, accumulate=False):
     out = as_obj(input).copy()
-    idx = tuple(index_array(i) for i in indices)
+    idx = []
+    for i in indices:          # a bool mask indexes as its nonzero positions, one array per dim it spans
+        mask = np.asarray(i)
+        idx.extend(np.nonzero(mask) if mask.dtype == bool else [index_array(i)])
     positions = np.broadcast_arrays(*idx)
     v = np.broadcast_to(as_obj(values), positions[0].shape + out.shape[len(idx):])
     for n, at in enumerate(zip(*(p.reshape(-1) for p in positions))):

@@ -81,8 +81,9 @@ def pad(input, pad, mode="constant", value=None):
     lo, hi = [0] * x.ndim, [0] * x.ndim
     for k in range(len(pads) // 2):
         lo[x.ndim - 1 - k], hi[x.ndim - 1 - k] = pads[2 * k], pads[2 * k + 1]
-    if mode == "reflect" and any(max(a, b) >= n for a, b, n in zip(lo, hi, x.shape)):
-        raise unsupported("pad: reflect padding must be smaller than the dim it pads")
+    if mode == "reflect" and any((a or b) and max(a, b) >= n for a, b, n in zip(lo, hi, x.shape)):
+        raise unsupported("pad: reflect padding must be smaller than the dim it pads",
+                          hint="torch refuses it too: pad each dim by less than its size.")
     fill = sym_number(0 if value is None else value)
     shape = tuple(n + a + b for n, a, b in zip(x.shape, lo, hi))
     if min(shape, default=1) < 0:
