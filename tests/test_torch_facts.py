@@ -74,6 +74,8 @@ def _named(result, fact, check):
     pytest.param({"x": TRIGAMMA_POINTS}, "torch.mvlgamma(x, 1)", "trigamma-float64", "second_order",
                  id="mvlgamma-second-order"),
     pytest.param({"x": TRIGAMMA_POINTS}, "torch.digamma(x)", "trigamma-float64", "gradient", id="digamma-gradient"),
+    pytest.param({"x": [-2.5, 0.5, 2.5]}, "F.hardsigmoid(x)", "hardsigmoid-float32-sixth", "gradient",
+                 id="hardsigmoid-gradient"),
     pytest.param({"x": [-18.0, 0.0, 1.0]}, "torch.logcumsumexp(x, 0)", "logcumsumexp-jvp-eps", "forward_mode",
                  id="logcumsumexp-forward"),
     pytest.param({"x": [1.5, 2.0, 3.0], "s": [2.0, 4.0], "i": {"value": [0, 2], "dtype": "int64"}},
