@@ -202,3 +202,34 @@ def test_a_wrong_reflect_pad_is_still_caught():
     result = run("opinfo.pad.reflect.wrong", {"x": {"shape": [1, 3], "sample": "normal", "seed": 5}},
                  torch="F.pad(x, (1, 2), 'reflect')", sympy="F.pad(x, (1, 2), 'replicate')")
     assert result.status == "fail", result.message
+
+
+# The sweep's refusals: each says what is unsupported and what to do instead.
+def _refusal(call):
+    from verifier.errors import ExpressionError
+    with pytest.raises(ExpressionError) as info:
+        call()
+    return info.value
+
+
+def test_the_sweeps_refusals_say_what_to_do():
+    import numpy as np
+    import sympy
+
+    from verifier.exact.mirror import elementwise, factors, resample
+
+    def symbols(*shape):
+        return np.array(sympy.symbols(f"s:{int(np.prod(shape))}"), dtype=object).reshape(shape)
+
+    cases = [
+        (lambda: elementwise.div(symbols(2), symbols(2), rounding_mode="trunc"), "rounding_mode='trunc'",
+         "torch.trunc(a / b)"),
+        (lambda: factors.householder_product(symbols(2, 3, 2), symbols(2, 2)), "only a 2-d A", "A[0]"),
+        (lambda: resample.grid_sample(symbols(1, 1, 2, 2), symbols(1, 2, 2, 2), padding_mode="border"),
+         "padding_mode='border'", "padding_mode='zeros'"),
+        (lambda: factors.pinv(symbols(3, 2), rtol=0.5), "pinv: rtol", "Leave atol and rtol unset"),
+    ]
+    for call, what, todo in cases:
+        err = _refusal(call)
+        assert what in err.message, err.message
+        assert todo in (err.hint or ""), err.hint

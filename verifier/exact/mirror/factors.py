@@ -104,7 +104,9 @@ def _lu_parts(LU):
           doc="X = U^-1 L^-1 P^T B with A = P L U packed in (LU, pivots)")
 def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
     if not left or adjoint:
-        raise unsupported("lu_solve: only left=True, adjoint=False is supported")
+        raise unsupported("lu_solve: only left=True, adjoint=False is supported",
+                          hint="Solve A X = B: drop left= and adjoint=, or write the solve with "
+                               "torch.linalg.solve on the unpacked factors.")
     lower, upper = _lu_parts(LU)
     perm = as_obj(_permutation(pivots, lower.shape[0]))
     y = solve_triangular(lower, matmul(_t(perm), B), upper=False, unitriangular=True)
@@ -134,7 +136,8 @@ def _householder_q(a, tau):
 def householder_product(A, tau):
     a = as_obj(A)
     if a.ndim != 2:
-        raise unsupported("householder_product: only a 2-d A is supported")
+        raise unsupported("householder_product: only a 2-d A is supported (no batch dims)",
+                          hint="Check one matrix of the batch, e.g. torch.linalg.householder_product(A[0], tau[0]).")
     return _householder_q(a, tau)[:, : a.shape[1]]
 
 

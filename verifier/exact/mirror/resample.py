@@ -189,8 +189,9 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     """torch.nn.functional.grid_sample on 4-d inputs, bilinear with zero padding."""
     x, g = as_obj(input), as_obj(grid)
     if mode != "bilinear" or padding_mode != "zeros" or x.ndim != 4:
-        raise unsupported("grid_sample: only mode='bilinear', padding_mode='zeros' on 4-d inputs "
-                          "is supported")
+        raise unsupported(f"grid_sample: mode={mode!r}, padding_mode={padding_mode!r} on a {x.ndim}-d input is "
+                          f"not supported", hint="Use mode='bilinear', padding_mode='zeros' on a 4-d (N, C, H, W) "
+                                                 "input, the one form the mirror has.")
     n_batch, channels, height, width = x.shape
     if g.shape[0] != n_batch or g.ndim != 4 or g.shape[3] != 2:
         raise unsupported(f"grid_sample: grid {g.shape} is not (N, H_out, W_out, 2) for input {x.shape}")
