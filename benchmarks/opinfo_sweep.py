@@ -230,9 +230,9 @@ def main(argv=None) -> int:
         ops_hit = sorted({r.case.tags[1] for r in rs})
         # the verifier names a documented torch fact in the failed check's text (verdict/torch_facts.py)
         facts = {m.group(1) if (m := re.search(r"known torch fact '([^']+)'", r.message)) else "" for r in rs}
-        fact = facts.pop() if len(facts) == 1 and status == "fail" else ""     # every result in the group: one fact
+        fact = "', '".join(sorted(facts)) if "" not in facts and status == "fail" else ""   # every result: a fact
         print(f"  {len(rs):4d} {status:20s} [{', '.join(ops_hit[:6])}{', ...' if len(ops_hit) > 6 else ''}] {text}"
-              + (f"  <- torch fact '{fact}' (docs/torch-findings.md)" if fact else ""))
+              + (f"  <- torch facts '{fact}' (docs/torch-findings.md)" if fact else ""))
         print(f"       e.g. {rs[0].name}: {rs[0].case.description[:150]}")
     print("\nrefused samples, grouped by reason:")
     for reason, n in refusals.most_common():

@@ -233,3 +233,13 @@ def test_the_sweeps_refusals_say_what_to_do():
         err = _refusal(call)
         assert what in err.message, err.message
         assert todo in (err.hint or ""), err.hint
+
+
+def test_pinv_hermitian_of_a_symmetric_input_still_runs():
+    # op_db's linalg.pinv.hermitian samples: A + A^T with structure: symmetric, as the sweep writes them
+    a = {"value": [[2.0, 0.5, 0.25], [0.5, 1.5, -0.5], [0.25, -0.5, 3.0]], "structure": "symmetric"}
+    result = run("opinfo.pinv.hermitian", {"x": a}, "torch.linalg.pinv(x, hermitian=True)")
+    assert result.status == "pass", result.message
+    wrong = run("opinfo.pinv.hermitian.wrong", {"x": a}, torch="torch.linalg.pinv(x, hermitian=True)",
+                sympy="torch.linalg.pinv(x * 1.0001)")
+    assert wrong.status == "fail", wrong.message

@@ -55,9 +55,6 @@ def pinv(input, *, atol=None, rtol=None, hermitian=False):
                               f"below the cut-off to zero, which has no closed form here",
                               hint="Leave atol and rtol unset (torch's default cut-off, eps * max(m, n) * "
                                    "sigma_max, keeps every singular value of a full-rank input), or set them to 0.")
-    if hermitian:
-        raise unsupported("pinv: hermitian=True is not supported: torch then reads only the lower triangle "
-                          "of the input", hint="Write torch.linalg.pinv(A) of the symmetric input itself.")
     a = as_obj(input)
     m, n = a.shape[-2:]
     if m >= n:
