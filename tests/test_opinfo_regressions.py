@@ -243,3 +243,16 @@ def test_pinv_hermitian_of_a_symmetric_input_still_runs():
     wrong = run("opinfo.pinv.hermitian.wrong", {"x": a}, torch="torch.linalg.pinv(x, hermitian=True)",
                 sympy="torch.linalg.pinv(x * 1.0001)")
     assert wrong.status == "fail", wrong.message
+
+
+# linalg.pinv.hermitian sample 2: an empty batch of symmetric matrices crashed the structured
+# finite differences (reshape(-1) of a zero-size array); it has nothing to compare and passes.
+def test_an_empty_batch_of_structured_matrices_is_checked():
+    x = {"shape": [0, 3, 3], "fill": 0, "structure": "symmetric"}
+    result = run("opinfo.pinv.hermitian.empty", {"x": x}, "torch.linalg.pinv(x, hermitian=True)")
+    assert result.status == "pass", result.message
+    y = {"value": [0.5, -1.5], "requires_grad": True}
+    wrong = run("opinfo.pinv.hermitian.empty.wrong", {"x": x, "y": y},
+                torch="torch.linalg.pinv(x, hermitian=True).sum() + (y * y).sum()",
+                sympy="torch.linalg.pinv(x, hermitian=True).sum() + (y * y * y).sum()")
+    assert wrong.status == "fail", wrong.message
