@@ -42,10 +42,6 @@ from verifier.errors import CaseError  # noqa: E402
 from verifier.exact import mirror  # noqa: E402
 from verifier.run.isolation import run_cases  # noqa: E402
 
-#: Causes that are torch's documented behaviour, not the verifier's (docs/cases.md).
-TORCH_FACTS = {
-    "hardsigmoid": "torch's hardsigmoid backward uses float32's 1/6 in float64 (docs/cases.md)",
-}
 PREFIXES = {"": "torch.", "nn.functional": "F.", "linalg": "torch.linalg.", "special": "torch.special."}
 
 
@@ -232,10 +228,11 @@ def main(argv=None) -> int:
     print("\nnon-passes, grouped by cause (count, status, ops, cause, one example):")
     for (status, text), rs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         ops_hit = sorted({r.case.tags[1] for r in rs})
-        facts = {TORCH_FACTS.get(o.split(".")[-1], "") for o in ops_hit}
-        fact = facts.pop() if len(facts) == 1 and status == "fail" else ""     # every op in the group: one fact
+        # the verifier names a documented torch fact in the failed check's text (verdict/torch_facts.py)
+        facts = {m.group(1) if (m := re.search(r"known torch fact '([^']+)'", r.message)) else "" for r in rs}
+        fact = "', '".join(sorted(facts)) if "" not in facts and status == "fail" else ""   # every result: a fact
         print(f"  {len(rs):4d} {status:20s} [{', '.join(ops_hit[:6])}{', ...' if len(ops_hit) > 6 else ''}] {text}"
-              + (f"  <- torch fact: {fact}" if fact else ""))
+              + (f"  <- torch facts '{fact}' (docs/torch-findings.md)" if fact else ""))
         print(f"       e.g. {rs[0].name}: {rs[0].case.description[:150]}")
     print("\nrefused samples, grouped by reason:")
     for reason, n in refusals.most_common():

@@ -34,9 +34,11 @@ JACOBIAN_COST_LIMIT = 200_000
 # elements keeps its n-argument Max inside n tie indicators: n^2 tree nodes from
 # about 5n graph nodes, so n = 100 (2M) took 11 s on this route and 0.5 s on the
 # sweep. Differentiated elements × tree nodes of the outputs; the limit keeps
-# layer_norm over 32 elements (1.4M) on both routes, and max over more than
-# about 85 elements on the sweep alone.
-JACOBIAN_TREE_LIMIT = 1_500_000
+# max over about 65 elements on both routes. Rational trees cost more per node
+# than Max: linalg.solve of a 5x5 system (op_db's sample, 777k) spent 115 s in
+# diff on a loaded 2-core machine, layer_norm over 32 elements (1.4M) 143 s, max
+# over 85 elements (1.3M) 9 s; the sweep alone runs the whole solve case in 2 s.
+JACOBIAN_TREE_LIMIT = 600_000
 _TREE_CAP = 1 << 40
 
 

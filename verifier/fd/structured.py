@@ -39,7 +39,7 @@ def structured_finite_differences(case, f: Callable[[Mapping[str, torch.Tensor]]
     theta = dict(point)
     for name, (free, _, _) in maps.items():
         x = np.asarray(point[name], dtype=np.float64)
-        theta[name] = x.reshape(x.shape[:-2] + (-1,))[..., free]
+        theta[name] = x.reshape(x.shape[:-2] + (x.shape[-2] * x.shape[-1],))[..., free]   # no -1: a batch may be empty
     fill = {name: torch.as_tensor(np.where(owner >= 0, owner, free.size), dtype=torch.long)
             for name, (free, owner, _) in maps.items()}
     shapes = {name: np.shape(point[name])[-2:] for name in maps}

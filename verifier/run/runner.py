@@ -32,6 +32,7 @@ from ..torch_side.device import DeviceUnavailable, describe, resolve
 from ..torch_side.forward_mode import DirectionalResult, check_forward_mode, kink_at
 from ..torch_side.second_order import check_second_order
 from ..verdict import kinks as kink_verdict
+from ..verdict import torch_facts
 from ..verdict.attribution import kink_attribution
 from ..verdict.compare import (
     DETAIL_COLUMNS,
@@ -261,6 +262,8 @@ class Runner:
         if failed:
             # a wrong number is a failure; values that are only inf or nan are their own outcome
             result.status = "non_finite" if all(c.non_finite for c in failed) else "fail"
+            for c in failed:     # a documented torch fact names the cause; the check still fails
+                c.detail = torch_facts.annotated(case, dtype, c.name, c.detail)
             result.message = "; ".join([*(f"{c.name}: {c.detail}" for c in failed), *filter(None, notes[:1])])
             result.jacobian = _small_jacobian(model, point)
         else:   # a passing run still reports what it showed (kinks, accumulation)

@@ -310,7 +310,8 @@ def div(x, other, rounding_mode=None):
     """True division; floor/trunc rounding is piecewise constant and has no useful gradient."""
     if rounding_mode is not None:
         raise unsupported(f"div: rounding_mode={rounding_mode!r} is not supported",
-                          hint="Only true division has a gradient worth checking.")
+                          hint="A rounded quotient is piecewise constant (torch's gradient is 0); check "
+                               "true division torch.div(a, b), or write torch.floor(a / b) / torch.trunc(a / b).")
     return emap(lambda u, v: u / v, x, other)
 
 

@@ -31,6 +31,17 @@ def _int_pivots(args, kwargs):
     return (args[0], torch.as_tensor(args[1]).int(), *args[2:]), kwargs
 
 
+def _cuts(value) -> bool:
+    """Whether a pinv atol/rtol may cut singular values: anything but None or the number 0."""
+    if value is None:
+        return False
+    return isinstance(value, np.ndarray) or not (isinstance(value, (int, float, sympy.Number)) and value == 0)
+
+
+def _shown(value) -> str:
+    return "(a tensor)" if isinstance(value, np.ndarray) else str(value)
+
+
 def _t(a):
     return np.swapaxes(as_obj(a), -1, -2)
 
@@ -38,6 +49,12 @@ def _t(a):
 @register("pinv", torch=torch.linalg.pinv,
           doc="(A^T A)^-1 A^T (full column rank) or A^T (A A^T)^-1 (full row rank)")
 def pinv(input, *, atol=None, rtol=None, hermitian=False):
+    for name, value in (("atol", atol), ("rtol", rtol)):
+        if _cuts(value):
+            raise unsupported(f"pinv: {name} {_shown(value)} is not supported: torch then sets the singular values "
+                              f"below the cut-off to zero, which has no closed form here",
+                              hint="Leave atol and rtol unset (torch's default cut-off, eps * max(m, n) * "
+                                   "sigma_max, keeps every singular value of a full-rank input), or set them to 0.")
     a = as_obj(input)
     m, n = a.shape[-2:]
     if m >= n:
@@ -84,7 +101,9 @@ def _lu_parts(LU):
           doc="X = U^-1 L^-1 P^T B with A = P L U packed in (LU, pivots)")
 def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
     if not left or adjoint:
-        raise unsupported("lu_solve: only left=True, adjoint=False is supported")
+        raise unsupported("lu_solve: only left=True, adjoint=False is supported",
+                          hint="Solve A X = B: drop left= and adjoint=, or write the solve with "
+                               "torch.linalg.solve on the unpacked factors.")
     lower, upper = _lu_parts(LU)
     perm = as_obj(_permutation(pivots, lower.shape[0]))
     y = solve_triangular(lower, matmul(_t(perm), B), upper=False, unitriangular=True)
@@ -114,7 +133,8 @@ def _householder_q(a, tau):
 def householder_product(A, tau):
     a = as_obj(A)
     if a.ndim != 2:
-        raise unsupported("householder_product: only a 2-d A is supported")
+        raise unsupported("householder_product: only a 2-d A is supported (no batch dims)",
+                          hint="Check one matrix of the batch, e.g. torch.linalg.householder_product(A[0], tau[0]).")
     return _householder_q(a, tau)[:, : a.shape[1]]
 
 

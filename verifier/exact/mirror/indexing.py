@@ -29,8 +29,14 @@ from .selection import stacked
 
 
 def _along(x, dim):
-    """(x with dim moved to the front, a function undoing the move)."""
+    """(x with dim moved to the front, a function undoing the move).
+
+    A 0-d tensor is, as in torch's index_* ops, a 1-d tensor of one element along dim 0 or -1;
+    the undoing function gives the 0-d shape back.
+    """
     d = norm_dim(dim, x.ndim)
+    if x.ndim == 0:
+        return x.reshape(1).copy(), lambda y: y.reshape(())
     return np.moveaxis(x, d, 0).copy(), lambda y: np.moveaxis(y, 0, d)
 
 
@@ -99,7 +105,10 @@ def index_reduce(input, dim, index, source, reduce, *, include_self=True):
           doc="out = input; out[indices] = values (or += with accumulate)")
 def index_put(input, indices, values, accumulate=False):
     out = as_obj(input).copy()
-    idx = tuple(index_array(i) for i in indices)
+    idx = []
+    for i in indices:          # a bool mask indexes as its nonzero positions, one array per dim it spans
+        mask = np.asarray(i)
+        idx.extend(np.nonzero(mask) if mask.dtype == bool else [index_array(i)])
     positions = np.broadcast_arrays(*idx)
     v = np.broadcast_to(as_obj(values), positions[0].shape + out.shape[len(idx):])
     for n, at in enumerate(zip(*(p.reshape(-1) for p in positions))):

@@ -183,11 +183,17 @@ def trace(a):
     return scalar_array(add_all(np.diagonal(a)))
 
 
-def _batched(a, fn, core_ndim=2):
-    """Apply ``fn`` to every matrix in the leading batch dims of ``a``; fn returns an array."""
+def _batched(a, fn, core_ndim=2, out_core=None):
+    """Apply ``fn`` to every matrix in the leading batch dims of ``a``; fn returns an array.
+
+    An empty batch has no matrix to call ``fn`` on: its result has the shape ``batch + out_core``
+    (default: the input's core shape, as for inv and cholesky).
+    """
     a = as_obj(a)
     batch = a.shape[:-core_ndim]
     results = [as_obj(fn(a[idx])) for idx in np.ndindex(batch)]
+    if not results:
+        return np.empty(batch + (a.shape[-core_ndim:] if out_core is None else tuple(out_core)), dtype=object)
     out = np.empty(batch + results[0].shape, dtype=object)
     for idx, r in zip(np.ndindex(batch), results):
         out[idx + (Ellipsis,)] = r  # Ellipsis: copy elements even when r is 0-d
@@ -275,7 +281,7 @@ def _det_one(a):
 def det(a):
     """Determinant of (batches of) square matrices."""
     a = _square("det", a)
-    return _batched(a, lambda m: scalar_array(_det_one(m)))
+    return _batched(a, lambda m: scalar_array(_det_one(m)), out_core=())
 
 
 @register("logdet", torch=torch.logdet, analytic=True, doc="log(det(A)), for det(A) > 0")

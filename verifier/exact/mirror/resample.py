@@ -81,8 +81,9 @@ def pad(input, pad, mode="constant", value=None):
     lo, hi = [0] * x.ndim, [0] * x.ndim
     for k in range(len(pads) // 2):
         lo[x.ndim - 1 - k], hi[x.ndim - 1 - k] = pads[2 * k], pads[2 * k + 1]
-    if mode == "reflect" and any(max(a, b) >= n for a, b, n in zip(lo, hi, x.shape)):
-        raise unsupported("pad: reflect padding must be smaller than the dim it pads")
+    if mode == "reflect" and any((a or b) and max(a, b) >= n for a, b, n in zip(lo, hi, x.shape)):
+        raise unsupported("pad: reflect padding must be smaller than the dim it pads",
+                          hint="torch refuses it too: pad each dim by less than its size.")
     fill = sym_number(0 if value is None else value)
     shape = tuple(n + a + b for n, a, b in zip(x.shape, lo, hi))
     if min(shape, default=1) < 0:
@@ -188,8 +189,9 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     """torch.nn.functional.grid_sample on 4-d inputs, bilinear with zero padding."""
     x, g = as_obj(input), as_obj(grid)
     if mode != "bilinear" or padding_mode != "zeros" or x.ndim != 4:
-        raise unsupported("grid_sample: only mode='bilinear', padding_mode='zeros' on 4-d inputs "
-                          "is supported")
+        raise unsupported(f"grid_sample: mode={mode!r}, padding_mode={padding_mode!r} on a {x.ndim}-d input is "
+                          f"not supported", hint="Use mode='bilinear', padding_mode='zeros' on a 4-d (N, C, H, W) "
+                                                 "input, the one form the mirror has.")
     n_batch, channels, height, width = x.shape
     if g.shape[0] != n_batch or g.ndim != 4 or g.shape[3] != 2:
         raise unsupported(f"grid_sample: grid {g.shape} is not (N, H_out, W_out, 2) for input {x.shape}")

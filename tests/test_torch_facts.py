@@ -1,0 +1,126 @@
+"""The documented torch facts (verifier/verdict/torch_facts.py, docs/torch-findings.md).
+
+Three things are pinned for each fact: torch still does it (measured against 40-digit mpmath or
+against what the output depends on; the test fails once torch fixes it, and the entry can go),
+the verifier still fails the case (a fact never turns a failure into a pass) and names the
+fact, and the fact names nothing it does not explain (a wrong gradient of the same function,
+or the same check of another function, carries no note).
+"""
+
+from __future__ import annotations
+
+import mpmath
+import pytest
+import torch
+import torch.autograd.forward_ad as fwad
+
+from verifier import Runner, make_case
+from verifier.verdict import torch_facts
+
+TRIGAMMA_POINTS = [1.13365, 2.7, 3.3]
+
+
+def run(name, inputs, forward=None, *, torch_text=None, sympy_text=None, dtype="float64", checks=None):
+    extra = {"checks": checks} if checks else {}
+    if forward is not None:
+        case = make_case(name, inputs, forward=forward, grad_output="random", **extra)
+    else:
+        case = make_case(name, inputs, torch=torch_text, sympy=sympy_text, grad_output="random", **extra)
+    return Runner(cache=None).run(case, dtype)
+
+
+# --- torch still does it -------------------------------------------------------------------
+
+def test_torchs_float64_trigamma_is_still_only_about_5e_10_accurate():
+    mpmath.mp.dps = 40
+    x = torch.tensor(TRIGAMMA_POINTS, dtype=torch.float64)
+    rel = [abs(torch.polygamma(1, x)[i].item() - float(mpmath.polygamma(1, mpmath.mpf(v)))) /
+           float(mpmath.polygamma(1, mpmath.mpf(v))) for i, v in enumerate(x.tolist())]
+    assert max(rel) > 1e-10, rel          # float64 rounding would give ~1e-16
+
+
+def test_torchs_logcumsumexp_jvp_still_adds_1e_13():
+    x = torch.tensor([-18.0, 0.0, 1.0], dtype=torch.float64)
+    u = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+    with fwad.dual_level():
+        tangent = fwad.unpack_dual(torch.logcumsumexp(fwad.make_dual(x, u), 0)).tangent
+    # exact: d/dt log(exp(x0 + t)) = 1 for the first element; torch divides by exp(-19) + 1e-13
+    scaled = mpmath.exp(-19)
+    expected_torch = float(scaled / (scaled + mpmath.mpf("1e-13")))
+    assert tangent[0].item() != 1.0
+    assert tangent[0].item() == pytest.approx(expected_torch, rel=1e-9)
+
+
+def test_torchs_scatter_reduce_prod_still_has_no_tangent():
+    x = torch.tensor([1.5, 2.0, 3.0], dtype=torch.float64)
+    src = torch.tensor([2.0, 4.0], dtype=torch.float64)
+    with fwad.dual_level():
+        y = torch.scatter_reduce(fwad.make_dual(x, torch.ones(3, dtype=torch.float64)), 0, torch.tensor([0, 2]),
+                                 fwad.make_dual(src, torch.ones(2, dtype=torch.float64)), "prod")
+        assert fwad.unpack_dual(y).tangent is None
+
+
+# --- the verifier fails the case and names the fact ---------------------------------------
+
+def _named(result, fact, check):
+    assert result.status == "fail", result.message
+    failed = {c.name: c.detail for c in result.checks if not c.ok}
+    assert check in failed, result.message
+    assert f"known torch fact '{fact}'" in failed[check]
+    assert "docs/torch-findings.md" in result.message
+
+
+@pytest.mark.parametrize("inputs, forward, fact, check", [
+    pytest.param({"x": TRIGAMMA_POINTS}, "torch.mvlgamma(x, 1)", "trigamma-float64", "second_order",
+                 id="mvlgamma-second-order"),
+    pytest.param({"x": TRIGAMMA_POINTS}, "torch.digamma(x)", "trigamma-float64", "gradient", id="digamma-gradient"),
+    pytest.param({"x": [-2.5, 0.5, 2.5]}, "F.hardsigmoid(x)", "hardsigmoid-float32-sixth", "gradient",
+                 id="hardsigmoid-gradient"),
+    pytest.param({"x": [-18.0, 0.0, 1.0]}, "torch.logcumsumexp(x, 0)", "logcumsumexp-jvp-eps", "forward_mode",
+                 id="logcumsumexp-forward"),
+    pytest.param({"x": [1.5, 2.0, 3.0], "s": [2.0, 4.0], "i": {"value": [0, 2], "dtype": "int64"}},
+                 "torch.scatter_reduce(x, 0, i, s, 'prod')", "scatter_reduce-prod-no-tangent", "forward_mode",
+                 id="scatter_reduce-prod-forward"),
+])
+def test_a_torch_fact_fails_the_case_and_is_named(inputs, forward, fact, check):
+    _named(run("fact", inputs, forward), fact, check)
+
+
+def test_the_same_ops_pass_where_torch_is_right():
+    # float32's allowance covers trigamma's 5e-10; scatter_reduce with 'sum' has a forward formula
+    assert run("fact.ok", {"x": TRIGAMMA_POINTS}, "torch.mvlgamma(x, 1)", dtype="float32").status == "pass"
+    ok = run("fact.ok", {"x": [1.5, 2.0, 3.0], "s": [2.0, 4.0], "i": {"value": [0, 2], "dtype": "int64"}},
+             "torch.scatter_reduce(x, 0, i, s, 'sum')")
+    assert ok.status == "pass", ok.message
+
+
+# --- a fact explains nothing else -----------------------------------------------------------
+
+def test_a_wrong_gradient_of_a_fact_function_is_not_excused():
+    # mvlgamma's gradient is digamma, which torch has right: the trigamma fact must not name it
+    result = run("fact.wrong", {"x": TRIGAMMA_POINTS}, torch_text="torch.mvlgamma(x, 1)",
+                 sympy_text="torch.mvlgamma(x, 1) * 1.001", checks={"second_order": False})
+    assert result.status == "fail"
+    assert "known torch fact" not in result.message
+
+
+def test_a_fact_is_limited_to_its_function_check_dtype_and_argument():
+    def case(forward):
+        return make_case("c", {"x": [1.5, 2.0, 3.0], "s": [2.0, 4.0], "i": {"value": [0, 2], "dtype": "int64"}},
+                         forward=forward)
+    prod, amax = case("torch.scatter_reduce(x, 0, i, s, 'prod')"), case("torch.scatter_reduce(x, 0, i, s, 'amax')")
+    assert [f.name for f in torch_facts.facts_for(prod, "float64", "forward_mode")] == [
+        "scatter_reduce-prod-no-tangent"]
+    assert torch_facts.facts_for(prod, "float64", "gradient") == []
+    assert torch_facts.facts_for(amax, "float64", "forward_mode") == []
+    mv = make_case("m", {"x": TRIGAMMA_POINTS}, forward="torch.mvlgamma(x, 1)")
+    assert torch_facts.facts_for(mv, "float64", "gradient") == []          # digamma is accurate
+    assert torch_facts.facts_for(mv, "float32", "second_order") == []
+    assert [f.name for f in torch_facts.facts_for(mv, "float64", "second_order")] == ["trigamma-float64"]
+
+
+def test_every_fact_is_documented():
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / torch_facts.DOC).read_text()
+    for fact in torch_facts.FACTS:
+        assert f"`{fact.name}`" in text, fact.name
