@@ -61,6 +61,14 @@ DENSE = [
     pytest.param("F.cross_entropy(torch.tanh(x @ w1 + b1) @ w2 + b2, t)",
                  {"x": (4, 5), "w1": (5, 5), "b1": (5,), "w2": (5, 3), "b2": (3,), "t": LABELS}, id="mlp-ce"),
     pytest.param("x @ y", {"x": (5,), "y": (5, 2)}, id="matmul-vector-matrix"),
+    # per-slice templates (softmax family) and method / qualified spellings of the rules
+    pytest.param("F.softmax(x, dim=0) + F.log_softmax(x, dim=1) * F.softmin(x, -1)", {"x": (3, 4)},
+                 id="softmax-family-per-slice"),
+    pytest.param("torch.logsumexp(x, 1, keepdim=True) * torch.logsumexp(x, dim=0)[0] + torch.softmax(x, 1)",
+                 {"x": (3, 4)}, id="logsumexp-keepdim"),
+    pytest.param("F.softmax(x, dim=1)", {"x": (2, 3, 4)}, id="softmax-middle-dim"),
+    pytest.param("x.sum(dim=1) + x.mean(0)[:2] + torch.mm(x, y).sum(1) + torch.mv(x, z) + torch.bmm(a, b).sum((0, 2))",
+                 {"x": (2, 3), "y": (3, 3), "z": (3,), "a": (2, 2, 3), "b": (2, 3, 2)}, id="method-spellings-mm-mv-bmm"),
     pytest.param("(x - y) / (1 + y ** 2) - x.abs() ** y + 2 ** x", {"x": (3, 4), "y": (4,)}, id="arithmetic"),
 ]
 
@@ -118,6 +126,27 @@ def test_a_wrong_lowering_rule_is_caught_by_the_sympy_route(monkeypatch):
     assert _gap(fast, slow) > 1e-3
 
 
+def test_a_wrong_slice_template_is_caught_by_the_sympy_route(monkeypatch):
+    """softmax's per-slice template built from the wrong definition (softmin): the cross-check sees it."""
+    case = _case("F.softmax(q @ k.T, dim=-1)", q=(3, 2), k=(3, 2))
+    real = tape_builder.slice_template
+
+    def wrong(name, k, params):
+        return real("softmin" if name == "softmax" else name, k, params)
+    monkeypatch.setattr(lowering, "slice_template", wrong)
+    fast, slow = _both(case)
+    assert _gap(fast, slow) > 1e-3
+
+
+def test_the_softmax_family_is_lowered_without_sympy_fragments(monkeypatch):
+    """softmax, log_softmax, logsumexp and method spellings of sum/mean take their rules, not _by_sympy."""
+    def refuse(self, entry, args, kwargs):
+        raise AssertionError(f"{entry.name} went through a SymPy fragment")
+    monkeypatch.setattr(lowering.LoweringReading, "_by_sympy", refuse)
+    lowering.lower(_case("F.softmax(q @ k.T / 32 ** 0.5, dim=-1) @ v", q=(6, 3), k=(6, 3), v=(6, 3)))
+    lowering.lower(_case("F.log_softmax(x, 1).sum() + torch.logsumexp(x, 0).mean() + x.sum(1).mean()", x=(3, 4)))
+
+
 def test_a_wrong_elementwise_template_is_caught_by_the_sympy_route(monkeypatch):
     case = _case("torch.tanh(x) * 2", x=(6,))
     real = tape_builder.template
@@ -137,6 +166,22 @@ def test_a_wrong_torch_backward_on_a_lowered_case_is_caught():
                                sympy="torch.tanh(x @ w)", grad_output="random")
     wrong = verifier.make_case("t.wrong", inputs, torch=lambda x, w: wrong_tanh(x @ w, 37),
                                sympy="torch.tanh(x @ w)", grad_output="random")
+    runner = Runner(cache=False, forward_mode=False, second_order=False)
+    ok, bad = runner.run(right, "float64"), runner.run(wrong, "float64")
+    assert ok.status == "pass", ok.message
+    assert ok.route == lowering.ROUTE
+    assert bad.status == "fail"
+
+
+def test_a_wrong_torch_backward_behind_a_lowered_softmax_is_caught():
+    """attention-shaped: tanh(softmax(x @ w)) with tanh's backward 0.1 % off at one element fails; right passes."""
+    inputs = {"x": {"shape": [8, 16], "sample": "normal", "seed": 1},
+              "w": {"shape": [16, 16], "sample": "normal", "seed": 2}}
+    sym = "torch.tanh(F.softmax(x @ w, dim=-1))"
+    right = verifier.make_case("t.right", inputs, torch=lambda x, w: torch.tanh(torch.softmax(x @ w, -1)),
+                               sympy=sym, grad_output="random")
+    wrong = verifier.make_case("t.wrong", inputs, torch=lambda x, w: wrong_tanh(torch.softmax(x @ w, -1), 37),
+                               sympy=sym, grad_output="random")
     runner = Runner(cache=False, forward_mode=False, second_order=False)
     ok, bad = runner.run(right, "float64"), runner.run(wrong, "float64")
     assert ok.status == "pass", ok.message

@@ -44,7 +44,7 @@ from ..cases.language import Reading
 from . import mirror
 from .symbolic import SymbolicReading, as_object_array
 from .tape import ADD, MUL, POW, Tape
-from .tape_builder import Builder, Nodes, Unsupported, _Token, template
+from .tape_builder import Builder, Nodes, Unsupported, _Token, slice_template, template
 
 ROUTE = "reverse sweep over the expression graph (built per operation)"
 
@@ -116,7 +116,7 @@ class LoweringReading(Reading):
     def call(self, name, args, kwargs):
         entry = mirror.resolve(name)
         canonical = entry.name
-        rule = _RULES.get(canonical)
+        rule = _rule(entry)
         if rule is not None:
             out = rule(self, *args, **kwargs)
             if out is not NotImplemented:
@@ -217,6 +217,30 @@ class LoweringReading(Reading):
         k = math.prod(joint[len(out_labels):])
         return Nodes(self.b.sums(np.asarray(prods).reshape(joint[:len(out_labels)] + (k,))))
 
+    def _per_slice(self, name, x, dim, keepdim=None, dtype=None):
+        """A function of each slice along ``dim`` alone (softmax, log_softmax, softmin, logsumexp): the
+        mirror's definition over one slice of symbols, flattened once (:func:`slice_template`), copied
+        per slice by index arithmetic."""
+        if not isinstance(x, Nodes) or dtype is not None or x.ids.ndim == 0:
+            return NotImplemented
+        if dim is None and name != "logsumexp":
+            dim = mirror.nn._implicit_softmax_dim(x.ids.ndim)
+        if not isinstance(dim, (int, np.integer)) or not -x.ids.ndim <= dim < x.ids.ndim:
+            return NotImplemented                   # the SymPy model reports (or reads) it
+        d = int(dim) % x.ids.ndim
+        moved = np.moveaxis(x.ids, d, -1)
+        k = moved.shape[-1]
+        params = {"dim": 0} if keepdim is None else {"dim": 0, "keepdim": False}
+        tape, shape = slice_template(name, k, params)
+        rows = moved.reshape(-1, k)
+        out = self.b.copies(tape, [rows[:, j] for j in range(k)])
+        if shape == (k,):
+            return Nodes(np.moveaxis(out.reshape(moved.shape), -1, d))
+        if shape == ():
+            out = out.reshape(moved.shape[:-1])
+            return Nodes(np.expand_dims(out, d) if keepdim else out)
+        return NotImplemented
+
     def _linear(self, input, weight, bias=None):
         if not isinstance(input, Nodes) or not isinstance(weight, Nodes):
             return NotImplemented
@@ -251,7 +275,50 @@ def _axes(dim, ndim: int):
     return axes if len(axes) == len(dims) and all(a < ndim for a in axes) else None
 
 
+def _slices(name):
+    def rule(r, x, dim=None, *rest, **kwargs):
+        if name == "logsumexp":
+            if rest[1:] or set(kwargs) - {"keepdim"}:
+                return NotImplemented
+            return r._per_slice(name, x, dim, keepdim=bool(rest[0] if rest else kwargs.get("keepdim", False)))
+        if rest or set(kwargs) - {"dtype", "_stacklevel"}:
+            return NotImplemented
+        return r._per_slice(name, x, dim, dtype=kwargs.get("dtype"))
+    return rule
+
+
+def _matmul_of(ndims):
+    """mm, mv, bmm: matmul where the operands have the ranks the function takes (else the mirror says why)."""
+    def rule(r, a, b):
+        if not isinstance(a, Nodes) or not isinstance(b, Nodes) or (a.ids.ndim, b.ids.ndim) != ndims:
+            return NotImplemented
+        if ndims == (3, 3) and a.shape[0] != b.shape[0]:
+            return NotImplemented                   # bmm does not broadcast its batch
+        return r._matmul(a, b)
+    return rule
+
+
+def _rule(entry):
+    """The lowering rule of a mirror entry, however the case spelled it (``x.sum``, ``torch.sum``, ``sum``):
+    entries that share a canonical entry's definition share its rule."""
+    rule = _RULES.get(entry.name)
+    if rule is not None:
+        return rule
+    for name, rule in _RULES.items():
+        canonical = mirror.FUNCTIONS.get(name)
+        if canonical is not None and canonical.sym is entry.sym:
+            return rule
+    return None
+
+
 _RULES = {
+    "softmax": _slices("softmax"),
+    "log_softmax": _slices("log_softmax"),
+    "softmin": _slices("softmin"),
+    "logsumexp": _slices("logsumexp"),
+    "mm": _matmul_of((2, 2)),
+    "mv": _matmul_of((2, 1)),
+    "bmm": _matmul_of((3, 3)),
     "sum": lambda r, *a, **k: r._reduce("sum", *a, **k),
     "mean": lambda r, *a, **k: r._reduce("mean", *a, **k),
     "matmul": lambda r, a, b: r._matmul(a, b) if isinstance(a, Nodes) and isinstance(b, Nodes) else NotImplemented,

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import sympy as sp
+from sympy.core.parameters import distribute
 
 from . import mirror
 from .symbolic import _to_sympy, as_object_array
@@ -107,12 +108,16 @@ class Builder:
         """Copy a small tape once per (broadcast) element, its leaves replaced by the operands' nodes."""
         arrays = np.broadcast_arrays(*[o.ids for o in operands]) if operands else [np.zeros((), np.int64)]
         shape = arrays[0].shape
-        n = math.prod(shape)
-        cols = [a.ravel() for a in arrays]
-        where: list[np.ndarray] = []            # template node -> its node per element
+        return Nodes(self.copies(template, [a.ravel() for a in arrays])[:, 0].reshape(shape))
+
+    def copies(self, template: Tape, cols: list[np.ndarray]) -> np.ndarray:
+        """Copy a small tape ``n`` times: its leaf ``j`` is ``cols[j][i]`` in copy ``i`` (each column of
+        length ``n``). Returns its roots' nodes per copy, shape ``(n, number of roots)``."""
+        n = len(cols[0]) if cols else 1
+        where: list[np.ndarray] = []            # template node -> its node per copy
         for j, op in enumerate(template.ops):
             if op == SYM:
-                where.append(cols[template.leaves[int(template.extra[j])][1]])
+                where.append(np.asarray(cols[template.leaves[int(template.extra[j])][1]], dtype=np.int64))
             elif op == CONST:
                 where.append(np.full(n, self.const(_constant(template.extra[j])), dtype=np.int64))
             else:
@@ -122,7 +127,7 @@ class Builder:
             per = [where[d].tolist() if d >= 0 else [-1] * n for d in ds]
             for i, row in zip(where[j].tolist(), zip(*per)):
                 self.c.dargs[i] = tuple(row)
-        return Nodes(where[template.roots[0]].reshape(shape))
+        return np.stack([where[r] for r in template.roots], axis=-1) if template.roots else np.zeros((n, 0), np.int64)
 
     def from_sympy(self, values: np.ndarray, symbols: dict) -> Nodes:
         """Flatten an object array of SymPy expressions over ``symbols`` (symbol -> node) into the tape."""
@@ -166,6 +171,27 @@ def template(name: str, args: list, kwargs: dict) -> tuple[Tape, list[int]]:
         root = c.add(_to_sympy(value[()]))
         c.finish()
         hit = (Tape(c.ops, c.args, c.extra, c.dargs, c.leaf_list, [root]), slots + kslots)
+        _TEMPLATES[key] = hit
+    return hit
+
+
+def slice_template(name: str, k: int, params: dict) -> tuple[Tape, tuple[int, ...]]:
+    """The small tape of mirror function ``name`` applied to one slice of ``k`` elements along dim 0
+    (``params``: its other keyword arguments), over one symbol per element; its roots are the result's
+    elements (row-major) and the result's shape. Cached per process like :func:`template`."""
+    entry = mirror.resolve(name)
+    key = ("slice", name, id(entry.sym), k, tuple((p, _param_key(v)) for p, v in sorted(params.items())))
+    hit = _TEMPLATES.get(key)
+    if hit is None:
+        syms = [sp.Dummy(f"s{j}", real=True) for j in range(k)]
+        vector = np.empty(k, dtype=object)
+        vector[:] = syms
+        with distribute(False):
+            value = as_object_array(entry.sym(vector, **params))
+        c = _Compiler({s: ("", j) for j, s in enumerate(syms)})
+        roots = [c.add(_to_sympy(v)) for v in value.ravel().tolist()]
+        c.finish()
+        hit = (Tape(c.ops, c.args, c.extra, c.dargs, c.leaf_list, roots), value.shape)
         _TEMPLATES[key] = hit
     return hit
 
