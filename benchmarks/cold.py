@@ -116,7 +116,8 @@ def child_ours(name: str) -> dict:
     from verifier.exact.cache import Cache
     from verifier.run.runner import Runner
     torch.set_num_threads(1)
-    _warm_up(Runner(cache=False, forward_mode=False, second_order=False).run)
+    with tempfile.TemporaryDirectory() as tmp:     # the cache's once-per-process costs (the engine's hash) too
+        _warm_up(Runner(cache=Cache(tmp, values=False), forward_mode=False, second_order=False).run)
     case = _case(name)
     big = max(math.prod(s.shape or np.shape(s.value)) for s in case.inputs) >= HUGE
     # as benchmarks/speed.py's P2: finite differences sampled at 8 elements, unbatched, on huge inputs

@@ -7,6 +7,7 @@ comparison, and a wrong torch backward on a large lowered case must fail.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -107,11 +108,64 @@ def test_comparisons_fall_back_to_the_sympy_model():
         lowering.lower(_case("torch.where(x > 0, x, 2 * x)", x=(4,)))
 
 
-def test_large_cases_take_the_lowered_tape_and_small_ones_keep_the_jacobian_route():
+def test_small_cases_sweep_both_graphs_and_unreadable_ones_keep_the_jacobian_route():
     big = compiled.prepare(_case("torch.tanh(x @ w + b)", x=(8, 16), w=(16, 16), b=(16,)))
-    small = compiled.prepare(_case("torch.tanh(x @ w + b)", x=(2, 3), w=(3, 3), b=(3,)))
-    assert big.per_op and not big.has_jacobian
-    assert not small.per_op and small.has_jacobian
+    small_case = _case("torch.tanh(x @ w + b)", x=(2, 3), w=(3, 3), b=(3,))
+    small = compiled.prepare(small_case)
+    other = compiled.prepare(_case("torch.where(x > 0, x, 2 * x)", x=(4,)))
+    assert big.per_op and not big.has_jacobian and big.second is None
+    assert small.per_op and not small.has_jacobian and small.second is not None
+    assert not other.per_op and other.has_jacobian
+    point = {s.name: s.values() for s in small_case.inputs}
+    res = compiled.exact(small, point, np.ones(small.output_shape))
+    want = compiled.exact(compiled.compile_model(build(small_case), small_case), point, np.ones(small.output_shape))
+    assert res.route == compiled.SMALL_ROUTE and want.route == "symbolic Jacobian and reverse sweep (agree)"
+    assert _gap(res, want) < 1e-15
+
+
+def test_a_wrong_lowering_rule_on_a_small_case_is_an_error_at_run_time(monkeypatch):
+    """The per-element graph is swept too: a lowering that drops a product is an error, never a verdict."""
+    original = tape_builder.Builder.sums
+    monkeypatch.setattr(tape_builder.Builder, "sums", lambda self, terms: original(self, terms[..., 1:]))
+    case = _case("x @ w", x=(3, 4), w=(4, 2))
+    model = compiled.prepare(case)
+    with pytest.raises(verifier.errors.SymbolicError, match="per-operation and per-element graphs disagree"):
+        compiled.exact(model, {s.name: s.values() for s in case.inputs}, np.ones(model.output_shape))
+    res = Runner(cache=False, forward_mode=False, second_order=False).run(case, "float64")
+    assert res.status == "error"
+
+
+def test_a_wrong_sweep_rule_on_a_small_case_is_caught_by_sympy(monkeypatch):
+    """Both graphs share the sweep's rules; rule_check compares them with SymPy's derivative at the point."""
+    from verifier.exact import sweep
+    case = _case("F.softmax(x, dim=0) * torch.tanh(x)", x=(5,))
+    model = compiled.prepare(case)
+    point = {"x": case.input("x").values()}
+    compiled.exact(model, point, np.ones(5))                      # right rules pass
+    original = sweep._rule
+    monkeypatch.setattr(sweep, "_rule", lambda name, xs, y, a: [(a[0], (1.001 if name == "tanh" else 1)
+                                                                 * original(name, xs, y, a)[0][1])])
+    with pytest.raises(verifier.errors.SymbolicError, match="rule for tanh"):
+        compiled.exact(model, point, np.ones(5))
+
+
+def test_a_cached_small_tape_without_its_second_graph_is_a_miss(tmp_path):
+    from verifier.exact.cache import Cache, case_key
+    case = _case("F.softmax(x, dim=0)", x=(6,))
+    cache = Cache(tmp_path, values=False)
+    first = compiled.prepare(case, cache)
+    assert first.second is not None
+    again = compiled.prepare(case, cache)                          # read back: both graphs
+    assert again.second is not None and again.second.ops == first.second.ops
+    key = case_key(case, "tape")
+    data = first.to_data()
+    del data["second"]
+    cache.store(key, data)                                          # an entry that lost its second route
+    rejected = cache.rejected
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reread = compiled.prepare(case, cache)
+    assert reread.second is not None and cache.rejected == rejected + 1
 
 
 def test_a_wrong_lowering_rule_is_caught_by_the_sympy_route(monkeypatch):
@@ -126,14 +180,16 @@ def test_a_wrong_lowering_rule_is_caught_by_the_sympy_route(monkeypatch):
     assert _gap(fast, slow) > 1e-3
 
 
-def test_a_wrong_slice_template_is_caught_by_the_sympy_route(monkeypatch):
-    """softmax's per-slice template built from the wrong definition (softmin): the cross-check sees it."""
+def test_a_wrong_softmax_rule_is_caught_by_the_sympy_route(monkeypatch):
+    """softmax lowered with a wrong normaliser (sums over all but the first element): the cross-check sees it."""
     case = _case("F.softmax(q @ k.T, dim=-1)", q=(3, 2), k=(3, 2))
-    real = tape_builder.slice_template
+    original = tape_builder.Builder.sums
+    calls = []
 
-    def wrong(name, k, params):
-        return real("softmin" if name == "softmax" else name, k, params)
-    monkeypatch.setattr(lowering, "slice_template", wrong)
+    def wrong(self, terms):
+        calls.append(terms.shape)
+        return original(self, terms[..., 1:] if len(calls) == 2 else terms)   # the 2nd sum: softmax's
+    monkeypatch.setattr(tape_builder.Builder, "sums", wrong)
     fast, slow = _both(case)
     assert _gap(fast, slow) > 1e-3
 

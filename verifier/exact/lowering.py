@@ -44,7 +44,7 @@ from ..cases.language import Reading
 from . import mirror
 from .symbolic import SymbolicReading, as_object_array
 from .tape import ADD, MUL, POW, Tape
-from .tape_builder import Builder, Nodes, Unsupported, _Token, slice_template, template
+from .tape_builder import Builder, Nodes, Unsupported, _Token, template
 
 ROUTE = "reverse sweep over the expression graph (built per operation)"
 
@@ -218,9 +218,9 @@ class LoweringReading(Reading):
         return Nodes(self.b.sums(np.asarray(prods).reshape(joint[:len(out_labels)] + (k,))))
 
     def _per_slice(self, name, x, dim, keepdim=None, dtype=None):
-        """A function of each slice along ``dim`` alone (softmax, log_softmax, softmin, logsumexp): the
-        mirror's definition over one slice of symbols, flattened once (:func:`slice_template`), copied
-        per slice by index arithmetic."""
+        """softmax, log_softmax, softmin, logsumexp along ``dim`` as the mirror writes them: ``exp`` (and
+        ``log``) through their per-function templates, one sum node per slice, ``e * s**-1`` or
+        ``x - log(s)`` by index arithmetic (no SymPy per slice)."""
         if not isinstance(x, Nodes) or dtype is not None or x.ids.ndim == 0:
             return NotImplemented
         if dim is None and name != "logsumexp":
@@ -228,18 +228,20 @@ class LoweringReading(Reading):
         if not isinstance(dim, (int, np.integer)) or not -x.ids.ndim <= dim < x.ids.ndim:
             return NotImplemented                   # the SymPy model reports (or reads) it
         d = int(dim) % x.ids.ndim
-        moved = np.moveaxis(x.ids, d, -1)
-        k = moved.shape[-1]
-        params = {"dim": 0} if keepdim is None else {"dim": 0, "keepdim": False}
-        tape, shape = slice_template(name, k, params)
-        rows = moved.reshape(-1, k)
-        out = self.b.copies(tape, [rows[:, j] for j in range(k)])
-        if shape == (k,):
-            return Nodes(np.moveaxis(out.reshape(moved.shape), -1, d))
-        if shape == ():
-            out = out.reshape(moved.shape[:-1])
+        moved = Nodes(np.moveaxis(x.ids, d, -1))
+        if name == "softmin":
+            moved = self._negate(moved)
+        e = self.call("exp", [moved], {})
+        total = Nodes(self.b.sums(e.ids))
+        if name == "logsumexp":
+            out = self.call("log", [total], {}).ids
             return Nodes(np.expand_dims(out, d) if keepdim else out)
-        return NotImplemented
+        if name == "log_softmax":
+            out = self.b.elementwise(ADD, moved, self._negate(Nodes(self.call("log", [total], {}).ids[..., None])))
+        else:
+            inverse = self.b.elementwise(POW, total, self._nodes(sp.Integer(-1)))
+            out = self.b.elementwise(MUL, e, Nodes(inverse.ids[..., None]))
+        return Nodes(np.moveaxis(out.ids, -1, d))
 
     def _linear(self, input, weight, bias=None):
         if not isinstance(input, Nodes) or not isinstance(weight, Nodes):

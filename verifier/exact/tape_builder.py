@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 import sympy as sp
-from sympy.core.parameters import distribute
 
 from . import mirror
 from .symbolic import _to_sympy, as_object_array
@@ -171,27 +170,6 @@ def template(name: str, args: list, kwargs: dict) -> tuple[Tape, list[int]]:
         root = c.add(_to_sympy(value[()]))
         c.finish()
         hit = (Tape(c.ops, c.args, c.extra, c.dargs, c.leaf_list, [root]), slots + kslots)
-        _TEMPLATES[key] = hit
-    return hit
-
-
-def slice_template(name: str, k: int, params: dict) -> tuple[Tape, tuple[int, ...]]:
-    """The small tape of mirror function ``name`` applied to one slice of ``k`` elements along dim 0
-    (``params``: its other keyword arguments), over one symbol per element; its roots are the result's
-    elements (row-major) and the result's shape. Cached per process like :func:`template`."""
-    entry = mirror.resolve(name)
-    key = ("slice", name, id(entry.sym), k, tuple((p, _param_key(v)) for p, v in sorted(params.items())))
-    hit = _TEMPLATES.get(key)
-    if hit is None:
-        syms = [sp.Dummy(f"s{j}", real=True) for j in range(k)]
-        vector = np.empty(k, dtype=object)
-        vector[:] = syms
-        with distribute(False):
-            value = as_object_array(entry.sym(vector, **params))
-        c = _Compiler({s: ("", j) for j, s in enumerate(syms)})
-        roots = [c.add(_to_sympy(v)) for v in value.ravel().tolist()]
-        c.finish()
-        hit = (Tape(c.ops, c.args, c.extra, c.dargs, c.leaf_list, roots), value.shape)
         _TEMPLATES[key] = hit
     return hit
 
