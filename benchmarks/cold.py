@@ -22,7 +22,9 @@ second_order=False``), float64, torch at 1 thread. Rows with an input of
 10⁵ elements or more sample the finite differences at 8 elements, unbatched
 (``Runner(fd_max_elements=8, fd_overrides={"elementwise": (), "batch":
 False})``, as speed.py's P2); the exact comparison still covers every element. ``ratio`` is cold /
-gradcheck. ``cold - warm`` is what the empty cache costs. Peak RSS is the
+gradcheck. ``cold - warm`` is what the empty cache costs. A second line gives the same in CPU seconds of the
+process (``time.process_time``): on a shared machine wall times grow with the load average, CPU
+seconds much less. Peak RSS is the
 row's process's ``ru_maxrss`` (torch's import included). The last lines time
 ``verifier run`` of the built-in library, cold (fresh VERIFIER_CACHE_DIR)
 then warm.
@@ -125,14 +127,14 @@ def child_ours(name: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cache = Cache(tmp, values=False)
         runner = Runner(cache=cache, forward_mode=False, second_order=False, **options)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         res = runner.run(case, "float64")
-        cold = time.perf_counter() - start
+        cold, cold_cpu = time.perf_counter() - start, time.process_time() - cpu
         runner = Runner(cache=cache, forward_mode=False, second_order=False, **options)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         warm_res = runner.run(case, "float64")
-        warm = time.perf_counter() - start
-    return {"cold_s": cold, "warm_s": warm, "status": res.status, "fd_sampled": big, "warm_status": warm_res.status,
+        warm, warm_cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"cold_s": cold, "warm_s": warm, "cold_cpu_s": cold_cpu, "warm_cpu_s": warm_cpu, "status": res.status, "fd_sampled": big, "warm_status": warm_res.status,
             "route": res.route, "message": res.message[:200], "peak_rss_mib": _rss_mib()}
 
 
@@ -147,9 +149,9 @@ def child_gradcheck(name: str) -> dict:
     case = _case(name)
     leaves = make_leaves(case, {s.name: s.values() for s in case.inputs}, "float64")
     fn = torch_callable(case)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     ok = bool(torch.autograd.gradcheck(fn, tuple(leaves), fast_mode=False, raise_exception=False))
-    return {"gradcheck_s": time.perf_counter() - start, "gradcheck_ok": ok, "gradcheck_rss_mib": _rss_mib()}
+    return {"gradcheck_s": time.perf_counter() - start, "gradcheck_cpu_s": time.process_time() - cpu, "gradcheck_ok": ok, "gradcheck_rss_mib": _rss_mib()}
 
 
 def _spawn(args: list[str], timeout: float) -> dict | None:
@@ -210,6 +212,10 @@ def show(r: dict) -> None:
     print(f"{r['row']:<26} cold {_s(cold, r['timeout']):>10}  warm {_s(r.get('warm_s')):>9}  "
           f"gradcheck {r.get('gradcheck_note') or _s(gc, r['gc_timeout']):>10}  ratio {ratio:>7}  "
           f"peak RSS {r.get('peak_rss_mib', float('nan')):.0f} MiB{extra}")
+    if r.get("cold_cpu_s") is not None:
+        gc_cpu = r.get("gradcheck_cpu_s")
+        print(f"    CPU seconds: cold {r['cold_cpu_s']:.3f}  warm {r['warm_cpu_s']:.3f}" + (
+            f"  gradcheck {gc_cpu:.3f}  ratio {r['cold_cpu_s'] / gc_cpu:.2f}x" if gc_cpu else ""))
     if "error" in r:
         print(f"    error: {r['error']}")
     elif cold is not None:

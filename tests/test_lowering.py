@@ -7,17 +7,19 @@ comparison, and a wrong torch backward on a large lowered case must fail.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy as sp
 import torch
 from wrong_backward import wrong_tanh
 
 import verifier
 from verifier import load_paths
-from verifier.exact import compiled, lowering, tape_builder
+from verifier.exact import compiled, lowering, mirror, tape_builder
 from verifier.exact.symbolic import build
 from verifier.run.runner import Runner
 
@@ -243,3 +245,25 @@ def test_a_wrong_torch_backward_behind_a_lowered_softmax_is_caught():
     assert ok.status == "pass", ok.message
     assert ok.route == lowering.ROUTE
     assert bad.status == "fail"
+
+
+_K = 1
+
+
+def _k():
+    return _K
+
+
+def _scaled_tanh(x):
+    return np.vectorize(lambda e: _k() * sp.tanh(e), otypes=[object])(x)
+
+
+def test_a_mirror_changed_only_in_a_global_gets_a_new_template(monkeypatch):
+    """The per-process template cache is keyed by what the mirror computes, not by the function's identity."""
+    right = mirror.FUNCTIONS["tanh"]
+    monkeypatch.setitem(mirror.FUNCTIONS, "tanh", mirror.Function(**{**right.__dict__, "sym": _scaled_tanh}))
+    leaf = tape_builder.Nodes(np.zeros((), dtype=np.int64))
+    first = tape_builder.template("tanh", [leaf], {})
+    monkeypatch.setattr(sys.modules[__name__], "_K", 2)
+    second = tape_builder.template("tanh", [leaf], {})
+    assert "2/1" in second[0].extra and "2/1" not in first[0].extra

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import sympy as sp
 
-from . import mirror
+from . import fingerprint, mirror
 from .symbolic import _to_sympy, as_object_array
 from .tape import ADD, CONST, MUL, SYM, Tape, _Compiler
 
@@ -152,10 +152,14 @@ def template(name: str, args: list, kwargs: dict) -> tuple[Tape, list[int]]:
     entry = mirror.resolve(name)
     slots = [k for k, a in enumerate(args) if isinstance(a, Nodes)]
     kslots = sorted(k for k, a in kwargs.items() if isinstance(a, Nodes))
-    key = (name, id(entry.sym),
+    try:       # what the mirror computes now, not its identity: a changed global or capture is a new template
+        what = fingerprint.digest(entry.sym)
+    except fingerprint.Unkeyable:
+        what = None                  # nothing to key it by: built afresh, never served from the cache
+    key = (name, what,
            tuple("<>" if isinstance(a, Nodes) else _param_key(a) for a in args),
            tuple((k, "<>" if isinstance(a, Nodes) else _param_key(a)) for k, a in sorted(kwargs.items())))
-    hit = _TEMPLATES.get(key)
+    hit = _TEMPLATES.get(key) if what is not None else None
     if hit is None:
         syms = [sp.Dummy(f"a{k}", real=True) for k in range(len(slots) + len(kslots))]
         sargs, skw = list(args), dict(kwargs)
@@ -170,7 +174,8 @@ def template(name: str, args: list, kwargs: dict) -> tuple[Tape, list[int]]:
         root = c.add(_to_sympy(value[()]))
         c.finish()
         hit = (Tape(c.ops, c.args, c.extra, c.dargs, c.leaf_list, [root]), slots + kslots)
-        _TEMPLATES[key] = hit
+        if what is not None:
+            _TEMPLATES[key] = hit
     return hit
 
 

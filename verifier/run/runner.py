@@ -37,6 +37,7 @@ from ..verdict.compare import (
     tolerance_for,
 )
 from .checks import Check, case_checks
+from .reduced_fd import body_finite_differences
 
 #: Finite differences are taken on at most this many elements per input (a
 #: seeded sample above it, which the report states); None takes them all.
@@ -190,9 +191,11 @@ class Runner:
         # structured inputs (cases/structure.py): gradients compared projected onto the structure, FD within it
         ex, ag = projected(case, cached_exact(self.cache, model, point, weights), ag)
         result.exact, result.route, result.autograd = ex, ex.route, ag
-        fd = structured_finite_differences(case, forward_float64(case, model.structural), point, model.wrt,
-                                           weights, dtype, **{**fd_options(case), **self.fd_overrides},
-                                           max_elements=self.fd_max_elements, probe_memo=self._probe_memo(case))
+        fd_args = {**fd_options(case), **self.fd_overrides, "max_elements": self.fd_max_elements,
+                   "probe_memo": self._probe_memo(case)}
+        fd = (body_finite_differences(case, model, point, weights, dtype, **fd_args)     # sums of elementwise bodies
+              or structured_finite_differences(case, forward_float64(case, model.structural), point, model.wrt,
+                                               weights, dtype, **fd_args))
         result.fd = fd
         tol = tolerance_for(case, dtype)
         # the tape already knows when nothing is near a kink: skip the SymPy-walking detector then
