@@ -189,12 +189,27 @@ def cli(timeout: float) -> dict:
             start = time.perf_counter()
             try:
                 subprocess.run([sys.executable, "-m", "verifier", "run", str(ROOT / "cases"), "--report-dir",
-                                str(Path(tmp) / "reports"), "--no-progress"], env=env, capture_output=True,
-                               timeout=timeout, cwd=tmp)
+                                str(Path(tmp) / f"reports{len(times)}"), "--no-progress"], env=env,
+                               capture_output=True, timeout=timeout, cwd=tmp)
                 times.append(time.perf_counter() - start)
             except subprocess.TimeoutExpired:
                 times.append(None)
-    return {"cli_cold_s": times[0], "cli_warm_s": times[1]}
+        statuses = [_statuses(Path(tmp) / f"reports{k}") for k in range(2)]
+    return {"cli_cold_s": times[0], "cli_warm_s": times[1], "cli_cold_statuses": statuses[0],
+            "cli_warm_statuses": statuses[1]}
+
+
+def _statuses(folder: Path) -> dict:
+    """status -> count in the run's summary.csv (the cold and warm runs must give the same verdicts)."""
+    import csv
+    found = sorted(folder.rglob("summary.csv"))
+    if not found:
+        return {}
+    counts: dict = {}
+    with open(found[0], newline="") as fh:
+        for rec in csv.DictReader(fh):
+            counts[rec.get("status")] = counts.get(rec.get("status"), 0) + 1
+    return counts
 
 
 def _s(x, limit=None) -> str:
@@ -229,6 +244,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per row for ours (cold + warm)")
     parser.add_argument("--gc-timeout", type=float, default=120.0, help="seconds per row for gradcheck")
     parser.add_argument("--no-cli", action="store_true", help="skip `verifier run` of the library")
+    parser.add_argument("--cli-only", action="store_true", help="only `verifier run` of the library, cold then warm")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--child")
     parser.add_argument("--child-gradcheck")
@@ -239,17 +255,17 @@ def main() -> None:
     if args.child_gradcheck:
         print(json.dumps(child_gradcheck(args.child_gradcheck)))
         return
-    names = args.only.split(",") if args.only else list(ROWS)
+    names = [] if args.cli_only else args.only.split(",") if args.only else list(ROWS)
     rows = []
     for name in names:
         rows.append(row(name, args.timeout, args.gc_timeout))
         show(rows[-1])
-    if not args.no_cli and not args.only:
+    if args.cli_only or (not args.no_cli and not args.only):
         c = cli(max(args.timeout, 300.0))
         rows.append(c)
         ratio = (f"{c['cli_cold_s'] / c['cli_warm_s']:.2f}x" if c["cli_cold_s"] and c["cli_warm_s"] else "-")
         print(f"verifier run cases/: cold {_s(c['cli_cold_s'], 300)}  warm {_s(c['cli_warm_s'], 300)}  "
-              f"cold/warm {ratio}")
+              f"cold/warm {ratio}; statuses cold {c['cli_cold_statuses']} warm {c['cli_warm_statuses']}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
