@@ -22,7 +22,9 @@ second_order=False``), float64, torch at 1 thread. Rows with an input of
 10⁵ elements or more sample the finite differences at 8 elements, unbatched
 (``Runner(fd_max_elements=8, fd_overrides={"elementwise": (), "batch":
 False})``, as speed.py's P2); the exact comparison still covers every element. ``ratio`` is cold /
-gradcheck. ``cold - warm`` is what the empty cache costs. Peak RSS is the
+gradcheck. ``cold - warm`` is what the empty cache costs. A second line gives the same in CPU seconds of the
+process (``time.process_time``): on a shared machine wall times grow with the load average, CPU
+seconds much less. Peak RSS is the
 row's process's ``ru_maxrss`` (torch's import included). The last lines time
 ``verifier run`` of the built-in library, cold (fresh VERIFIER_CACHE_DIR)
 then warm.
@@ -116,7 +118,8 @@ def child_ours(name: str) -> dict:
     from verifier.exact.cache import Cache
     from verifier.run.runner import Runner
     torch.set_num_threads(1)
-    _warm_up(Runner(cache=False, forward_mode=False, second_order=False).run)
+    with tempfile.TemporaryDirectory() as tmp:     # the cache's once-per-process costs (the engine's hash) too
+        _warm_up(Runner(cache=Cache(tmp, values=False), forward_mode=False, second_order=False).run)
     case = _case(name)
     big = max(math.prod(s.shape or np.shape(s.value)) for s in case.inputs) >= HUGE
     # as benchmarks/speed.py's P2: finite differences sampled at 8 elements, unbatched, on huge inputs
@@ -124,14 +127,14 @@ def child_ours(name: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cache = Cache(tmp, values=False)
         runner = Runner(cache=cache, forward_mode=False, second_order=False, **options)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         res = runner.run(case, "float64")
-        cold = time.perf_counter() - start
+        cold, cold_cpu = time.perf_counter() - start, time.process_time() - cpu
         runner = Runner(cache=cache, forward_mode=False, second_order=False, **options)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         warm_res = runner.run(case, "float64")
-        warm = time.perf_counter() - start
-    return {"cold_s": cold, "warm_s": warm, "status": res.status, "fd_sampled": big, "warm_status": warm_res.status,
+        warm, warm_cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"cold_s": cold, "warm_s": warm, "cold_cpu_s": cold_cpu, "warm_cpu_s": warm_cpu, "status": res.status, "fd_sampled": big, "warm_status": warm_res.status,
             "route": res.route, "message": res.message[:200], "peak_rss_mib": _rss_mib()}
 
 
@@ -146,9 +149,9 @@ def child_gradcheck(name: str) -> dict:
     case = _case(name)
     leaves = make_leaves(case, {s.name: s.values() for s in case.inputs}, "float64")
     fn = torch_callable(case)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     ok = bool(torch.autograd.gradcheck(fn, tuple(leaves), fast_mode=False, raise_exception=False))
-    return {"gradcheck_s": time.perf_counter() - start, "gradcheck_ok": ok, "gradcheck_rss_mib": _rss_mib()}
+    return {"gradcheck_s": time.perf_counter() - start, "gradcheck_cpu_s": time.process_time() - cpu, "gradcheck_ok": ok, "gradcheck_rss_mib": _rss_mib()}
 
 
 def _spawn(args: list[str], timeout: float) -> dict | None:
@@ -186,12 +189,27 @@ def cli(timeout: float) -> dict:
             start = time.perf_counter()
             try:
                 subprocess.run([sys.executable, "-m", "verifier", "run", str(ROOT / "cases"), "--report-dir",
-                                str(Path(tmp) / "reports"), "--no-progress"], env=env, capture_output=True,
-                               timeout=timeout, cwd=tmp)
+                                str(Path(tmp) / f"reports{len(times)}"), "--no-progress"], env=env,
+                               capture_output=True, timeout=timeout, cwd=tmp)
                 times.append(time.perf_counter() - start)
             except subprocess.TimeoutExpired:
                 times.append(None)
-    return {"cli_cold_s": times[0], "cli_warm_s": times[1]}
+        statuses = [_statuses(Path(tmp) / f"reports{k}") for k in range(2)]
+    return {"cli_cold_s": times[0], "cli_warm_s": times[1], "cli_cold_statuses": statuses[0],
+            "cli_warm_statuses": statuses[1]}
+
+
+def _statuses(folder: Path) -> dict:
+    """status -> count in the run's summary.csv (the cold and warm runs must give the same verdicts)."""
+    import csv
+    found = sorted(folder.rglob("summary.csv"))
+    if not found:
+        return {}
+    counts: dict = {}
+    with open(found[0], newline="") as fh:
+        for rec in csv.DictReader(fh):
+            counts[rec.get("status")] = counts.get(rec.get("status"), 0) + 1
+    return counts
 
 
 def _s(x, limit=None) -> str:
@@ -209,6 +227,10 @@ def show(r: dict) -> None:
     print(f"{r['row']:<26} cold {_s(cold, r['timeout']):>10}  warm {_s(r.get('warm_s')):>9}  "
           f"gradcheck {r.get('gradcheck_note') or _s(gc, r['gc_timeout']):>10}  ratio {ratio:>7}  "
           f"peak RSS {r.get('peak_rss_mib', float('nan')):.0f} MiB{extra}")
+    if r.get("cold_cpu_s") is not None:
+        gc_cpu = r.get("gradcheck_cpu_s")
+        print(f"    CPU seconds: cold {r['cold_cpu_s']:.3f}  warm {r['warm_cpu_s']:.3f}" + (
+            f"  gradcheck {gc_cpu:.3f}  ratio {r['cold_cpu_s'] / gc_cpu:.2f}x" if gc_cpu else ""))
     if "error" in r:
         print(f"    error: {r['error']}")
     elif cold is not None:
@@ -222,6 +244,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per row for ours (cold + warm)")
     parser.add_argument("--gc-timeout", type=float, default=120.0, help="seconds per row for gradcheck")
     parser.add_argument("--no-cli", action="store_true", help="skip `verifier run` of the library")
+    parser.add_argument("--cli-only", action="store_true", help="only `verifier run` of the library, cold then warm")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--child")
     parser.add_argument("--child-gradcheck")
@@ -232,17 +255,17 @@ def main() -> None:
     if args.child_gradcheck:
         print(json.dumps(child_gradcheck(args.child_gradcheck)))
         return
-    names = args.only.split(",") if args.only else list(ROWS)
+    names = [] if args.cli_only else args.only.split(",") if args.only else list(ROWS)
     rows = []
     for name in names:
         rows.append(row(name, args.timeout, args.gc_timeout))
         show(rows[-1])
-    if not args.no_cli and not args.only:
+    if args.cli_only or (not args.no_cli and not args.only):
         c = cli(max(args.timeout, 300.0))
         rows.append(c)
         ratio = (f"{c['cli_cold_s'] / c['cli_warm_s']:.2f}x" if c["cli_cold_s"] and c["cli_warm_s"] else "-")
         print(f"verifier run cases/: cold {_s(c['cli_cold_s'], 300)}  warm {_s(c['cli_warm_s'], 300)}  "
-              f"cold/warm {ratio}")
+              f"cold/warm {ratio}; statuses cold {c['cli_cold_statuses']} warm {c['cli_warm_statuses']}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

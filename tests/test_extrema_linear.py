@@ -43,7 +43,7 @@ def test_large_extrema_take_the_sweep_and_small_ones_both_routes():
     small = Runner(cache=None).run(case("x.max()", 10), "float64")
     large = Runner(cache=None).run(case("x.max()", 300), "float64")
     assert small.status == large.status == "pass", (small.message, large.message)
-    assert "Jacobian" in small.route and "Jacobian" not in large.route
+    assert "(agree)" in small.route and "Jacobian" not in large.route     # no n² symbolic Jacobian at n=300
 
 
 TIED = [2, 7, 9]

@@ -18,10 +18,13 @@ import numpy as np
 
 from ..cases.case import Case
 from ..errors import SymbolicError
-from . import bounds, formulas, lowering, reduced, sweep
+from . import bounds, formulas, lowering, reduced, rule_check, sweep
 from .evaluation import PRECISION_DIGITS, real_value
 from .symbolic import ExactResult, OnDemandModel, SymbolicModel, build
 from .tape import CONST, Tape, compile_tape, symbol_leaves
+
+# The route of small cases built per operation: two graphs, swept, must agree
+SMALL_ROUTE = "reverse sweeps over the per-operation and per-element graphs (agree)"
 
 # Cases up to this many Jacobian entries (outputs × differentiated inputs) take
 # both symbolic routes; larger ones use the reverse sweep alone.
@@ -72,6 +75,8 @@ class CompiledModel(OnDemandModel):
         self._model = model
         self._active = None          # sweep.active_nodes, made on first use
         self.per_op = False          # True: built by lowering.lower, without per-element SymPy
+        self.second: Tape | None = None   # small per-op cases: the per-element SymPy graph, the second route
+        self._active_second = None
         self.key = None              # the disk-cache key, when the cache is in use
         if case is None:        # compiled straight from a SymbolicModel
             self.shapes = {name: arr.shape for name, arr in model.symbols.items()}
@@ -121,8 +126,11 @@ class CompiledModel(OnDemandModel):
         return size * sum(int(np.prod(self.shapes[name], dtype=int)) for name in self.wrt)
 
     def to_data(self) -> dict:
-        return {"tape": self.tape.to_data(), "output_shape": list(self.output_shape),
+        data = {"tape": self.tape.to_data(), "output_shape": list(self.output_shape),
                 "jacobian": self.has_jacobian, "per_op": self.per_op}
+        if self.second is not None:
+            data["second"] = self.second.to_data()
+        return data
 
 
 def compile_model(model: SymbolicModel, case: Case | None = None) -> CompiledModel:
@@ -162,6 +170,10 @@ def prepare(case: Case, cache=None):
                                          bool(data["jacobian"]))
                 compiled.key = key
                 compiled.per_op = data.get("per_op") is True
+                if "second" in data:
+                    compiled.second = Tape.from_data(data["second"])
+                elif compiled.per_op and compiled.n_entries <= JACOBIAN_ENTRY_LIMIT:
+                    raise ValueError("a small per-operation tape without its second route")
                 return compiled
             except (KeyError, TypeError, ValueError, AttributeError):
                 cache.malformed(key)  # a malformed entry is a miss
@@ -173,19 +185,25 @@ def prepare(case: Case, cache=None):
 
 
 def _lowered(case: Case) -> CompiledModel | None:
-    """The tape built per operation (lowering.py) for cases past the Jacobian route; None otherwise.
+    """The tape built per operation (lowering.py); None when the lowering cannot read the case.
 
-    Small cases (at most JACOBIAN_ENTRY_LIMIT entries) keep the per-element
-    SymPy model: its symbolic Jacobian is their second route.
+    Small cases (at most JACOBIAN_ENTRY_LIMIT entries) also get the per-element
+    SymPy model's tape (without its symbolic Jacobian) as ``second``: both
+    graphs are swept and must agree (:func:`exact`), and the sweep's built-in
+    derivative rules are checked against SymPy's (:mod:`verifier.exact.rule_check`).
     """
     try:
         tape, shape = lowering.lower(case)
     except lowering.Unsupported:
         return None
     compiled = CompiledModel(case, tape, shape, False)
-    if compiled.n_entries <= JACOBIAN_ENTRY_LIMIT:
-        return None
     compiled.per_op = True
+    if compiled.n_entries <= JACOBIAN_ENTRY_LIMIT:
+        model = build(case)
+        if model.output.shape != compiled.output_shape:
+            return None                 # the SymPy model's reading wins; it keeps its own routes
+        compiled.second = compile_tape(model.output.ravel().tolist(), symbol_leaves(model.symbols))
+        compiled._model = model
     return compiled
 
 
@@ -225,6 +243,11 @@ def exact(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
         magnitude = {k: _to_float(g, model.shapes[k]) for k, g in _by_input(model, tape, leaf_bounds).items()}
         out_mag = np.array([_bound_float(errs[r]) for r in tape.roots[:n_out]],
                            dtype=np.float64).reshape(model.output_shape)
+        if getattr(model, "second", None) is not None:
+            gap = _second_graph(model, point, out_mp, by_sweep, seeds, digits)
+            rule_check.check_rules(tape, vals, digits)
+            return ExactResult(output, {k: _to_float(g, model.shapes[k]) for k, g in by_sweep.items()},
+                               SMALL_ROUTE, gap, may_kink=may_kink, magnitude=magnitude, output_magnitude=out_mag)
         if not model.has_jacobian:
             return ExactResult(output, {k: _to_float(g, model.shapes[k]) for k, g in by_sweep.items()},
                                lowering.ROUTE if getattr(model, "per_op", False)
@@ -233,6 +256,30 @@ def exact(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
         result = _two_routes(model, vals, by_sweep, v_flat, output, digits)
         result.may_kink, result.magnitude, result.output_magnitude = may_kink, magnitude, out_mag
         return result
+
+
+def _second_graph(model: CompiledModel, point, out_mp: list, by_sweep: dict, seeds: dict, digits: int) -> float:
+    """Sweep the per-element graph too; its output and Jᵀv must match the per-operation graph's."""
+    second, n_out = model.second, len(out_mp)
+    vals = sweep.forward(second, sweep.leaf_values(second, point))
+    if model._active_second is None:
+        model._active_second = sweep.active_nodes(second, model.wrt)
+    by_root = dict(zip(model.tape.roots[:n_out], range(n_out)))
+    seeds2: dict = {}
+    for r, w in seeds.items():
+        r2 = second.roots[by_root[r]]
+        seeds2[r2] = seeds2.get(r2, 0) + w
+    grads = _by_input(model, second, sweep.backward(second, vals, seeds2, model._active_second))
+    pairs = [(a, sweep.value(vals, r, "output")) for a, r in zip(out_mp, second.roots[:n_out])]
+    pairs += [(a, b) for name in model.wrt for a, b in zip(by_sweep[name], grads[name])]
+    gap = 0.0
+    for a, b in pairs:
+        diff = float(abs(a - b))
+        gap = max(gap, diff)
+        if diff > (1 + float(abs(b))) * 10.0 ** (-digits // 2):
+            raise SymbolicError(f"the per-operation and per-element graphs disagree ({a} vs {b})",
+                                hint="This is a bug in the symbolic engine; please report the case.")
+    return gap
 
 
 def _output_graph_end(tape: Tape, n_out: int) -> int:

@@ -116,7 +116,7 @@ class LoweringReading(Reading):
     def call(self, name, args, kwargs):
         entry = mirror.resolve(name)
         canonical = entry.name
-        rule = _RULES.get(canonical)
+        rule = _rule(entry)
         if rule is not None:
             out = rule(self, *args, **kwargs)
             if out is not NotImplemented:
@@ -217,6 +217,32 @@ class LoweringReading(Reading):
         k = math.prod(joint[len(out_labels):])
         return Nodes(self.b.sums(np.asarray(prods).reshape(joint[:len(out_labels)] + (k,))))
 
+    def _per_slice(self, name, x, dim, keepdim=None, dtype=None):
+        """softmax, log_softmax, softmin, logsumexp along ``dim`` as the mirror writes them: ``exp`` (and
+        ``log``) through their per-function templates, one sum node per slice, ``e * s**-1`` or
+        ``x - log(s)`` by index arithmetic (no SymPy per slice)."""
+        if not isinstance(x, Nodes) or dtype is not None or x.ids.ndim == 0:
+            return NotImplemented
+        if dim is None and name != "logsumexp":
+            dim = mirror.nn._implicit_softmax_dim(x.ids.ndim)
+        if not isinstance(dim, (int, np.integer)) or not -x.ids.ndim <= dim < x.ids.ndim:
+            return NotImplemented                   # the SymPy model reports (or reads) it
+        d = int(dim) % x.ids.ndim
+        moved = Nodes(np.moveaxis(x.ids, d, -1))
+        if name == "softmin":
+            moved = self._negate(moved)
+        e = self.call("exp", [moved], {})
+        total = Nodes(self.b.sums(e.ids))
+        if name == "logsumexp":
+            out = self.call("log", [total], {}).ids
+            return Nodes(np.expand_dims(out, d) if keepdim else out)
+        if name == "log_softmax":
+            out = self.b.elementwise(ADD, moved, self._negate(Nodes(self.call("log", [total], {}).ids[..., None])))
+        else:
+            inverse = self.b.elementwise(POW, total, self._nodes(sp.Integer(-1)))
+            out = self.b.elementwise(MUL, e, Nodes(inverse.ids[..., None]))
+        return Nodes(np.moveaxis(out.ids, -1, d))
+
     def _linear(self, input, weight, bias=None):
         if not isinstance(input, Nodes) or not isinstance(weight, Nodes):
             return NotImplemented
@@ -251,7 +277,50 @@ def _axes(dim, ndim: int):
     return axes if len(axes) == len(dims) and all(a < ndim for a in axes) else None
 
 
+def _slices(name):
+    def rule(r, x, dim=None, *rest, **kwargs):
+        if name == "logsumexp":
+            if rest[1:] or set(kwargs) - {"keepdim"}:
+                return NotImplemented
+            return r._per_slice(name, x, dim, keepdim=bool(rest[0] if rest else kwargs.get("keepdim", False)))
+        if rest or set(kwargs) - {"dtype", "_stacklevel"}:
+            return NotImplemented
+        return r._per_slice(name, x, dim, dtype=kwargs.get("dtype"))
+    return rule
+
+
+def _matmul_of(ndims):
+    """mm, mv, bmm: matmul where the operands have the ranks the function takes (else the mirror says why)."""
+    def rule(r, a, b):
+        if not isinstance(a, Nodes) or not isinstance(b, Nodes) or (a.ids.ndim, b.ids.ndim) != ndims:
+            return NotImplemented
+        if ndims == (3, 3) and a.shape[0] != b.shape[0]:
+            return NotImplemented                   # bmm does not broadcast its batch
+        return r._matmul(a, b)
+    return rule
+
+
+def _rule(entry):
+    """The lowering rule of a mirror entry, however the case spelled it (``x.sum``, ``torch.sum``, ``sum``):
+    entries that share a canonical entry's definition share its rule."""
+    rule = _RULES.get(entry.name)
+    if rule is not None:
+        return rule
+    for name, rule in _RULES.items():
+        canonical = mirror.FUNCTIONS.get(name)
+        if canonical is not None and canonical.sym is entry.sym:
+            return rule
+    return None
+
+
 _RULES = {
+    "softmax": _slices("softmax"),
+    "log_softmax": _slices("log_softmax"),
+    "softmin": _slices("softmin"),
+    "logsumexp": _slices("logsumexp"),
+    "mm": _matmul_of((2, 2)),
+    "mv": _matmul_of((2, 1)),
+    "bmm": _matmul_of((3, 3)),
     "sum": lambda r, *a, **k: r._reduce("sum", *a, **k),
     "mean": lambda r, *a, **k: r._reduce("mean", *a, **k),
     "matmul": lambda r, a, b: r._matmul(a, b) if isinstance(a, Nodes) and isinstance(b, Nodes) else NotImplemented,

@@ -152,8 +152,16 @@ class ReducedModel(OnDemandModel):
         v = np.broadcast_to(v, self.body.output_shape)
         return v / self.count if self.red.kind == "mean" else v
 
-    def reduce(self, values: np.ndarray) -> np.ndarray:
-        """``c · Σ`` over the reduced axes of body values (float64 in, float64 out)."""
+    def reduce(self, values: np.ndarray, *, bound: bool = False) -> np.ndarray:
+        """``c · Σ`` over the reduced axes of body values (float64 in, float64 out).
+
+        ``bound``: the values are non-negative error bounds; an extended-precision pairwise sum
+        (relative error under log₂N·2⁻⁶⁴) scaled up by 2⁻⁵⁰ is an upper bound of their sum, and
+        costs a fraction of ``math.fsum`` over 10⁶ Python floats."""
+        if bound:
+            total = np.sum(values.astype(np.longdouble), axis=self.axes, keepdims=self.red.keepdim)
+            total = total * (1 + np.longdouble(2.0) ** -50) / (self.count if self.red.kind == "mean" else 1)
+            return np.asarray(total, dtype=np.float64).reshape(self.output_shape)
         if len(self.axes) == values.ndim:
             total = np.array(math.fsum(values.ravel().tolist()))
             total = total.reshape(self.output_shape)
@@ -167,10 +175,10 @@ class ReducedModel(OnDemandModel):
         body = formulas.exact(self.body, point, self.body_weights(weights))
         route = body.route.replace("elementwise template over",
                                    f"elementwise template under {self.red.kind} over", 1)
-        return ExactResult(self.reduce(body.output), body.vjp, route, body.route_gap, body.may_kink,
-                           *self._bounds(body))
+        output = self.reduce(body.output)
+        return ExactResult(output, body.vjp, route, body.route_gap, body.may_kink, *self._bounds(body, output))
 
-    def _bounds(self, body: ExactResult):
+    def _bounds(self, body: ExactResult, output: np.ndarray):
         """Rounding-error bounds (in units of the dtype's rounding unit, see exact/magnitude.py).
 
         Jᵀv is the body's elementwise gradient times c·v: the body's bound, plus one rounding for a mean's
@@ -182,7 +190,7 @@ class ReducedModel(OnDemandModel):
         mean = self.red.kind == "mean"
         vjp = {k: m + np.abs(body.vjp[k]) if mean else m for k, m in body.magnitude.items()}
         terms = np.abs(body.output_magnitude) + math.ceil(math.log2(max(self.count, 1))) * np.abs(body.output)
-        out = self.reduce(terms) + (np.abs(self.reduce(body.output)) if mean else 0)
+        out = self.reduce(terms, bound=True) + (np.abs(output) if mean else 0)
         return vjp, out
 
     def exact_jvp(self, point, direction, **_) -> np.ndarray:

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import sympy as sp
 
-from . import mirror
+from . import fingerprint, mirror
 from .symbolic import _to_sympy, as_object_array
 from .tape import ADD, CONST, MUL, SYM, Tape, _Compiler
 
@@ -107,12 +107,16 @@ class Builder:
         """Copy a small tape once per (broadcast) element, its leaves replaced by the operands' nodes."""
         arrays = np.broadcast_arrays(*[o.ids for o in operands]) if operands else [np.zeros((), np.int64)]
         shape = arrays[0].shape
-        n = math.prod(shape)
-        cols = [a.ravel() for a in arrays]
-        where: list[np.ndarray] = []            # template node -> its node per element
+        return Nodes(self.copies(template, [a.ravel() for a in arrays])[:, 0].reshape(shape))
+
+    def copies(self, template: Tape, cols: list[np.ndarray]) -> np.ndarray:
+        """Copy a small tape ``n`` times: its leaf ``j`` is ``cols[j][i]`` in copy ``i`` (each column of
+        length ``n``). Returns its roots' nodes per copy, shape ``(n, number of roots)``."""
+        n = len(cols[0]) if cols else 1
+        where: list[np.ndarray] = []            # template node -> its node per copy
         for j, op in enumerate(template.ops):
             if op == SYM:
-                where.append(cols[template.leaves[int(template.extra[j])][1]])
+                where.append(np.asarray(cols[template.leaves[int(template.extra[j])][1]], dtype=np.int64))
             elif op == CONST:
                 where.append(np.full(n, self.const(_constant(template.extra[j])), dtype=np.int64))
             else:
@@ -122,7 +126,7 @@ class Builder:
             per = [where[d].tolist() if d >= 0 else [-1] * n for d in ds]
             for i, row in zip(where[j].tolist(), zip(*per)):
                 self.c.dargs[i] = tuple(row)
-        return Nodes(where[template.roots[0]].reshape(shape))
+        return np.stack([where[r] for r in template.roots], axis=-1) if template.roots else np.zeros((n, 0), np.int64)
 
     def from_sympy(self, values: np.ndarray, symbols: dict) -> Nodes:
         """Flatten an object array of SymPy expressions over ``symbols`` (symbol -> node) into the tape."""
@@ -148,10 +152,14 @@ def template(name: str, args: list, kwargs: dict) -> tuple[Tape, list[int]]:
     entry = mirror.resolve(name)
     slots = [k for k, a in enumerate(args) if isinstance(a, Nodes)]
     kslots = sorted(k for k, a in kwargs.items() if isinstance(a, Nodes))
-    key = (name, id(entry.sym),
+    try:       # what the mirror computes now, not its identity: a changed global or capture is a new template
+        what = fingerprint.digest(entry.sym)
+    except fingerprint.Unkeyable:
+        what = None                  # nothing to key it by: built afresh, never served from the cache
+    key = (name, what,
            tuple("<>" if isinstance(a, Nodes) else _param_key(a) for a in args),
            tuple((k, "<>" if isinstance(a, Nodes) else _param_key(a)) for k, a in sorted(kwargs.items())))
-    hit = _TEMPLATES.get(key)
+    hit = _TEMPLATES.get(key) if what is not None else None
     if hit is None:
         syms = [sp.Dummy(f"a{k}", real=True) for k in range(len(slots) + len(kslots))]
         sargs, skw = list(args), dict(kwargs)
@@ -166,7 +174,8 @@ def template(name: str, args: list, kwargs: dict) -> tuple[Tape, list[int]]:
         root = c.add(_to_sympy(value[()]))
         c.finish()
         hit = (Tape(c.ops, c.args, c.extra, c.dargs, c.leaf_list, [root]), slots + kslots)
-        _TEMPLATES[key] = hit
+        if what is not None:
+            _TEMPLATES[key] = hit
     return hit
 
 

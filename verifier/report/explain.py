@@ -113,7 +113,9 @@ def _explain(case: Case, dtype: str | None, *, full: bool, rationals: bool,
     value = np.asarray(ex.output, dtype=np.float64)
     out.append(f"\nforward value y (exact, {dtype} point): {_decimals(value)}")
     out.append(f"scalar Σ v⊙y = {float(np.sum(np.broadcast_to(v, value.shape) * value)):.17g}")
-    gap = "" if ex.route_gap is None else f"; the two routes (Jacobian·v and ∂(Σ v⊙y)/∂x) differ by {ex.route_gap:.3g}"
+    routes = ("per-operation and per-element graphs" if "per-element graphs" in (result.route or "")
+              else "Jacobian·v and ∂(Σ v⊙y)/∂x")
+    gap = "" if ex.route_gap is None else f"; the two routes ({routes}) differ by {ex.route_gap:.3g}"
     out.append(f"exact J^T v by {result.route}{gap}")
     for name, g in ex.vjp.items():
         out.append(f"exact J^T v for {name}: {_decimals(g)}")

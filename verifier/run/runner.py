@@ -44,6 +44,7 @@ from . import on_device
 from .checks import Check, case_checks
 from .complex_run import run_complex
 from .jacobian import REPORT_ENTRIES, jacobian_at
+from .reduced_fd import body_finite_differences
 
 #: Finite differences are taken on at most this many elements per input (a
 #: seeded sample above it, which the report states); None takes them all.
@@ -216,10 +217,12 @@ class Runner:
         ex, ag = projected(case, cached_exact(self.cache, model, point, weights), ag)
         result.exact, result.route, result.autograd = ex, ex.route, ag
         fd_device = resolve(case.fd_device) if case.fd_device else None       # `verifier run --fd-device`
-        forward = forward_float64(case, model.structural, fd_device)
-        fd = structured_finite_differences(case, forward, point, model.wrt,
-                                           weights, dtype, **{**fd_options(case), **self.fd_overrides},
-                                           max_elements=self.fd_max_elements, probe_memo=self._probe_memo(case))
+        fd_args = {**fd_options(case), **self.fd_overrides, "max_elements": self.fd_max_elements,
+                   "probe_memo": self._probe_memo(case)}
+        # sums of elementwise bodies: differences of the body alone, on the CPU (not when FD is sent to a device)
+        fd = ((None if fd_device else body_finite_differences(case, model, point, weights, dtype, **fd_args))
+              or structured_finite_differences(case, forward_float64(case, model.structural, fd_device), point,
+                                               model.wrt, weights, dtype, **fd_args))
         result.fd = fd
         if where := on_device.fd_where(device, fd_device):
             fd.notes.insert(0, where)       # first: fd_note is cut to 120 characters in the summary
