@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import random
 
 import mpmath
 import numpy as np
@@ -56,9 +55,9 @@ class NumericOnly(SymbolicError):
 
 
 @contextlib.contextmanager
-def gauge(seed: int | None):
-    """Within: gauge-dependent outputs get column signs flipped by a pattern drawn from ``seed``."""
-    token = _GAUGE.set(None if seed is None else random.Random(seed))
+def gauge(flip: tuple[str, int] | None):
+    """Within: the decomposition whose :func:`gauge_key` is ``flip[0]`` has column ``flip[1]`` negated."""
+    token = _GAUGE.set(flip)
     try:
         yield
     finally:
@@ -67,7 +66,8 @@ def gauge(seed: int | None):
 
 @contextlib.contextmanager
 def notes():
-    """Within: each decomposition records (name, condition, dimension, gauge kind) in the yielded list."""
+    """Within: each decomposition records (name, condition, dimension, gauge kind) in the yielded list,
+    and each gauge-carrying one also ("gauge", its gauge_key, its number of columns)."""
     seen: list = []
     token = _NOTES.set(seen)
     try:
@@ -89,11 +89,19 @@ def _matrix(name: str, a) -> mpmath.matrix:
                           f"got shape {list(a.shape)}")
     if a.size == 0:
         raise unsupported(f"{name}: an empty matrix has nothing to decompose")
-    if not all(isinstance(e, sympy.Number) for e in a.flat):
+    if not all(sympy.sympify(e).is_number for e in a.flat):
         raise NumericOnly(f"{name} has no closed form over symbols",
                           hint="It runs on the numeric-exact route (docs/numeric-exact.md).")
-    prec = mpmath.mp.prec
-    return mpmath.matrix([[mpmath.mpf(e._to_mpmath(prec)) for e in row] for row in a])
+    return mpmath.matrix([[to_mpf(e) for e in row] for row in a])
+
+
+def to_mpf(e) -> mpmath.mpf:
+    """A number (or an unevaluated expression of numbers, such as matmul's sums) at the working precision."""
+    value = sympy.sympify(e).evalf(mpmath.mp.dps)
+    if not value.is_real or not value.is_finite:
+        raise SymbolicError(f"a decomposition's input is {value}, not a finite real number",
+                            hint="Choose a point where the function is finite.")
+    return mpmath.mpf(value._to_mpmath(mpmath.mp.prec))
 
 
 def _out(m: mpmath.matrix, rows: int, cols: int | None = None) -> np.ndarray:
@@ -107,16 +115,32 @@ def _out(m: mpmath.matrix, rows: int, cols: int | None = None) -> np.ndarray:
     return out
 
 
-def _flip_columns(q: mpmath.matrix) -> mpmath.matrix:
-    rng = _GAUGE.get()
-    if rng is None:
+def gauge_key(name: str, of: mpmath.matrix) -> str:
+    """Which decomposition of which matrix: the name and the input's digits (the same matrix twice: the same key)."""
+    return name + ":" + ",".join(mpmath.nstr(of[i, j], 30) for i in range(of.rows) for j in range(of.cols))
+
+
+def _flip_columns(q: mpmath.matrix, name: str, of: mpmath.matrix) -> mpmath.matrix:
+    """q with column ``col`` negated when the gauge is ``(key, col)`` for this decomposition of this matrix.
+
+    Each single-column flip generates the sign group {±1}^n: a function invariant under every one of
+    them, for every decomposition met, is invariant under all sign choices (and torch's are one).
+    """
+    key = gauge_key(name, of)
+    _note_key(key, q.cols)
+    flip = _GAUGE.get()
+    if flip is None or flip[0] != key:
         return q
     q = q.copy()
-    for j in range(q.cols):
-        if rng.random() < 0.5:
-            for i in range(q.rows):
-                q[i, j] = -q[i, j]
+    for i in range(q.rows):
+        q[i, flip[1]] = -q[i, flip[1]]
     return q
+
+
+def _note_key(key: str, cols: int) -> None:
+    seen = _NOTES.get()
+    if seen is not None:
+        seen.append(("gauge", key, cols))
 
 
 def _scale(m: mpmath.matrix):
@@ -178,7 +202,7 @@ def eigvalsh(A, UPLO="L"):
 def eigh(A, UPLO="L"):
     values, vectors, cond = _eigh("eigh", A, UPLO)
     _note("eigh", cond, len(values), "eigh")
-    return _out(_flip_columns(vectors), len(values), len(values))
+    return _out(_flip_columns(vectors, "eigh", _matrix("eigh", A)), len(values), len(values))
 
 
 def _svd(name: str, A):
@@ -213,7 +237,7 @@ def svd(A, full_matrices=True, *, driver=None):
                           "(no derivative); pass full_matrices=False")
     values, left, cond = _svd("svd", A)
     _note("svd", cond, len(values), "svd")
-    return _out(_flip_columns(left), left.rows, left.cols)
+    return _out(_flip_columns(left, "svd", _matrix("svd", A)), left.rows, left.cols)
 
 
 @register("qr", torch=torch.linalg.qr, finish=lambda out: out.Q,
@@ -231,7 +255,7 @@ def qr(A, mode="reduced"):
         raise SymbolicError(f"qr: A is (nearly) rank deficient (smallest singular value {mpmath.nstr(smin, 3)}): "
                             "Q has no derivative there", hint="Choose a matrix of full column rank.")
     _note("qr", smax / smin, a.rows, "qr")
-    return _out(_flip_columns(q), a.rows, a.cols)
+    return _out(_flip_columns(q, "qr", a), a.rows, a.cols)
 
 
 @register("matrix_exp", torch=torch.linalg.matrix_exp,

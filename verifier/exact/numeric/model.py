@@ -34,8 +34,6 @@ ESTIMATE_SHARE = 1e-6
 _EPS64 = 2.0 ** -52
 # float64's default allowance (docs/numerics.md: rtol = eps^(2/3) on M, atol = eps^(4/5)), recomputed here
 _RTOL64, _ATOL64 = _EPS64 ** (2 / 3), _EPS64 ** (4 / 5)
-#: Seeds of the sign patterns the gauge check applies (two independent draws).
-GAUGE_SEEDS = (1, 2)
 _GAUGE_MATCH = mpmath.mpf(10) ** -(richardson.DIGITS // 2)
 
 
@@ -94,7 +92,7 @@ class NumericModel:
 
     # --- evaluation -----------------------------------------------------------------------------
 
-    def _evaluate(self, values: dict, seed: int | None = None) -> tuple[list, tuple, list]:
+    def _evaluate(self, values: dict, flip: tuple[str, int] | None = None) -> tuple[list, tuple, list]:
         """(flat output as mpf, output shape, the decompositions' notes) at ``values`` (flat mpf lists)."""
         variables = {}
         for spec in self.case.inputs:
@@ -104,7 +102,7 @@ class NumericModel:
             else:
                 variables[spec.name] = self.structural[spec.name]
         fn = self.case.sympy_fn
-        with dec.gauge(seed), dec.notes() as seen, distribute(False):
+        with dec.gauge(flip), dec.notes() as seen, distribute(False):
             try:
                 if callable(fn) and not hasattr(fn, "evaluate"):
                     result = fn(*[variables[s.name] for s in self.case.inputs])
@@ -118,19 +116,18 @@ class NumericModel:
         out = as_object_array(result)
         flat = []
         for e in out.flat:
-            value = sp.Float(e, richardson.DIGITS) if isinstance(e, sp.Number) else None
-            if value is None or not value.is_finite:
-                raise SymbolicError(f"the numeric-exact forward gave {e}, not a finite number",
-                                    hint="Choose a point where the function is finite.")
-            flat.append(mpmath.mpf(value._to_mpmath(mpmath.mp.prec)))
+            if not sp.sympify(e).is_number:
+                raise SymbolicError(f"the numeric-exact forward gave {e}, not a number",
+                                    hint="Every input of a numeric-exact case must be a number at the point.")
+            flat.append(dec.to_mpf(e))
         return flat, tuple(out.shape), seen
 
     def _check_gauge(self, values: dict, base: list, seen: list) -> None:
-        kinds = sorted({g for (_, _, _, g) in seen if g})
-        if not kinds:
-            return
-        for seed in GAUGE_SEEDS:
-            moved, _, _ = self._evaluate(values, seed)
+        """Every single column sign flip of every decomposition met must leave the output where it was."""
+        kinds = sorted({n[3] for n in _decompositions(seen) if n[3]})
+        flips = list(dict.fromkeys((n[1], col) for n in seen if n[0] == "gauge" for col in range(n[2])))
+        for flip in flips:
+            moved, _, _ = self._evaluate(values, flip)
             if any(abs(a - b) > _GAUGE_MATCH * (1 + abs(b)) for a, b in zip(moved, base)):
                 which = "; ".join(f"for {k}: {dec.INVARIANTS[k]}" for k in kinds)
                 raise SymbolicError(f"the output depends on the sign gauge of {', '.join(kinds)} (eigenvector or "
@@ -175,8 +172,8 @@ class NumericModel:
             self._columns[_key(point)] = (cols, units, factor)
             output = np.array([float(y) for y in base]).reshape(shape)
             out_mag = factor * np.abs(output)
-        ops = ", ".join(sorted({name for (name, _, _, _) in seen})) or "no decomposition"
-        gauge = "; output gauge-invariant (checked)" if any(g for (*_, g) in seen) else ""
+        ops = ", ".join(sorted({n[0] for n in _decompositions(seen)})) or "no decomposition"
+        gauge = "; output gauge-invariant (checked)" if any(n[3] for n in _decompositions(seen)) else ""
         route = (f"numeric-exact (mpmath {richardson.DIGITS} digits, Richardson) of {ops}: largest error "
                  f"estimate {worst:.1e}{gauge}")
         return ExactResult(output, vjp, route, None, False, mag, out_mag)
@@ -218,11 +215,17 @@ def _key(point) -> bytes:
                     for k in sorted(point))
 
 
+def _decompositions(seen: list) -> list:
+    """The (name, condition, dimension, gauge kind) notes, without the gauge keys."""
+    return [n for n in seen if n[0] != "gauge"]
+
+
 def _condition_factor(seen: list) -> float:
     """n·κ: the dimension times the worst condition the decompositions noted (docs/numeric-exact.md)."""
-    if not seen:
+    notes = _decompositions(seen)
+    if not notes:
         return 1.0
-    return max(n for (_, _, n, _) in seen) * max(max(c for (_, c, _, _) in seen), 1.0)
+    return max(n for (_, _, n, _) in notes) * max(max(c for (_, c, _, _) in notes), 1.0)
 
 
 def _require(error: float, magnitude: float, what: str) -> None:
