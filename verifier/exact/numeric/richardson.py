@@ -20,8 +20,13 @@ H0 = mpmath.mpf("1e-6")
 LEVELS = 4
 
 
-def derivative(f: Callable[[mpmath.mpf], list], *, h0=H0, levels: int = LEVELS) -> tuple[list, list]:
-    """(d/dt f(t) at t = 0, error estimate) per element of the vector ``f(t)``; call within ``workdps``."""
+def derivative(f: Callable[[mpmath.mpf], list], *, h0=None, levels: int | None = None) -> tuple[list, list]:
+    """(d/dt f(t) at t = 0, error estimate) per element of the vector ``f(t)``; call within ``workdps``.
+
+    ``h0``/``levels`` default to the module's ``H0``/``LEVELS`` (read at each call).
+    """
+    h0 = mpmath.mpf(H0 if h0 is None else h0)
+    levels = LEVELS if levels is None else levels
     table: list[list[list]] = []
     for k in range(levels):
         h = h0 / 2 ** k
@@ -31,7 +36,7 @@ def derivative(f: Callable[[mpmath.mpf], list], *, h0=H0, levels: int = LEVELS) 
             factor = mpmath.mpf(4) ** j - 1
             row.append([a + (a - b) / factor for a, b in zip(row[j - 1], table[k - 1][j - 1])])
         table.append(row)
-    best, previous = table[-1][-1], table[-2][-2]
+    best, previous = table[-1][-1], table[-2][-1]      # the last two diagonal entries
     floor = mpmath.mpf(10) ** (-mpmath.mp.dps + 2) / (h0 / 2 ** (levels - 1))
     errors = [abs(a - b) + floor * (1 + abs(a)) for a, b in zip(best, previous)]
     return best, errors
