@@ -122,6 +122,47 @@ def matrix_exp_twin(bug: bool) -> Callable:
     return MatrixExp.apply
 
 
+def pinv_twin(bug: bool) -> Callable:
+    """pinv(A); the bug keeps only -Pᵀ G Pᵀ (right for an invertible A, not for a wide one)."""
+    class Pinv(Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return torch.linalg.pinv(a)
+
+        @staticmethod
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            if bug:
+                p = torch.linalg.pinv(a)
+                return -p.mT @ g @ p.mT
+            with torch.enable_grad():
+                leaf = a.detach().requires_grad_(True)
+                return torch.autograd.grad(torch.linalg.pinv(leaf), leaf, g)[0]
+    return Pinv.apply
+
+
+def lstsq_twin(bug: bool) -> Callable:
+    """lstsq(A, B).solution; the bug's A-gradient drops the residual term (kept only -Pᵀ G Xᵀ)."""
+    class Lstsq(Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return torch.linalg.lstsq(a, b).solution
+
+        @staticmethod
+        def backward(ctx, g):
+            a, b = ctx.saved_tensors
+            with torch.enable_grad():
+                la, lb = a.detach().requires_grad_(True), b.detach().requires_grad_(True)
+                ga, gb = torch.autograd.grad(torch.linalg.lstsq(la, lb).solution, (la, lb), g)
+            if bug:
+                p = torch.linalg.pinv(a)
+                ga = -p.mT @ g @ (p @ b).mT
+            return ga, gb
+    return Lstsq.apply
+
+
 @dataclass(frozen=True)
 class DecompositionBug:
     case: str                            # the built-in case whose inputs and numeric-exact side the twins use
@@ -169,4 +210,8 @@ BUGS = [
                      lambda b: matrix_exp_twin(b)),
     DecompositionBug("linalg_numeric.matrix_exp_4x4", "matrix_exp backward: Fréchet derivative at A, not Aᵀ",
                      lambda b: (lambda a, f=matrix_exp_twin(b): (f(a) * a).sum())),
+    DecompositionBug("linalg_numeric.pinv_3x5", "pinv backward of a wide A with only the -Pᵀ G Pᵀ term",
+                     lambda b: pinv_twin(b)),
+    DecompositionBug("linalg_numeric.lstsq_4x3", "lstsq backward without the residual term",
+                     lambda b: lstsq_twin(b)),
 ]
