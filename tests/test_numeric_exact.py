@@ -164,3 +164,10 @@ def test_legacy_and_complex_eigen_spellings_are_refused_with_a_sentence():
     for forward, words in [("torch.linalg.eigvals(A)", "eigvalsh"), ("torch.svd(A)", "torch.linalg.svd")]:
         with pytest.raises(verifier.CaseError, match=words):
             verifier.make_case("t.refused", {"A": np.eye(3).tolist()}, forward=forward)
+
+
+def test_explain_names_the_route_instead_of_a_symbolic_output():
+    from verifier.report.explain import explain
+    text = explain(_case("torch.linalg.svdvals(A)", TALL))
+    assert "no symbolic output" in text and ROUTE in text
+    assert "exact J^T v for A" in text

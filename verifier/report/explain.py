@@ -79,14 +79,18 @@ def explain_result(case: Case, dtype: str | None = None, *, full: bool = False, 
         out.append(f"\nresult: {result.status}: {result.message}")
         return "\n".join(out), result
     model = runner.model(case)
-    y = model.output
-    out.append(f"\nsymbolic output y (shape {list(y.shape)}):\n{_fmt_array(y)}")
+    numeric = getattr(model, "kind", None) == "numeric"     # no SymPy output (docs/numeric-exact.md)
+    y = np.asarray(result.exact.output) if numeric else model.output
+    out.append(f"\nno symbolic output (shape {list(y.shape)}): the numeric-exact route, docs/numeric-exact.md"
+               if numeric else f"\nsymbolic output y (shape {list(y.shape)}):\n{_fmt_array(y)}")
     weights = result.autograd.weights
     out.append("\nweights v: " + ("none: y.backward() (y must be a scalar)" if weights is None
                                   else _decimals(weights)))
     v = np.ones(y.shape) if weights is None else np.broadcast_to(weights, y.shape)
     v_exact = [sp.Rational(float(w)) if rationals else sp.Float(float(w), 17) for w in np.asarray(v).ravel()]
-    if model.n_entries <= JACOBIAN_SHOW:
+    if numeric:
+        pass
+    elif model.n_entries <= JACOBIAN_SHOW:
         out += _symbolic(model, y, v_exact)
     else:
         out.append(f"\nJacobian not printed: {model.n_entries} entries (over {JACOBIAN_SHOW}).")
@@ -99,7 +103,8 @@ def explain_result(case: Case, dtype: str | None = None, *, full: bool = False, 
     for name, g in ex.vjp.items():
         out.append(f"exact J^T v for {name}: {_decimals(g)}")
     if jacobian_csv is not None:
-        out.append(write_jacobian(model, result, jacobian_csv))
+        out.append("--jacobian: no symbolic Jacobian on the numeric-exact route" if numeric
+                   else write_jacobian(model, result, jacobian_csv))
     rows = result.rows
     cols = [c for c in ["input", "index", "exact", "autograd", "finite_diff", "abs_err", "tolerance", "fd_abs_err",
                         "ok"] if c in rows]
