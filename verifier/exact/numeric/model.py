@@ -64,7 +64,7 @@ def uses_numeric_route(case: Case) -> bool:
 class _NumericReading(SymbolicReading):
     """The mirror on numbers. pinv and lstsq of one matrix evaluate their mirror's definition (the
     normal equations, mirror/factors.py) in mpmath directly: SymPy's unevaluated sums of Floats
-    grow with every product. They note their condition (σ_max/σ_min)², as the decompositions do."""
+    grow with every product. They note their condition σ_max/σ_min, as the decompositions do."""
 
     def call(self, name, args, kwargs):
         from ..mirror import resolve
@@ -76,13 +76,16 @@ class _NumericReading(SymbolicReading):
 
 
 def _normal_equations(name: str, args) -> np.ndarray:
-    """pinv(A) = (AᵀA)⁻¹Aᵀ (m ≥ n) or Aᵀ(AAᵀ)⁻¹; lstsq(A, B) = (AᵀA)⁻¹AᵀB (m ≥ n), at the working precision."""
+    """pinv(A) = (AᵀA)⁻¹Aᵀ (m ≥ n) or Aᵀ(AAᵀ)⁻¹; lstsq(A, B) = (AᵀA)⁻¹AᵀB (m ≥ n), at the working precision.
+
+    The condition noted is σ_max/σ_min: torch computes both through an SVD/QR (backward stable), not
+    through the normal equations, whose κ² would describe another algorithm."""
     a = mpmath.matrix([[dec.to_mpf(e) for e in row] for row in args[0]])
     sv = mpmath.svd_r(a, compute_uv=False)
     if min(sv) < dec.GAP * max(sv):
         raise SymbolicError(f"{name}: the matrix is (nearly) rank deficient (smallest singular value "
                             f"{mpmath.nstr(min(sv), 3)}): not differentiable there", hint="Choose a matrix of full rank.")
-    dec._note(name, (max(sv) / min(sv)) ** 2, max(a.rows, a.cols), None)
+    dec._note(name, max(sv) / min(sv), max(a.rows, a.cols), None)
     if name == "pinv":
         out = mpmath.inverse(a.T * a) * a.T if a.rows >= a.cols else a.T * mpmath.inverse(a * a.T)
         shape = (a.cols, a.rows)
@@ -232,7 +235,7 @@ class NumericModel:
             return np.array([float(c) for c in col]).reshape(shape)
 
     def exact_jvp_bound(self, point, u) -> np.ndarray:
-        """n·κ·(|J| |u|) per output element (the magnitude rule of exact(), for J·u)."""
+        """κ·(|J| |u|) per output element (the magnitude rule of exact(), for J·u)."""
         hit = self._columns.get(_key(point))
         if hit is None:
             raise SymbolicError("the numeric-exact J·u bound needs exact() at this point first")
@@ -264,11 +267,11 @@ def _decompositions(seen: list) -> list:
 
 
 def _condition_factor(seen: list) -> float:
-    """n·κ: the dimension times the worst condition the decompositions noted (docs/numeric-exact.md)."""
+    """κ: the worst condition the decompositions noted (docs/numeric-exact.md)."""
     notes = _decompositions(seen)
     if not notes:
         return 1.0
-    return max(n for (_, _, n, _) in notes) * max(max(c for (_, c, _, _) in notes), 1.0)
+    return max(max(c for (_, c, _, _) in notes), 1.0)
 
 
 def _require(error: float, magnitude: float, what: str) -> None:
