@@ -148,8 +148,22 @@ def test_cases_without_half_types_are_ones_torch_cannot_run_in_half(library):
             continue
         values = {s.name: s.values() for s in case.inputs}
         ag = run_autograd(case, values, lambda shape: np.ones(shape), "float16")
-        assert ag.error is not None and re.search(r"not implemented for 'Half'|Low precision dtypes not supported",
+        if "matrix_exp" in case.tags:       # torch runs it in half, wrongly: see the next test
+            continue
+        assert ag.error is not None and re.search(r"not implemented for 'Half'|Low precision dtypes not supported"
+                                                  r"|dimensions of float, double, cfloat or cdouble types"
+                                                  r"|doesn.t handle types other than float and double",
                                                   str(ag.error)), (case.name, ag.error)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_the_half_precision_matrix_exp_torch_issue_is_still_there(dtype):
+    """torch 2.13's CPU matrix_exp in float16/bfloat16 returns garbage (a diagonal of -2.1e4 / -1.3e30 where
+    exp(A) has 1.1-1.7), so the matrix_exp cases run in float64/float32 only. Remove the skip above when fixed."""
+    a = torch.tensor([[0.5, -0.3, 0.2], [0.1, 0.4, -0.2], [0.3, 0.2, 0.1]])
+    right = torch.linalg.matrix_exp(a.double())
+    got = torch.linalg.matrix_exp(a.to(dtype)).double()
+    assert not torch.allclose(got, right, rtol=0.1, atol=0.1)
 
 
 def test_inputs_of_functions_with_a_restricted_domain_declare_one(library):

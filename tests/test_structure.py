@@ -231,7 +231,13 @@ def test_eigvalsh_needs_the_structure_and_passes_with_it(dtype):
     assert np.allclose(r.exact.output, expected, rtol=1e-12, atol=0)
 
 
-def test_eigvalsh_of_a_larger_matrix_is_refused_with_a_reason():
+def test_eigvalsh_of_a_larger_matrix_takes_the_numeric_exact_route():
     r = run("torch.linalg.eigvalsh(A)", {"A": {"shape": [3, 3], "sample": "normal", "structure": "symmetric"}})
+    assert r.status == "pass", r.message
+    assert r.route.startswith("numeric-exact (mpmath 60 digits, Richardson)")
+
+
+def test_eigvalsh_of_a_batch_of_larger_matrices_is_refused_with_a_reason():
+    r = run("torch.linalg.eigvalsh(A)", {"A": {"shape": [2, 3, 3], "sample": "normal", "structure": "symmetric"}})
     assert r.status == "error"
-    assert "eigvalsh is mirrored in closed form for 1x1 and 2x2 matrices only, got 3x3" in r.message
+    assert "numeric-exact route, for one matrix only" in r.message

@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch.autograd import Function
 
-from verifier import load_paths
 from verifier.cases.case import Expect
+
+from .registry import case_library
 
 CASES = Path(__file__).resolve().parents[2] / "cases" / "layers.yaml"
 DTYPES = ("float64", "float32")
@@ -94,15 +95,8 @@ class LayerBug:
                                    name=f"{self.case}.{'buggy' if buggy else 'correct'}", dtypes=DTYPES)
 
 
-_LOADED: dict = {}
-
-
 def _library() -> dict:
-    if not _LOADED:
-        loaded = load_paths([CASES])
-        assert not loaded.errors, [str(e) for e in loaded.errors]
-        _LOADED.update({c.name: c for c in loaded.cases})
-    return _LOADED
+    return case_library(CASES)
 
 
 def _detached_stats(x, dims, eps, *, var=True):

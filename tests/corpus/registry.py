@@ -7,7 +7,9 @@ mathematics as a case-language expression (the verifier's symbolic side).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -85,3 +87,11 @@ def assert_passes(result) -> None:
     """A correct twin's run passed with every element checked and within tolerance."""
     assert result.status == "pass", result.message
     assert len(result.rows) > 0 and result.rows["ok"].all()
+
+
+@functools.lru_cache(maxsize=None)
+def case_library(path: Path) -> dict:
+    """The built-in cases of one file by name (loaded once; the file must load without errors)."""
+    loaded = verifier.load_paths([path])
+    assert not loaded.errors, [str(e) for e in loaded.errors]
+    return {c.name: c for c in loaded.cases}

@@ -20,6 +20,8 @@ from ..cases.case import Case
 from ..errors import SymbolicError
 from . import bounds, formulas, lowering, reduced, rule_check, sweep
 from .evaluation import PRECISION_DIGITS, real_value
+from .mirror.decompositions import NumericOnly
+from .numeric.model import NumericModel, uses_numeric_route
 from .symbolic import ExactResult, OnDemandModel, SymbolicModel, build
 from .tape import CONST, Tape, compile_tape, symbol_leaves
 
@@ -155,6 +157,15 @@ def prepare(case: Case, cache=None):
 
     ``cache`` is a :class:`verifier.exact.cache.Cache` (or None for no disk cache).
     """
+    if uses_numeric_route(case):      # decompositions without a closed form (docs/numeric-exact.md)
+        return NumericModel(case)
+    try:
+        return _symbolic(case, cache)
+    except NumericOnly:               # a Python case that calls one
+        return NumericModel(case)
+
+
+def _symbolic(case: Case, cache):
     if formulas.wants_template(case):
         return formulas.build_template(case)
     if reduced.wants_reduced(case, JACOBIAN_ENTRY_LIMIT + 1):
@@ -213,6 +224,8 @@ def exact(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
 
     ``model`` is what :func:`build` or :func:`prepare` returned.
     """
+    if isinstance(model, NumericModel):
+        return model.exact(point, weights)
     if getattr(model, "kind", None) == "template":
             return formulas.exact(model, point, weights)
     if isinstance(model, reduced.ReducedModel):

@@ -98,14 +98,18 @@ def _explain(case: Case, dtype: str | None, *, full: bool, rationals: bool,
     if is_complex_run(case, dtype):
         return _complex(case, dtype, result, out, full), result
     model = runner.model(case)
-    y = model.output
-    out.append(f"\nsymbolic output y (shape {list(y.shape)}):\n{_fmt_array(y)}")
+    numeric = getattr(model, "kind", None) == "numeric"     # no SymPy output (docs/numeric-exact.md)
+    y = np.asarray(result.exact.output) if numeric else model.output
+    out.append(f"\nno symbolic output (shape {list(y.shape)}): the numeric-exact route, docs/numeric-exact.md"
+               if numeric else f"\nsymbolic output y (shape {list(y.shape)}):\n{_fmt_array(y)}")
     weights = result.autograd.weights
     out.append("\nweights v: " + ("none: y.backward() (y must be a scalar)" if weights is None
                                   else _decimals(weights)))
     v = np.ones(y.shape) if weights is None else np.broadcast_to(weights, y.shape)
     v_exact = [sp.Rational(float(w)) if rationals else sp.Float(float(w), 17) for w in np.asarray(v).ravel()]
-    if model.n_entries <= JACOBIAN_SHOW:
+    if numeric:
+        pass
+    elif model.n_entries <= JACOBIAN_SHOW:
         out += _symbolic(model, y, v_exact)
     else:
         out.append(f"\nJacobian not printed: {model.n_entries} entries (over {JACOBIAN_SHOW}).")
@@ -120,7 +124,8 @@ def _explain(case: Case, dtype: str | None, *, full: bool, rationals: bool,
     for name, g in ex.vjp.items():
         out.append(f"exact J^T v for {name}: {_decimals(g)}")
     if jacobian_csv is not None:
-        out.append(write_jacobian(model, result, jacobian_csv))
+        out.append("--jacobian: no symbolic Jacobian on the numeric-exact route" if numeric
+                   else write_jacobian(model, result, jacobian_csv))
     _numbers(out, result, full)
     return "\n".join(out), result
 

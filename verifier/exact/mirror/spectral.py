@@ -4,8 +4,8 @@
 by default) and returns the eigenvalues in ascending order. For a 2×2
 matrix [[a, ·], [b, d]] they are m ∓ r with m = (a + d)/2 and
 r = sqrt(((a − d)/2)² + b²); a 1×1 matrix is its own eigenvalue. Larger
-matrices have no closed form this mirror could differentiate symbolically,
-and are refused with a message.
+matrices have no closed form this mirror could differentiate symbolically:
+they go to the numeric-exact route (``decompositions.eigvalsh``, docs/numeric-exact.md).
 
 Like torch's forward the mirror reads only the one triangle, so its gradient
 lives in that triangle, while torch's backward returns the symmetric
@@ -23,6 +23,7 @@ import torch
 
 from ._arrays import as_obj, unsupported
 from ._table import register
+from .decompositions import eigvalsh as numeric_eigvalsh
 
 
 def _eigvalsh_one(a, upper: bool):
@@ -43,8 +44,10 @@ def eigvalsh(a, UPLO="L"):
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise unsupported(f"eigvalsh expects (batches of) square matrices, got shape {a.shape}")
     if a.shape[-1] > 2:
-        raise unsupported(f"eigvalsh is mirrored in closed form for 1x1 and 2x2 matrices only, got "
-                          f"{a.shape[-1]}x{a.shape[-1]}")
+        if a.ndim != 2:
+            raise unsupported(f"eigvalsh past 2x2 runs on the numeric-exact route, for one matrix only; got "
+                              f"shape {list(a.shape)}")
+        return numeric_eigvalsh(a, UPLO)
     if UPLO not in ("L", "U"):
         raise unsupported(f"eigvalsh takes UPLO='L' or 'U', got {UPLO!r}")
     batch = a.shape[:-2]
