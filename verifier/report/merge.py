@@ -90,11 +90,12 @@ def merge(folders: Sequence[str | Path], output: str | Path, *, allow_mixed: boo
     if not allow_partial:
         _check_shards(parts)
     results, load_errors, seen = [], [], {}
-    for part in parts:
+    for number, part in enumerate(parts):
         for result in part["results"]:
-            where = seen.setdefault((result.name, result.dtype), part["path"])
-            if where != part["path"]:
-                raise VerifierError(f"case {result.name} [{result.dtype}] is in both '{where}' and '{part['path']}': "
+            where = seen.setdefault((result.name, result.dtype), number)
+            if where != number:
+                raise VerifierError(f"case {result.name} [{result.dtype}] is in both '{parts[where]['path']}' and "
+                                    f"'{part['path']}': "
                                     f"the folders overlap (the same shard given twice?); merge each part once")
             results.append(result)
         load_errors += [e for e in part["load_errors"] if e not in load_errors]
@@ -165,7 +166,7 @@ def _read(path: Path) -> dict:
     summary = report.summary
     for name in _TEXT:
         if name in summary:
-            summary[name] = summary[name].fillna("").astype(str)
+            summary[name] = summary[name].astype(object).fillna("").astype(str)
     if len(entries) != len(summary):
         raise VerifierError(f"'{path}': results.json has {len(entries)} results but summary.csv {len(summary)} rows; "
                             f"the folder holds files of two runs. Rerun that part")
