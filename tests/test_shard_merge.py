@@ -174,8 +174,8 @@ def test_a_tampered_part_cannot_turn_a_failure_into_a_pass(case_file, cli, tmp_p
 
 
 def test_shard_costs_from_a_previous_report_balance_by_seconds(tmp_path):
-    from verifier.run.shard import read_costs, select
     from verifier import make_case
+    from verifier.run.shard import read_costs, select
 
     pd.DataFrame({"case": ["a", "a", "b", "c"], "seconds": [5.0, 5.0, 1.0, 1.0]}).to_csv(tmp_path / "summary.csv",
                                                                                        index=False)

@@ -39,7 +39,8 @@ def to_wire(result: CaseResult) -> dict:
         "columns": None if result.columns is None else {k: _plain(v) for k, v in result.columns.items()},
         "checks": [dataclasses.asdict(c) for c in result.checks],
         "stats": None if result.stats is None else {k: _number(v) for k, v in result.stats.items()},
-        "heat": None if result.heat is None else [dataclasses.asdict(h) for h in result.heat],
+        "heat": None if result.heat is None else [{**dataclasses.asdict(h), "shape": [int(n) for n in h.shape]}
+                                                  for h in result.heat],
         "full_table": result.full_table,
         "fd": None if fd is None else {"method": str(getattr(fd, "method", "")),
                                        "notes": [str(n) for n in (getattr(fd, "notes", None) or [])]},
