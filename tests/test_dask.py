@@ -54,6 +54,7 @@ def _plain_only(value) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
+@pytest.mark.slow      # two runs of ~200 case x dtype: minutes on 2 shared cores
 def test_the_built_in_library_on_a_tcp_cluster_reports_as_a_serial_run(cluster, cli, tmp_path):
     from verifier.cases.registry import builtin_cases_dir
     files = [builtin_cases_dir() / name for name in SUBSET]
