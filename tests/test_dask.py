@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from types import SimpleNamespace
 
 import isolation_helpers as H
@@ -103,6 +104,22 @@ def test_killing_a_worker_mid_run_loses_no_case(cluster):
     for r in results:        # retried on the other worker: a pass; lost twice: an error that says so
         assert r.status == "pass" or (r.status == "error" and "lost 2 times" in r.message), (r.name, r.message)
     assert sum(r.status == "pass" for r in results) >= len(results) - 1
+
+
+def test_ctrl_c_cancels_the_futures_still_pending(cluster):
+    cases = [make_case(f"dask.stop{i}", {"x": [1.0, -2.0, 0.5]}, torch=H.sleep_two_seconds, sympy="(x*x).sum()",
+                       dtypes=["float64"]) for i in range(8)]
+
+    def interrupt(result):
+        raise KeyboardInterrupt
+    with DaskRunner(cluster.scheduler_address).start() as runner:
+        with pytest.raises(KeyboardInterrupt):
+            runner.run([(c, "float64") for c in cases], on_result=interrupt)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(k.startswith("verifier-") for k in cluster.scheduler.tasks):
+            time.sleep(0.2)
+        left = [k for k in cluster.scheduler.tasks if k.startswith("verifier-")]
+    assert left == [], left          # nothing of the interrupted run is still queued or running
 
 
 def test_a_case_lost_twice_is_an_error_row_with_the_reason():

@@ -235,7 +235,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         import shutil
 
         from .report.merge import merge
-        paths, results = merge(parts, directory, allow_partial=True, command=command)
+        paths, results, _ = merge(parts, directory, allow_partial=True, command=command)
         config.stash[_RESULTS] = results
         for part in {Path(p).parent for p in parts}:
             shutil.rmtree(part, ignore_errors=True)

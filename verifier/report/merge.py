@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Sequence
@@ -55,7 +56,8 @@ def add_parser(sub) -> None:
     """Register ``verifier merge`` on the CLI's subparsers."""
     p = sub.add_parser("merge", help="combine report folders of shards into one report",
                        description="Combine the report folders of the parts of one run (verifier run --shard K/N, "
-                                   "pytest -n N) into one report folder. Exit 1 when a merged case did not pass.")
+                                   "pytest -n N) into one report folder. Exit 1 when a merged case did not pass, 2 when "
+                                   "a part had case files that did not load.")
     p.add_argument("folders", nargs="+", metavar="DIR", help="report folders written by verifier run or pytest")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the merged report folder")
     p.add_argument("--junit-xml", metavar="PATH", default=None, help="also write JUnit XML here")
@@ -68,17 +70,20 @@ def add_parser(sub) -> None:
 def command(args: argparse.Namespace) -> int:
     from .terminal import print_summary
 
-    paths, results = merge(args.folders, args.output, allow_mixed=args.allow_mixed,
-                           allow_partial=args.allow_partial, junit_xml=args.junit_xml,
-                           command=" ".join(["verifier merge", *args.folders, "-o", args.output]))
+    paths, results, load_errors = merge(args.folders, args.output, allow_mixed=args.allow_mixed,
+                                        allow_partial=args.allow_partial, junit_xml=args.junit_xml,
+                                        command=" ".join(["verifier merge", *args.folders, "-o", args.output]))
     print_summary(results, paths)
+    if load_errors:      # as `verifier run`: cases that did not load never ran, so nothing can call this a pass
+        print(f"{len(load_errors)} case file error(s) in the parts; see results.json's load_errors", file=sys.stderr)
+        return 2
     return 0 if all(r.status in ("pass", "skip") for r in results) else 1
 
 
 def merge(folders: Sequence[str | Path], output: str | Path, *, allow_mixed: bool = False,
           allow_partial: bool = False, junit_xml: str | Path | None = None,
-          command: str | None = None) -> tuple[dict[str, Path], list[CaseResult]]:
-    """Write the merged report of ``folders`` to ``output``; return its paths and the merged results."""
+          command: str | None = None) -> tuple[dict[str, Path], list[CaseResult], list[str]]:
+    """Write the merged report of ``folders`` to ``output``; return its paths, the merged results and load errors."""
     from . import ci, tables
     from .writing import atomic_write, write_reports
 
@@ -106,7 +111,7 @@ def merge(folders: Sequence[str | Path], output: str | Path, *, allow_mixed: boo
         paths["junit"] = Path(junit_xml)
         paths["junit"].parent.mkdir(parents=True, exist_ok=True)
         atomic_write(paths["junit"], ci.junit_xml(results, tables.summary(results)))
-    return paths, results
+    return paths, results, load_errors
 
 
 def merged_environment(parts: list[dict], allow_mixed: bool) -> dict:

@@ -22,6 +22,9 @@ them around its own ``Case`` objects as they complete and hands each to
 * ``cache_dir``: the symbolic cache folder the workers use (``VERIFIER_CACHE_DIR``
   on the worker); a shared filesystem shares it, each entry still authenticated
   with the user's secret (docs/robustness.md), so every machine needs the same one.
+  A Dask worker's case processes come from a fork server that keeps the
+  environment of the first run that started it: a later run with another
+  ``cache_dir`` on the same long-lived worker still uses the first folder.
 """
 
 from __future__ import annotations
@@ -134,7 +137,11 @@ class DaskRunner:
         tasks, inline = [], []
         for task in _group(jobs):
             (inline if _unpicklable(task.case) else tasks).append(task)
-        args = (self.timeout, self.memory_limit, self.details, self.cache_dir, self._threads())
+        memory = self.memory_limit
+        if memory == "auto" and self.address == "local":      # the local cluster's workers share this machine
+            from .launch import default_memory_limit
+            memory = default_memory_limit(self.local_workers or os.cpu_count() or 1)
+        args = (self.timeout, memory, self.details, self.cache_dir, self._threads())
         owner, self._attempts = {}, {}
         run_id = uuid.uuid4().hex[:12]
 
