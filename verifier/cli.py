@@ -1,4 +1,4 @@
-"""The command line: ``verifier run | list | validate | explain | new | schema | functions | diff``.
+"""The command line: ``verifier run | list | validate | explain | new | schema | functions | diff | merge``.
 
 Exit codes: 0 every case passed; 1 a case failed, errored, timed out or ran
 out of memory; 2 a usage error or a case file that does not load; 3 an
@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="verify cases and write reports")
     paths_and_k(run)
     add_run_options(run)
+    from .run.shard import add_arguments as add_scale_arguments
+    add_scale_arguments(run)
     lst = sub.add_parser("list", help="list cases with their tags")
     paths_and_k(lst)
     val = sub.add_parser("validate", help="check case files without running them")
@@ -75,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("functions", help="list the supported functions and their definitions")
     from .report.diff import add_parser as add_diff_parser
     add_diff_parser(sub)
+    from .report.merge import add_parser as add_merge_parser
+    add_merge_parser(sub)
     return p
 
 
@@ -135,7 +139,14 @@ def cmd_run(args) -> int:
         policy = DetailPolicy(policy.keep, args.parquet_parts)
     try:
         # the workers start importing now, while this process loads the case files
-        with IsolatedRunner(args.jobs, timeout, args.memory_limit, details=policy).start() as runner:
+        if args.scheduler:
+            from .run.dask_backend import DaskRunner
+            runner = DaskRunner(args.scheduler, timeout, args.memory_limit, details=policy, cache_dir=args.cache_dir)
+        else:
+            if args.cache_dir:      # the workers are forked from a server started below: they inherit it
+                os.environ["VERIFIER_CACHE_DIR"] = os.path.abspath(args.cache_dir)
+            runner = IsolatedRunner(args.jobs, timeout, args.memory_limit, details=policy)
+        with runner.start():
             return _run(args, runner)
     finally:
         if args.details_parquet:
@@ -160,6 +171,9 @@ def _run(args, runner) -> int:
     device, fd_device = getattr(args, "device", None), getattr(args, "fd_device", None)
     if device or fd_device:      # a case's own `device:` wins over --device
         loaded.cases = [dataclasses.replace(c, device=c.device or device, fd_device=fd_device) for c in loaded.cases]
+    if args.shard:            # this CI runner's part of the cases (run/shard.py)
+        from .run.shard import select
+        loaded.cases = select(loaded.cases, args.shard, args.shard_costs)
     jobs = [(c, d) for c in loaded.cases for d in c.dtypes if not args.dtype or d in args.dtype]
     if not jobs and args.dtype:   # nothing to run is not a pass, and must not replace the last report
         print(f"error: no selected case runs in {', '.join(args.dtype)}; the previous report is left as it was",
@@ -305,8 +319,13 @@ def cmd_diff(args) -> int:
     return command(args)
 
 
+def cmd_merge(args) -> int:
+    from .report.merge import command
+    return command(args)
+
+
 COMMANDS = {"run": cmd_run, "list": cmd_list, "validate": cmd_validate, "explain": cmd_explain,
-            "new": cmd_new, "schema": cmd_schema, "functions": cmd_functions, "diff": cmd_diff}
+            "new": cmd_new, "schema": cmd_schema, "functions": cmd_functions, "diff": cmd_diff, "merge": cmd_merge}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,9 @@ sectioned text of :mod:`verifier.verdict.failure` under one informative first li
 wrong"), as ``--tb`` asks; each item's numbers are ``user_properties`` (so
 ``--junitxml`` carries them). A case that does not load becomes
 one failing item with the loader's one-line error, so the other cases still
-run. ``--verifier-report DIR`` writes the same reports as ``verifier run``.
+run. ``--verifier-report DIR`` writes the same reports as ``verifier run``; under
+pytest-xdist (``-n N``) each worker writes its part into a hidden folder of
+DIR and the controller merges them (:mod:`verifier.report.merge`).
 
 Items run in one worker process per pytest session, with the same isolation
 as ``verifier run`` (:mod:`verifier.run.isolation`): a case's ``timeout`` (else
@@ -39,6 +41,7 @@ _RUNNER = pytest.StashKey[object]()
 _LOAD_ERRORS = pytest.StashKey[list]()
 _REPORT_PATHS = pytest.StashKey[dict]()
 _CASE_NAMES = pytest.StashKey[dict]()
+_XDIST_PARTS = pytest.StashKey[list]()
 _CASES_KEY = re.compile(r"^cases\s*:", re.MULTILINE)
 SNIFF_BYTES = 1 << 20   # a case file is at most 1 MiB (loading.MAX_FILE_BYTES)
 
@@ -57,6 +60,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RESULTS] = []
     config.stash[_LOAD_ERRORS] = []
     config.stash[_CASE_NAMES] = {}
+    config.stash[_XDIST_PARTS] = []
+    if config.pluginmanager.hasplugin("xdist"):        # pytest -n N: the controller gathers the workers' parts
+        config.pluginmanager.register(_XdistParts(config), "verifier-xdist-parts")
     device = config.getoption("verifier_device", None)
     if device:
         from .torch_side.device import resolve
@@ -272,12 +278,42 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     config = session.config
     directory = config.getoption("verifier_report")
     results = config.stash.get(_RESULTS, [])
-    if not directory or hasattr(config, "workerinput"):   # pytest-xdist workers hold partial results
+    if not directory:
         return
     from .report.writing import write_reports
     command = " ".join(["pytest", *map(shlex.quote, config.invocation_params.args)])
-    paths = write_reports(results, directory, command=command, load_errors=config.stash.get(_LOAD_ERRORS, []))
+    load_errors = config.stash.get(_LOAD_ERRORS, [])
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:    # a pytest-xdist worker: its part, in a folder the controller merges and removes
+        part = Path(directory) / f".xdist-{worker.get('testrunuid', 'run')}" / str(worker.get("workerid", "gw"))
+        write_reports(results, part, command=command, load_errors=load_errors)
+        config.workeroutput["verifier_report_part"] = str(part)
+        return
+    parts = config.stash.get(_XDIST_PARTS, [])
+    if parts:
+        import shutil
+
+        from .report.merge import merge
+        paths, results, _ = merge(parts, directory, allow_partial=True, command=command)
+        config.stash[_RESULTS] = results
+        for part in {Path(p).parent for p in parts}:
+            shutil.rmtree(part, ignore_errors=True)
+    else:
+        paths = write_reports(results, directory, command=command, load_errors=load_errors)
     config.stash[_REPORT_PATHS] = paths
+
+
+class _XdistParts:
+    """The controller's side of ``pytest -n N --verifier-report DIR``: where each worker wrote its part."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        part = getattr(node, "workeroutput", {}).get("verifier_report_part")
+        if part:
+            self.config.stash[_XDIST_PARTS].append(part)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

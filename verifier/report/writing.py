@@ -29,7 +29,7 @@ from . import ci, folder, html_report, tables
 from .csv_text import to_csv
 
 
-def environment(command: str | None = None) -> dict[str, str]:
+def _environment(command: str | None = None) -> dict[str, str]:
     """Versions and context printed at the top of every report."""
     import mpmath
     import sympy
@@ -66,6 +66,9 @@ def device_environment(results: Sequence[CaseResult]) -> dict[str, str]:
     if allowances:
         out["device_allowances"] = ", ".join(allowances)
     return out
+
+
+environment = _environment
 
 
 def check_writable(directory: str | Path) -> Path:
@@ -105,7 +108,8 @@ def atomic_write_all(files: dict[Path, str], also: Sequence[tuple[str, Path]] = 
 
 def write_reports(results: Sequence[CaseResult], directory: str | Path, *, command: str | None = None,
                   load_errors: Sequence[str] = (), details: DetailPolicy | None = None,
-                  parquet_parts: str | Path | None = None, progress=None) -> dict[str, Path]:
+                  parquet_parts: str | Path | None = None, progress=None,
+                  environment: dict | None = None) -> dict[str, Path]:
     """Write the report files and return their paths.
 
     ``details.csv`` holds, per case × dtype, every flagged element and the
@@ -113,7 +117,7 @@ def write_reports(results: Sequence[CaseResult], directory: str | Path, *, comma
     already digested hold only those). ``parquet_parts``: the folder where the
     workers wrote each result's full table (``DetailPolicy.full_dir``); the
     tables of the results are merged into ``details.parquet`` batch by batch. ``progress(step)`` is told what is
-    being written.
+    being written. ``environment``: the runs' own (``verifier merge``) instead of this process's.
     """
     out = check_writable(directory)
     details = details or DetailPolicy()
@@ -129,7 +133,7 @@ def write_reports(results: Sequence[CaseResult], directory: str | Path, *, comma
     check_rows = tables.checks(results)
     paths = {"summary": out / "summary.csv", "details": out / "details.csv", "checks": out / "checks.csv",
              "html": out / "report.html"}
-    env = {**environment(command), **device_environment(results)}
+    env = environment if environment is not None else {**_environment(command), **device_environment(results)}
     say("report.html")
     page = html_report.render(results, summ, env, load_errors, check_rows)
     # `verifier diff` reads environment.json to say what changed between two runs (torch version, machine)
