@@ -177,7 +177,7 @@ def case_for(op, mapped: Mapped, sample, index: int, dtypes):
     template = (tpl0, [a[1] for a in args], {k: v[1] for k, v in kwargs.items()})
     call = OpCall(op, template, mapped.entry.finish)
     _same_forward(case, call, slots)
-    return make_case(name, inputs, forward=text, torch=call, sympy=case.sympy_fn, **fields)
+    return make_case(name, inputs, forward=text, torch=call, **fields)     # exact side: the expression
 
 
 def _same_forward(case, call: OpCall, tensors: list) -> None:

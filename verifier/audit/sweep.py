@@ -52,6 +52,8 @@ def plan(op, limit: int, dtypes) -> OpPlan:
                 out.cases.append(case_for(op, mapped, sample, i, dtypes))
             except Unsupported as exc:
                 out.unsupported.append(str(exc))
+            except Exception as exc:     # the audit's own trouble with this sample: said, never hidden
+                out.unsupported.append(f"the audit cannot build the case ({type(exc).__name__}: {str(exc)[:80]})")
     except Exception as exc:   # torch's sample generator itself
         out.samples += 1
         out.unsupported.append(f"the OpInfo's sample generator raises ({type(exc).__name__}: {str(exc)[:80]})")
