@@ -15,6 +15,8 @@ from ..errors import VerifierError
 
 OP_DB = "torch.testing._internal.common_methods_invocations.op_db"
 #: The OpInfo attributes the audit reads; op_db entries without them mean torch changed the database.
+#: The dtypes the audit runs (and its default).
+DTYPES = ("float64", "float32")
 NEEDED = ("name", "variant_test_name", "op", "sample_inputs", "supports_autograd", "gradcheck_wrapper")
 
 

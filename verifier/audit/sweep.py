@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 from ..run.isolation import run_cases
 from . import opdb
-from .command import DTYPES
 from .mapping import spelling
+from .opdb import DTYPES
 from .samples import Unsupported, case_for
+
 
 @dataclass
 class OpPlan:
