@@ -38,8 +38,6 @@ _REFUSE = {
     "Tensor.polygamma": "x.polygamma(n) puts n after the tensor; write torch.polygamma(n, x)",
     "torch.split_with_sizes": "torch.split_with_sizes takes a list of sizes only; write torch.split",
     "Tensor.split_with_sizes": "x.split_with_sizes takes a list of sizes only; write x.split",
-    "Tensor.unfold": ("x.unfold(dimension, size, step) is a sliding window, not "
-                      "torch.nn.functional.unfold (im2col); it is not supported yet"),
     # the native ops behind torch.nn.functional: other required arguments, reductions as integer codes
     **{f"torch.{name}": (f"torch.{name} is the native op (other required arguments or an integer reduction "
                          f"code); use torch.nn.functional.{name}")
