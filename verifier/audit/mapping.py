@@ -25,14 +25,14 @@ from ..exact import mirror
 #: OpInfo namespace -> the qualified prefix of the case language.
 PREFIXES = {"": "torch.", "nn.functional": "torch.nn.functional.", "linalg": "torch.linalg.",
             "special": "torch.special."}
-#: OpInfos whose callable takes the sample's arguments in another order than the torch function of their name
-#: (the forward check would refuse each sample; refusing the op says why once).
-REORDERED = {
-    "einsum": "the OpInfo calls torch.einsum(equation, *tensors) from a sample holding the tensors first",
-    "polygamma": "the OpInfo's sample gives x first and n as an argument; torch.polygamma takes (n, x)",
-    "special.polygamma": "the OpInfo's sample gives x first and n as an argument; torch.special.polygamma "
-                         "takes (n, x)",
-}
+#: OpInfos whose callable takes the sample's (input, *args) in another order than the torch function of their
+#: name: the positions of the sample's parts in the call (einsum's OpInfo gets (tensors, equation)).
+REORDERED = {"einsum": (1, 0), "polygamma": (1, 0), "special.polygamma": (1, 0)}
+#: OpInfos of Python operators and properties, written as the case language's operator or property over the
+#: sample's parts ({0}: the input, {1}: the first argument); the torch side runs the OpInfo's callable.
+FORMS = {"__radd__": "({1} + {0})", "__rsub__": "({1} - {0})", "__rmul__": "({1} * {0})", "__rdiv__": "({1} / {0})",
+         "__rpow__": "({1} ** {0})", "__rmatmul__": "({1} @ {0})", "T": "{0}.T", "mT": "{0}.mT",
+         "H": "{0}.T", "mH": "{0}.mT"}      # H and mH of a real tensor are T and mT
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,14 @@ class Mapped:
     call: str
     entry: mirror.Function
     direct: bool          # the mirror's torch object is the OpInfo's callable: the expression runs it
+    order: tuple[int, ...] | None = None       # the sample's positional parts, reordered for the call
+    form: str = ""                             # an operator form (FORMS); then call and entry are unused
 
 
 def spelling(op) -> tuple[Mapped | None, str]:
     """(the op's mapping, '') or (None, why the audit cannot express it)."""
-    if op.name in REORDERED:
-        return None, REORDERED[op.name]
+    if op.name in FORMS:
+        return Mapped("", None, False, form=FORMS[op.name]), ""
     namespace, _, last = op.name.rpartition(".")
     if namespace not in PREFIXES:
         return None, f"namespace '{namespace}' is not in the case language"
@@ -64,4 +66,4 @@ def spelling(op) -> tuple[Mapped | None, str]:
         return None, (f"'{last}' is not in the mirror" if text.startswith("unknown function")
                       else f"{qualified}: {text}")
     call = "." + last + "(" if method else qualified + "("
-    return Mapped(call, entry, entry.torch is op.op), ""
+    return Mapped(call, entry, entry.torch is op.op, REORDERED.get(op.name)), ""

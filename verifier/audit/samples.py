@@ -145,11 +145,14 @@ def case_for(op, mapped: Mapped, sample, index: int, dtypes):
         except Exception as exc:
             raise Unsupported(f"torch itself raises on the sample ({type(exc).__name__})") from None
     if not isinstance(out, torch.Tensor):
-        if mapped.entry.finish is None:
+        if mapped.entry is None or mapped.entry.finish is None:
             raise Unsupported(f"the op returns a {type(out).__name__} (a tuple), which the mirror does not read")
         out = mapped.entry.finish(out)
     if not isinstance(out, torch.Tensor) or not out.is_floating_point():
         raise Unsupported(f"the op returns a {getattr(out, 'dtype', type(out).__name__)} output")
+    if out.numel() and not torch.isfinite(out).all():
+        raise Unsupported("torch's forward is nan or inf on this sample (outside the function's real domain): "
+                          "no gradient to compare")
     inputs: dict = {}
     slots: list = []
     if hermitian:
@@ -161,11 +164,7 @@ def case_for(op, mapped: Mapped, sample, index: int, dtypes):
     kwargs = {k: literal(v, inputs, slots, True) for k, v in sample.kwargs.items()}
     if not any(spec.get("requires_grad") for spec in inputs.values()):
         raise Unsupported("no input requires grad")
-    parts = [text0, *(a[0] for a in args), *(f"{k}={v[0]}" for k, v in kwargs.items())]
-    if mapped.call.startswith("."):
-        text = f"{parts[0]}{mapped.call}{', '.join(parts[1:])})"
-    else:
-        text = f"{mapped.call}{', '.join(parts)})"
+    text = _expression(mapped, [text0, *(a[0] for a in args)], [f"{k}={v[0]}" for k, v in kwargs.items()])
     name = re.sub(r"[^A-Za-z0-9._-]", "_", f"audit.{opdb.label(op)}.{index}")
     fields = dict(grad_output="random", dtypes=list(dtypes), tags=["audit", op.name], description=text[:200])
     try:
@@ -175,9 +174,25 @@ def case_for(op, mapped: Mapped, sample, index: int, dtypes):
     if mapped.direct:
         return case
     template = (tpl0, [a[1] for a in args], {k: v[1] for k, v in kwargs.items()})
-    call = OpCall(op, template, mapped.entry.finish)
+    call = OpCall(op, template, mapped.entry.finish if mapped.entry is not None else None)
     _same_forward(case, call, slots)
     return make_case(name, inputs, forward=text, torch=call, **fields)     # exact side: the expression
+
+
+def _expression(mapped: Mapped, positional: list, keywords: list) -> str:
+    """The case-language call of the sample's parts (an operator form, a method, or a function)."""
+    if mapped.form:
+        if keywords or len(positional) != mapped.form.count("{"):
+            raise Unsupported(f"the operator form {mapped.form} takes {mapped.form.count('{')} operands, "
+                              f"not this sample's {len(positional)} and {len(keywords)} keywords")
+        return mapped.form.format(*positional)
+    if mapped.order is not None:
+        if len(positional) != len(mapped.order):
+            raise Unsupported(f"the OpInfo reorders {len(mapped.order)} parts; this sample has {len(positional)}")
+        positional = [positional[i] for i in mapped.order]
+    if mapped.call.startswith("."):
+        return f"{positional[0]}{mapped.call}{', '.join(positional[1:] + keywords)})"
+    return f"{mapped.call}{', '.join(positional + keywords)})"
 
 
 def _same_forward(case, call: OpCall, tensors: list) -> None:
