@@ -20,8 +20,8 @@ import mpmath
 import numpy as np
 
 from ..errors import SymbolicError
-from .mirror import special2
 from .evaluation import _dirac, _heaviside, _sign  # one definition of each jump function
+from .mirror import special2
 from .tape import ADD, AND, CONST, FUNC, MUL, NOT, OR, PIECEWISE, POW, REL, SYM, Tape, accumulate, adjoint_nodes
 
 

@@ -24,8 +24,8 @@ import mpmath
 import numpy as np
 
 from ..errors import SymbolicError
-from .mirror import special2
 from . import magnitude
+from .mirror import special2
 from .tape import ADD, AND, CONST, FUNC, MUL, NOT, OR, PIECEWISE, POW, REL, SYM, Tape, accumulate, adjoint_nodes
 
 
