@@ -1,4 +1,4 @@
-"""Samples (for tests/test_mirror.py) of the mirrors in shape2.py, special2.py and nn2.py."""
+"""Samples (for tests/test_mirror.py) of the mirrors in shape2.py, special2.py, numeric2.py and nn2.py."""
 
 from __future__ import annotations
 
@@ -34,4 +34,27 @@ def more_samples(call, Num, Ints):
         "squeeze_copy": lambda g: call(g.x(3, 1, 4), 1),
         "alias_copy": lambda g: call(g.x(3, 4)),
         "narrow_copy": lambda g: call(g.x(3, 5), 1, 1, 3),
+        "igamma": lambda g: call(Ints(np.array([[0.7], [2.5], [1.3]])), g.pos(3, 4)),
+        "igammac": lambda g: call(Ints(np.array([0.4, 1.0, 3.5, 2.0])), g.pos(3, 4)),
+        "ndtr": lambda g: call(g.x(3, 4)),
+        "conj": lambda g: call(g.x(3, 4)),
+        "conj_physical": lambda g: call(g.x(3, 4)),
+        "resolve_conj": lambda g: call(g.x(3, 4)),
+        "resolve_neg": lambda g: call(g.x(3, 4)),
+        "real": lambda g: call(g.x(3, 4)),
+        "float_power": lambda g: call(g.pos(3, 4), g.x(3, 4)),
+        "nanmean": lambda g: call(g.x(3, 4), 1, True),
+        "sum_to_size": lambda g: call(g.x(2, 3, 4), (3, 1)),
+        "diff": lambda g: call(g.x(3, 5), 2, 1, g.x(3, 1), g.x(3, 2)),
+        "trapezoid": lambda g: call(g.x(3, 5), g.x(5), dim=1),
+        "trapz": lambda g: call(g.x(3, 5), dx=Num(0.5), dim=1),
+        "cumulative_trapezoid": lambda g: call(g.x(3, 5), g.x(3, 5), dim=1),
+        "cov": lambda g: call(g.x(3, 5), correction=0, aweights=g.pos(5)),
+        "corrcoef": lambda g: call(g.x(3, 5)),
+        "tensordot": lambda g: call(g.x(2, 3, 4), g.x(4, 3, 2), ([1, 2], [1, 0])),
+        "vecdot": lambda g: call(g.x(3, 4), g.x(4), dim=-1),
+        "multi_dot": lambda g: call([g.x(3), g.x(3, 4), g.x(4, 2)]),
+        "matrix_power": lambda g: call(g.well(3), -2),
+        "tensorinv": lambda g: call(g.x(4, 2, 2) + np.eye(4).reshape(4, 2, 2) * 3, 1),
+        "tensorsolve": lambda g: call(g.x(6, 2, 3) + np.eye(6).reshape(6, 2, 3) * 3, g.x(6)),
     }

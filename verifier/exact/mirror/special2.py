@@ -31,30 +31,37 @@ def _p(a, x):
 
 
 def _dp_da(a, x):
-    with mpmath.workdps(50):
+    with mpmath.workdps(max(50, mpmath.mp.dps)):
         return mpmath.diff(lambda s: _p(s, x), a)
 
 
-class IgammaDa(sympy.Function):
+class _Numeric(sympy.Function):
+    """A function SymPy evaluates (``evalf``) through its mpmath definition in ``NUMERIC``."""
+
+    nargs = 2
+
+    def _eval_evalf(self, prec):
+        if not all(arg.is_number for arg in self.args):
+            return None
+        with mpmath.workprec(prec):
+            value = NUMERIC[type(self)](*(mpmath.mpf(arg._eval_evalf(prec)) for arg in self.args))
+        return sympy.Float(value, precision=prec)
+
+
+class IgammaDa(_Numeric):
     """dP(a, x)/da, evaluated numerically (no closed form the evaluators read)."""
 
-    nargs = 2
 
-
-class RegularizedLowerGamma(sympy.Function):
+class RegularizedLowerGamma(_Numeric):
     """P(a, x) = lowergamma(a, x) / Gamma(a)."""
-
-    nargs = 2
 
     def fdiff(self, argindex=1):
         a, x = self.args
         return IgammaDa(a, x) if argindex == 1 else exp(-x) * x ** (a - 1) / sympy.gamma(a)
 
 
-class RegularizedUpperGamma(sympy.Function):
+class RegularizedUpperGamma(_Numeric):
     """Q(a, x) = uppergamma(a, x) / Gamma(a) = 1 - P(a, x)."""
-
-    nargs = 2
 
     def fdiff(self, argindex=1):
         a, x = self.args
