@@ -141,7 +141,7 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
     for i in range(x.shape[0]):
         for j in range(x.shape[0]):
             out[i, j] = sympy.Add(*(w * centred[i] * centred[j])) / norm
-    return out if as_obj(input).ndim >= 2 else out.reshape(())
+    return out if out.shape != (1, 1) else out.reshape(())      # one variable: torch returns a 0-d tensor
 
 
 @_reg("corrcoef", torch.corrcoef, "cov(x)_ij / sqrt(cov_ii cov_jj) (Pearson's r)", analytic=False)
@@ -163,6 +163,11 @@ def tensordot(a, b, dims=2, out=None):
     else:
         da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
     da, db = [norm_dim(d, a.ndim) for d in da], [norm_dim(d, b.ndim) for d in db]
+    for i, j in zip(da, db):          # a paired dim of size 1 broadcasts against the other's
+        if a.shape[i] != b.shape[j] and 1 in (a.shape[i], b.shape[j]):
+            size = max(a.shape[i], b.shape[j])
+            a = np.repeat(a, size, axis=i) if a.shape[i] == 1 else a
+            b = np.repeat(b, size, axis=j) if b.shape[j] == 1 else b
     keep_a = [i for i in range(a.ndim) if i not in da]
     keep_b = [i for i in range(b.ndim) if i not in db]
     am = np.transpose(a, keep_a + da).reshape(int(np.prod([a.shape[i] for i in keep_a])), -1)
@@ -207,6 +212,7 @@ def matrix_power(A, n):
           doc="out[..., i, j] = x[..., i] ** j, j < N (default len(x)); torch.vander's powers decrease instead")
 def vander(x, *, N=None):
     x = as_obj(x)
+    x = x.reshape(1) if x.ndim == 0 else x
     n = x.shape[-1] if N is None else int(N)
     return np.stack([x ** j if j else x * 0 + 1 for j in range(n)], axis=-1)
 
