@@ -58,3 +58,22 @@ def more_samples(call, Num, Ints):
         "tensorinv": lambda g: call(g.x(4, 2, 2) + np.eye(4).reshape(4, 2, 2) * 3, 1),
         "tensorsolve": lambda g: call(g.x(6, 2, 3) + np.eye(6).reshape(6, 2, 3) * 3, g.x(6)),
     }
+
+
+def nn2_samples(call, Num, Ints):
+    return {
+        "prelu": lambda g: call(g.x(2, 3, 4), g.pos(3)),
+        "bilinear": lambda g: call(g.x(2, 3), g.x(2, 4), g.x(5, 3, 4), g.x(5)),
+        "channel_shuffle": lambda g: call(g.x(2, 6, 2), 3),
+        "upsample_nearest": lambda g: call(g.x(1, 2, 3), size=5),
+        "upsample_bilinear": lambda g: call(g.x(1, 2, 3, 3), scale_factor=2),
+        "adaptive_avg_pool3d": lambda g: call(g.x(1, 2, 3, 4, 5), (2, 3, 2)),
+        "adaptive_max_pool3d": lambda g: call(g.x(1, 2, 3, 4, 5), (2, 3, 2)),
+        "multi_margin_loss": lambda g: call(g.x(3, 4), Ints(np.array([1, 0, 3])), p=2, margin=Num(0.7)),
+        "multilabel_margin_loss": lambda g: call(g.x(3, 4), Ints(np.array([[1, 2, -1, 0], [0, -1, 2, 3],
+                                                                          [3, 2, 1, 0]]))),
+        "local_response_norm": lambda g: call(g.x(2, 5, 3), 3, alpha=Num(0.1), beta=Num(0.75), k=Num(1.5)),
+        "pinverse": lambda g: call(g.x(4, 2) + np.eye(4, 2) * 2),
+        "cartesian_prod": lambda g: call(g.x(3), g.x(2)),
+        "combinations": lambda g: call(g.x(4), 2, True),
+    }
