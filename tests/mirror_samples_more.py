@@ -77,3 +77,23 @@ def nn2_samples(call, Num, Ints):
         "cartesian_prod": lambda g: call(g.x(3), g.x(2)),
         "combinations": lambda g: call(g.x(4), 2, True),
     }
+
+
+def pieces_samples(call, Num, Ints):
+    return {
+        "unsafe_split": lambda g: call(g.x(6, 2), 2),
+        "split_with_sizes_copy": lambda g: call(g.x(2, 6), [3, 3], 1),
+        "unsafe_chunk": lambda g: call(g.x(4, 3), 2),
+        "unbind_copy": lambda g: call(g.x(3, 4), 1),
+        "tensor_split": lambda g: call(g.x(3, 6), 3, 1),
+        "hsplit": lambda g: call(g.x(3, 4), 2),
+        "vsplit": lambda g: call(g.x(4, 3), [2]),
+        "dsplit": lambda g: call(g.x(2, 2, 4), 2),
+        "broadcast_tensors": lambda g: call(g.x(3, 1), g.x(4)),
+        "meshgrid": lambda g: call(g.x(3), g.x(2), indexing="xy"),
+        "inv_ex": lambda g: call(g.well(3)),
+        "solve_ex": lambda g: call(g.well(3), g.x(3, 2)),
+        "cholesky_ex": lambda g: call(g.spd(3)),
+        "double": lambda g: call(g.x(3, 4)),
+        "constant_pad_nd": lambda g: call(g.x(2, 3), [1, 2], Num(0.5)),
+    }

@@ -55,7 +55,7 @@ def spelling(op) -> tuple[Mapped | None, str]:
         return None, f"namespace '{namespace}' is not in the case language"
     import torch
     spaces = {"": torch, "nn.functional": torch.nn.functional, "linalg": torch.linalg, "special": torch.special}
-    method = namespace == "" and not hasattr(torch, last) and hasattr(torch.Tensor, last)
+    method = namespace == "" and not callable(getattr(torch, last, None)) and hasattr(torch.Tensor, last)
     qualified = ("Tensor." + last) if method else PREFIXES[namespace] + last
     if not method and not hasattr(spaces[namespace], last):
         return None, f"{qualified} is not a torch function (an internal or Python-operator OpInfo)"

@@ -147,7 +147,11 @@ def case_for(op, mapped: Mapped, sample, index: int, dtypes):
     if not isinstance(out, torch.Tensor):
         if mapped.entry is None or mapped.entry.finish is None:
             raise Unsupported(f"the op returns a {type(out).__name__} (a tuple), which the mirror does not read")
-        out = mapped.entry.finish(out)
+        try:
+            out = mapped.entry.finish(out)
+        except Exception as exc:
+            raise Unsupported(f"the op's tuple output is not one value of the mirror ({type(exc).__name__}: "
+                              f"{str(exc)[:60]}); e.g. pieces of unequal sizes") from None
     if not isinstance(out, torch.Tensor) or not out.is_floating_point():
         raise Unsupported(f"the op returns a {getattr(out, 'dtype', type(out).__name__)} output")
     if out.numel() and not torch.isfinite(out).all():

@@ -61,7 +61,7 @@ def _bind() -> None:
         for namespace in NAMESPACES:
             spelling = f"{namespace}.{written}"
             obj = lookup(spelling)
-            if obj is None or spelling in SPELLINGS or spelling in REFUSED or spelling in SHARED:
+            if obj is None or not callable(obj) or spelling in SPELLINGS or spelling in REFUSED or spelling in SHARED:
                 continue
             # resolve() builds the entry from FUNCTIONS[canonical] at each look-up
             SHARED[spelling] = entry.name
