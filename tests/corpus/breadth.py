@@ -24,20 +24,28 @@ def _density(a, x):
 
 
 class Igamma(Function):
-    @staticmethod
-    def forward(ctx, a, x):
-        ctx.save_for_backward(a, x)
-        return torch.igamma(a, x)
+    """P(a, x), differentiated in x; Igammac reuses it with Q = 1 - P (SIGN -1)."""
+
+    SIGN = 1
 
     @staticmethod
-    def backward(ctx, g):
+    def value(a, x):
+        return torch.igamma(a, x)
+
+    @classmethod
+    def forward(cls, ctx, a, x):
+        ctx.save_for_backward(a, x)
+        return cls.value(a, x)
+
+    @classmethod
+    def backward(cls, ctx, g):
         a, x = ctx.saved_tensors
-        return None, g * _density(a, x)
+        return None, cls.SIGN * g * _density(a, x)
 
 
 class IgammaNoGamma(Igamma):
-    @staticmethod
-    def backward(ctx, g):
+    @classmethod
+    def backward(cls, ctx, g):
         a, x = ctx.saved_tensors
         return None, g * torch.exp(-x + (a - 1) * torch.log(x))      # BUG: the 1/Gamma(a) factor forgotten
 
@@ -46,23 +54,16 @@ plant(Planted("igamma-no-gamma", "factor", "igamma's x-gradient without its 1/Ga
               {"a": A, "x": X}, "torch.igamma(a, x)"))
 
 
-class Igammac(Function):
-    @staticmethod
-    def forward(ctx, a, x):
-        ctx.save_for_backward(a, x)
-        return torch.igammac(a, x)
+class Igammac(Igamma):
+    SIGN = -1
 
     @staticmethod
-    def backward(ctx, g):
-        a, x = ctx.saved_tensors
-        return None, -g * _density(a, x)
+    def value(a, x):
+        return torch.igammac(a, x)
 
 
 class IgammacSign(Igammac):
-    @staticmethod
-    def backward(ctx, g):
-        a, x = ctx.saved_tensors
-        return None, g * _density(a, x)                      # BUG: Q = 1 - P, but the sign of P' was kept
+    SIGN = 1                                                   # BUG: Q = 1 - P, but the sign of P' was kept
 
 
 plant(Planted("igammac-sign", "sign", "igammac's x-gradient with P's sign", Igammac, IgammacSign,
