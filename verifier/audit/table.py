@@ -1,7 +1,8 @@
 """The audit's per-op table (audit.csv, audit.html), its totals and the grouped causes of non-passes.
 
-One row per OpInfo: ``samples`` taken, ``unsupported`` samples (never run; the
-reason of each is in ``reasons``), and over the runs (sample × dtype) the
+One row per OpInfo: ``samples`` taken, ``unsupported`` samples (not expressible, so
+never run, or refused by the mirror when run: an error saying "not supported"; the
+reason of each is in ``reasons``), and over the other runs (sample × dtype) the
 counts ``pass``, ``fail``, ``error`` (``timeout`` and ``out_of_memory``
 included), ``worst_ratio`` (the largest error as a fraction of its allowance,
 over every run of the op: above 1 is a fail), ``finding`` (a documented torch
@@ -34,6 +35,12 @@ TORCH_FINDINGS = {
 _ERRORS = ("error", "timeout", "out_of_memory", "non_finite")
 
 
+def refused(result) -> bool:
+    """An error that is the verifier declining the sample (a mirror refusal), not a crash: unsupported."""
+    text = result.message or ""
+    return result.status == "error" and "not supported" in text and not text.startswith("torch raised")
+
+
 def _ratio(result) -> float:
     value = (result.stats or {}).get("worst_ratio", float("nan"))
     return float(value) if value is not None else float("nan")
@@ -49,15 +56,19 @@ def per_op(audit) -> pd.DataFrame:
     rows = []
     for p in audit.plans:
         results = [r for c in p.cases for r in by_case.get(c.name, [])]
+        late = [r for r in results if refused(r)]
+        results = [r for r in results if not refused(r)]
         status = Counter("error" if r.status in _ERRORS else r.status for r in results)
         ratios = [x for x in (_ratio(r) for r in results) if not math.isnan(x)]
         findings = {TORCH_FINDINGS[(p.name, r.dtype)] for r in results
                     if r.status == "fail" and (p.name, r.dtype) in TORCH_FINDINGS}
         reasons = [] if p.mapped else [f"not mapped: {p.reason}"]
         reasons += [f"{n}x unsupported: {why}" for why, n in Counter(p.unsupported).items()]
+        reasons += [f"{n}x unsupported (refused when run): {why}"
+                    for why, n in Counter(_short(r.message, 120) for r in late).items()]
         reasons += [f"{r.status} {r.dtype} {r.case.name.rsplit('.', 1)[-1]}: {_short(r.message)}"
                     for r in results if r.status not in ("pass", "skip")]
-        rows.append({"op": p.label, "mapped": p.mapped, "samples": p.samples, "unsupported": len(p.unsupported),
+        rows.append({"op": p.label, "mapped": p.mapped, "samples": p.samples, "unsupported": len(p.unsupported) + len({r.case.name for r in late}),
                      "runs": len(results), "pass": status["pass"] + status["skip"], "fail": status["fail"],
                      "error": status["error"], "worst_ratio": max(ratios) if ratios else float("nan"),
                      "finding": "; ".join(sorted(findings)), "reasons": " | ".join(reasons)})
@@ -88,7 +99,7 @@ def causes(audit) -> list[tuple[int, str, list[str], str]]:
         text = r.message or r.status
         text = text.split("; ", 1)[0] if r.status == "fail" else text
         text = re.sub(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", "#", re.sub(r"\bt\d+\b", "tN", text))[:160]
-        groups[(r.status, text)].append(r.case.tags[1])
+        groups[("refused" if refused(r) else r.status, text)].append(r.case.tags[1])
     return sorted(((len(ops), s, sorted(set(ops)), t) for (s, t), ops in groups.items()), key=lambda g: -g[0])
 
 
