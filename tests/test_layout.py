@@ -28,6 +28,7 @@ LAYERS: dict[str, set[str]] = {
     "verdict": {"errors", "cases", "exact", "exact.mirror"},      # the three sides -> pass/fail and why
     "run": {"errors", "cases", "exact", "exact.mirror", "fd", "torch_side", "verdict"},
     "report": {"errors", "cases", "exact", "exact.mirror", "fd", "torch_side", "verdict", "run"},
+    "audit": {"errors", "cases", "exact", "exact.mirror", "fd", "torch_side", "verdict", "run", "report"},
 }
 FACES = {"__init__", "__main__", "api", "cli", "pytest_plugin"}   # may import anything
 TOP_LEVEL_LIMIT = 8

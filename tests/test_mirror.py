@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import sympy
 import torch
-from mirror_samples_nn import breadth_samples, nn_samples  # noqa: I001  (tests/ is on sys.path, as for corpus)
+from mirror_samples_more import more_samples, nn2_samples, pieces_samples  # noqa: I001  (tests/ is on sys.path, as for corpus)
+from mirror_samples_nn import breadth_samples, nn_samples  # noqa: I001
 
 from verifier.errors import ExpressionError, UnknownFunctionError
 from verifier.exact.mirror import ALIASES, FUNCTIONS, Function, resolve
@@ -199,6 +200,9 @@ SAMPLES = {
 }
 SAMPLES.update(nn_samples(call, Num, Ints))
 SAMPLES.update(breadth_samples(call, Num, Ints))
+SAMPLES.update(more_samples(call, Num, Ints))
+SAMPLES.update(nn2_samples(call, Num, Ints))
+SAMPLES.update(pieces_samples(call, Num, Ints))
 
 
 def sample(name):

@@ -63,6 +63,8 @@ OWN_SAMPLES = {
     "Tensor.where": lambda g: call(g.x(3, 4), g.mask(3, 4), g.x(4)),
     "torch.reshape": lambda g: call(g.x(3, 4), (2, -1)),
     "torch.permute": lambda g: call(g.x(2, 3, 4), (2, 0, 1)),
+    "Tensor.unfold": lambda g: call(g.x(2, 7), 1, 3, 2),
+    "torch.linalg.vander": lambda g: call(g.x(2, 3), N=4),
 }
 
 

@@ -1,4 +1,4 @@
-"""The command line: ``verifier run | list | validate | explain | new | schema | functions | diff | merge``.
+"""The command line: ``verifier run | list | validate | explain | new | schema | functions | diff | merge | audit``.
 
 Exit codes: 0 every case passed; 1 a case failed, errored, timed out or ran
 out of memory; 2 a usage error or a case file that does not load; 3 an
@@ -79,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     add_diff_parser(sub)
     from .report.merge import add_parser as add_merge_parser
     add_merge_parser(sub)
+    from .audit.command import add_parser as add_audit_parser
+    add_audit_parser(sub)
     return p
 
 
@@ -314,6 +316,11 @@ def cmd_functions(args) -> int:
     return EXIT_OK
 
 
+def cmd_audit(args) -> int:
+    from .audit.command import command
+    return command(args)
+
+
 def cmd_diff(args) -> int:
     from .report.diff import command
     return command(args)
@@ -325,7 +332,8 @@ def cmd_merge(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "validate": cmd_validate, "explain": cmd_explain,
-            "new": cmd_new, "schema": cmd_schema, "functions": cmd_functions, "diff": cmd_diff, "merge": cmd_merge}
+            "new": cmd_new, "schema": cmd_schema, "functions": cmd_functions, "diff": cmd_diff, "merge": cmd_merge,
+            "audit": cmd_audit}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,7 @@
 package fills it from the family modules.
 """
 
-from . import elementwise, tensors  # noqa: E402,F401  (fill CORPUS)
+from . import breadth, elementwise, tensors  # noqa: E402,F401  (fill CORPUS)
 from .registry import CORPUS, DTYPES, KINDS, Planted
 
 __all__ = ["CORPUS", "DTYPES", "KINDS", "Planted"]

@@ -22,6 +22,7 @@ import mpmath
 import sympy as sp
 
 from ..errors import SymbolicError
+from .mirror import special2
 
 PRECISION_DIGITS = 40   # decimal digits used for every exact evaluation
 
@@ -36,6 +37,7 @@ _MP_FUNCS = {
     # special functions of the mirror (verifier/exact/mirror/special.py)
     sp.polygamma: lambda n, x: mpmath.psi(int(n), x), sp.erfinv: mpmath.erfinv,
     sp.besseli: mpmath.besseli, sp.zeta: mpmath.zeta,
+    **special2.NUMERIC,     # igamma/igammac (mirror/special2.py)
 }
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import SymbolicError
 from .evaluation import _dirac, _heaviside, _sign  # one definition of each jump function
+from .mirror import special2
 from .tape import ADD, AND, CONST, FUNC, MUL, NOT, OR, PIECEWISE, POW, REL, SYM, Tape, accumulate, adjoint_nodes
 
 
@@ -48,6 +49,7 @@ MP = {
     "floor": mpmath.floor, "ceiling": mpmath.ceil, "sinc": _sinc, "sign": _sign,
     "Heaviside": _heaviside, "DiracDelta": _dirac, "Max": lambda *a: max(a), "Min": lambda *a: min(a),
     "erfinv": mpmath.erfinv, "besseli": mpmath.besseli, "zeta": mpmath.zeta,
+    **{cls.__name__: f for cls, f in special2.NUMERIC.items()},     # igamma/igammac (mirror/special2.py)
 }
 
 _REL = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,

@@ -29,6 +29,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SymbolicError
+from .mirror import special2
 
 # Operations (small ints keep the tape compact on disk and fast to dispatch).
 SYM, CONST, ADD, MUL, POW, FUNC, PIECEWISE, REL, AND, OR, NOT = range(11)
@@ -41,7 +42,7 @@ FUNCTIONS = {cls.__name__: cls for cls in (
     sp.exp, sp.log, sp.sin, sp.cos, sp.tan, sp.asin, sp.acos, sp.atan, sp.sinh, sp.cosh, sp.tanh,
     sp.asinh, sp.acosh, sp.atanh, sp.erf, sp.erfc, sp.Abs, sp.sec, sp.csc, sp.cot, sp.atan2,
     sp.gamma, sp.loggamma, sp.polygamma, sp.floor, sp.ceiling, sp.sinc, sp.sign, sp.Heaviside,
-    sp.DiracDelta, sp.Max, sp.Min, sp.erfinv, sp.besseli, sp.zeta)}
+    sp.DiracDelta, sp.Max, sp.Min, sp.erfinv, sp.besseli, sp.zeta, *special2.NUMERIC)}
 
 RELATIONS = {sp.StrictGreaterThan: ">", sp.GreaterThan: ">=", sp.StrictLessThan: "<",
              sp.LessThan: "<=", sp.Equality: "==", sp.Unequality: "!="}

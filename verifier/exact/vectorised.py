@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import SymbolicError
 from . import magnitude
+from .mirror import special2
 from .tape import ADD, AND, CONST, FUNC, MUL, NOT, OR, PIECEWISE, POW, REL, SYM, Tape, accumulate, adjoint_nodes
 
 
@@ -67,6 +68,7 @@ NP = {
     "Min": lambda *a: np.minimum.reduce(np.broadcast_arrays(*a)),
     "polygamma": _from_mpmath(lambda n, x: mpmath.psi(int(n), x), 2), "erfinv": _from_mpmath(mpmath.erfinv),
     "besseli": _from_mpmath(mpmath.besseli, 2), "zeta": _from_mpmath(mpmath.zeta, 2),
+    **{cls.__name__: _from_mpmath(f, 2) for cls, f in special2.NUMERIC.items()},     # mirror/special2.py
 }
 
 _REL = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,

@@ -48,8 +48,6 @@ _REFUSE = {
     "Tensor.split_with_sizes": "x.split_with_sizes takes a list of sizes only; write x.split",
     "Tensor.real": "x.real is a property, not a method: write x.real (no call) or torch.real(x)",
     "Tensor.imag": "x.imag is a property, not a method: write x.imag (no call) or torch.imag(x)",
-    "Tensor.unfold": ("x.unfold(dimension, size, step) is a sliding window, not "
-                      "torch.nn.functional.unfold (im2col); it is not supported yet"),
     # the native ops behind torch.nn.functional: other required arguments, reductions as integer codes
     **{f"torch.{name}": (f"torch.{name} is the native op (other required arguments or an integer reduction "
                          f"code); use torch.nn.functional.{name}")
@@ -73,7 +71,7 @@ def _bind() -> None:
         for namespace in NAMESPACES:
             spelling = f"{namespace}.{written}"
             obj = lookup(spelling)
-            if obj is None or spelling in SPELLINGS or spelling in REFUSED or spelling in SHARED:
+            if obj is None or not callable(obj) or spelling in SPELLINGS or spelling in REFUSED or spelling in SHARED:
                 continue
             # resolve() builds the entry from FUNCTIONS[canonical] at each look-up
             SHARED[spelling] = entry.name

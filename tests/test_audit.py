@@ -1,0 +1,134 @@
+"""``verifier audit``: torch's OpInfo samples against the exact reference, and its per-op table.
+
+The runs here are in-process (``jobs=0``) on a few ops with one sample each. A
+planted wrong backward, given to the audit through its op list, must be
+reported fail next to the right one passing; a wrapper that reorders the
+arguments must be unsupported (with its reason), never a false alarm.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+from wrong_backward import wrong_tanh
+
+from verifier.audit import opdb
+from verifier.audit.sweep import run_audit
+from verifier.audit.table import COLUMNS, per_op, totals, write
+from verifier.cli import main
+
+
+def fake_op(name, fn, *samples, variant=""):
+    """An OpInfo-like entry: what the audit reads from torch's op_db entries (opdb.NEEDED)."""
+    return SimpleNamespace(name=name, variant_test_name=variant, op=fn, supports_autograd=True,
+                           gradcheck_wrapper=lambda op, *a, **k: op(*a, **k),
+                           sample_inputs=lambda device, dtype, **kw: iter(samples))
+
+
+def sample(*tensors_and_args, **kwargs):
+    first, *args = tensors_and_args
+    return SimpleNamespace(input=first, args=tuple(args), kwargs=kwargs)
+
+
+def x(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64,
+                       requires_grad=True)
+
+
+def row(audit, op):
+    table = per_op(audit)
+    return table[table["op"] == op].iloc[0]
+
+
+def test_a_planted_wrong_backward_fails_and_the_right_one_passes(monkeypatch):
+    right = run_audit([fake_op("tanh", torch.tanh, sample(x(5)))], jobs=0)
+    assert row(right, "tanh")[["runs", "pass", "fail"]].tolist() == [2, 2, 0]
+    assert row(right, "tanh")["worst_ratio"] < 1
+    monkeypatch.setattr(torch, "tanh", lambda t: wrong_tanh(t, 2))     # 0.1 % off at one element
+    wrong = run_audit([fake_op("tanh", torch.tanh, sample(x(5)))], jobs=0)
+    r = row(wrong, "tanh")
+    assert r["fail"] == 2 and r["pass"] == 0, r.to_dict()
+    assert r["worst_ratio"] > 1
+    assert "gradient" in r["reasons"] and r["finding"] == ""
+
+
+def test_a_wrapper_that_reorders_arguments_is_unsupported_with_its_reason_not_a_fail():
+    audit = run_audit([fake_op("sub", lambda a, b: torch.sub(b, a), sample(x(3), x(3, seed=1)))], jobs=0)
+    r = row(audit, "sub")
+    assert r["mapped"] and r["samples"] == 1 and r["unsupported"] == 1 and r["runs"] == 0
+    assert "differ on this sample's forward" in r["reasons"]
+
+
+def test_an_unsupported_sample_carries_its_reason_and_the_others_still_run():
+    op = fake_op("sum", torch.sum, sample(x(4), dtype=torch.float64), sample(x(2, 3), 1))
+    r = row(run_audit([op], jobs=0), "sum")
+    assert r[["samples", "unsupported", "runs", "pass"]].tolist() == [2, 1, 2, 2]
+    assert "1x unsupported: a dtype argument" in r["reasons"]
+
+
+def test_an_op_the_mirror_lacks_is_listed_unmapped_with_the_reason():
+    r = row(run_audit([fake_op("no_such_op_anywhere", torch.sin, sample(x(2)))], jobs=0), "no_such_op_anywhere")
+    assert not r["mapped"] and r["runs"] == 0 and "not mapped" in r["reasons"]
+
+
+def test_torchs_own_op_db_on_a_few_ops_table_columns_counts_and_files(tmp_path):
+    pytest.importorskip("expecttest")
+    audit = run_audit(pattern=r"^(cumsum|nn\.functional\.hardsigmoid|fft\.fft)$", limit=1, jobs=0)
+    table = per_op(audit)
+    assert list(table.columns) == COLUMNS
+    assert set(table["op"]) == {"cumsum", "nn.functional.hardsigmoid", "fft.fft"}
+    mapped = table[table["mapped"]]
+    assert (mapped["runs"] == 2 * (mapped["samples"] - mapped["unsupported"])).all()
+    assert (mapped["runs"] == mapped["pass"] + mapped["fail"] + mapped["error"]).all()
+    assert table.set_index("op").loc["cumsum", "pass"] == 2
+    assert "not mapped" in table.set_index("op").loc["fft.fft", "reasons"]
+    n = totals(table, audit)
+    assert (n["mapped"], n["runs"]) == (2, int(mapped["runs"].sum()))
+    paths = write(audit, tmp_path)
+    text = paths["audit"].read_text()
+    assert text.splitlines()[0] == ",".join(COLUMNS) and "cumsum" in text
+    assert "hardsigmoid" in paths["audit_html"].read_text() and paths["html"].is_file()
+
+
+def test_a_missing_op_db_gives_the_clear_message(monkeypatch, capsys):
+    opdb.load_op_db.cache_clear()
+    monkeypatch.setitem(sys.modules, "expecttest", None)         # import expecttest -> ImportError
+    try:
+        with pytest.raises(opdb.AuditUnavailable, match=r"expecttest.*pip install 'verifier\[audit\]'"):
+            opdb.load_op_db()
+        assert main(["audit", "--ops", "tanh", "-o", "unused-folder"]) == 2
+        assert "pip install 'verifier[audit]'" in capsys.readouterr().err
+    finally:
+        opdb.load_op_db.cache_clear()
+
+
+def test_a_changed_op_db_gives_the_clear_message():
+    with pytest.raises(opdb.AuditUnavailable, match="changed its OpInfo database"):
+        opdb.check_entries([SimpleNamespace(name="tanh", op=torch.tanh)])
+    with pytest.raises(opdb.AuditUnavailable, match="empty"):
+        opdb.check_entries([])
+
+
+def test_the_dtypes_option_is_checked():
+    assert main(["audit", "--dtypes", "float64,complex128", "-o", "unused-folder"]) == 2
+
+
+def test_a_finding_stands_only_when_every_fail_of_the_op_names_a_torch_fact(monkeypatch):
+    """One fail without a fact keeps the op unexplained (and the audit's exit 1), whatever its other fails say."""
+    from verifier.audit import table as table_module
+    from verifier.audit.sweep import OpPlan
+    monkeypatch.setattr(table_module, "summary", lambda results: None)     # the stats are given below
+    case = SimpleNamespace(name="audit.op.s0")
+    fact = "gradient: wrong [known torch fact 'hardsigmoid-float32-sixth': ...; see docs/torch-findings.md]"
+
+    def table(*messages):
+        results = [SimpleNamespace(case=case, dtype="float64", status="fail", message=m, stats={"worst_ratio": 2.0})
+                   for m in messages]
+        plan = OpPlan("op", "op", True, cases=[case], samples=1)
+        return per_op(SimpleNamespace(plans=[plan], results=results)).iloc[0]
+
+    assert table(fact)["finding"] == "hardsigmoid-float32-sixth"
+    assert table(fact, "gradient: autograd differs from exact")["finding"] == ""

@@ -1,0 +1,128 @@
+"""The audit's per-op table (audit.csv, audit.html), its totals and the grouped causes of non-passes.
+
+One row per OpInfo: ``samples`` taken, ``unsupported`` samples (not expressible, so
+never run, or refused by the mirror when run: an error saying "not supported"; the
+reason of each is in ``reasons``), and over the other runs (sample × dtype) the
+counts ``pass``, ``fail``, ``error`` (``timeout`` and ``out_of_memory``
+included), ``worst_ratio`` (the largest error as a fraction of its allowance,
+over every run of the op: above 1 is a fail), ``finding`` (a documented torch
+fact, docs/torch-findings.md, that explains a fail) and ``reasons`` (why the op
+is not mapped, why each sample is unsupported, what each non-pass said).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+from ..report import html_table
+from ..report.csv_text import to_csv
+from ..report.tables import summary
+from ..report.writing import atomic_write, check_writable, write_reports
+
+COLUMNS = ["op", "mapped", "samples", "unsupported", "runs", "pass", "fail", "error", "worst_ratio", "finding",
+           "reasons"]
+#: A fail a documented torch fact explains names it in its text (verdict/torch_facts.py, docs/torch-findings.md).
+_FACT = re.compile(r"known torch fact '([^']+)'")
+_ERRORS = ("error", "timeout", "out_of_memory", "non_finite")
+
+
+def refused(result) -> bool:
+    """An error that is the verifier declining the sample (a mirror refusal), not a crash: unsupported."""
+    text = result.message or ""
+    return result.status == "error" and "not supported" in text and not text.startswith("torch raised")
+
+
+def _ratio(result) -> float:
+    value = (result.stats or {}).get("worst_ratio", float("nan"))
+    return float(value) if value is not None else float("nan")
+
+
+def per_op(audit) -> pd.DataFrame:
+    """The table above, one row per planned OpInfo, in the audit's order."""
+    by_case = defaultdict(list)
+    if audit.results:
+        summary(audit.results)              # fills each result's stats (worst_ratio) from every element
+    for r in audit.results:
+        by_case[r.case.name].append(r)
+    rows = []
+    for p in audit.plans:
+        results = [r for c in p.cases for r in by_case.get(c.name, [])]
+        late = [r for r in results if refused(r)]
+        results = [r for r in results if not refused(r)]
+        status = Counter("error" if r.status in _ERRORS else r.status for r in results)
+        ratios = [x for x in (_ratio(r) for r in results) if not math.isnan(x)]
+        fails = [r for r in results if r.status == "fail"]
+        # an op's finding stands only when every fail of it names a fact: one unexplained fail keeps it ""
+        findings = ({m.group(1) for r in fails for m in _FACT.finditer(r.message or "")}
+                    if all(_FACT.search(r.message or "") for r in fails) else set())
+        reasons = [] if p.mapped else [f"not mapped: {p.reason}"]
+        reasons += [f"{n}x unsupported: {why}" for why, n in Counter(p.unsupported).items()]
+        reasons += [f"{n}x unsupported (refused when run): {why}"
+                    for why, n in Counter(_short(r.message, 120) for r in late).items()]
+        reasons += [f"{r.status} {r.dtype} {r.case.name.rsplit('.', 1)[-1]}: {_short(r.message)}"
+                    for r in results if r.status not in ("pass", "skip")]
+        rows.append({"op": p.label, "mapped": p.mapped, "samples": p.samples, "unsupported": len(p.unsupported) + len({r.case.name for r in late}),
+                     "runs": len(results), "pass": status["pass"] + status["skip"], "fail": status["fail"],
+                     "error": status["error"], "worst_ratio": max(ratios) if ratios else float("nan"),
+                     "finding": "; ".join(sorted(findings)), "reasons": " | ".join(reasons)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _short(message: str, limit: int = 160) -> str:
+    text = " ".join((message or "").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def totals(table: pd.DataFrame, audit) -> dict:
+    """OpInfos, mapped, samples, unsupported, runs, pass, fail, error, fails explained by a finding."""
+    mapped = table[table["mapped"]]
+    return {"opinfos": len(table), "mapped": len(mapped), "samples": int(mapped["samples"].sum()),
+            "unsupported": int(mapped["unsupported"].sum()), "runs": int(mapped["runs"].sum()),
+            "pass": int(mapped["pass"].sum()), "fail": int(mapped["fail"].sum()),
+            "error": int(mapped["error"].sum()), "fail_ops_with_finding": int((mapped["finding"] != "").sum()),
+            "seconds": round(audit.seconds, 1), "dtypes": ",".join(audit.dtypes)}
+
+
+def causes(audit) -> list[tuple[int, str, list[str], str]]:
+    """Non-passes grouped by cause (numbers and input names blanked): (count, status, ops, cause), largest first."""
+    groups = defaultdict(list)
+    for r in audit.results:
+        if r.status in ("pass", "skip"):
+            continue
+        text = r.message or r.status
+        text = text.split("; ", 1)[0] if r.status == "fail" else text
+        text = re.sub(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", "#", re.sub(r"\bt\d+\b", "tN", text))[:160]
+        groups[("refused" if refused(r) else r.status, text)].append(r.case.tags[1])
+    return sorted(((len(ops), s, sorted(set(ops)), t) for (s, t), ops in groups.items()), key=lambda g: -g[0])
+
+
+def render_html(table: pd.DataFrame, numbers: dict) -> str:
+    """audit.html: the totals, then the per-op table (failing rows coloured)."""
+    head = ", ".join(f"{k} {html.escape(str(v))}" for k, v in numbers.items())
+    colours = [html_table.ROW_COLOURS["fail"] if f and not finding else
+               html_table.ROW_COLOURS["error"] if e else ""
+               for f, e, finding in zip(table["fail"], table["error"], table["finding"])]
+    body = html_table.render(table, "audit", formats={"worst_ratio": html_table.float_format(3)},
+                             row_colour=lambda i: colours[i])
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>verifier audit</title>"
+            "<style>table{border-collapse:collapse;font:12px sans-serif}td,th{border:1px solid #ccc;"
+            "padding:2px 4px;vertical-align:top}</style></head><body><h1>Audit of torch's gradients against the "
+            f"exact reference</h1><p>{head}</p><p>Detailed per-case reports: <a href='report.html'>report.html"
+            f"</a>.</p>{body}</body></html>")
+
+
+def write(audit, directory: str | Path, command: str | None = None) -> dict[str, Path]:
+    """The usual reports of the runs (summary.csv, details.csv, report.html, ...) plus audit.csv and audit.html."""
+    out = check_writable(directory)
+    paths = write_reports(audit.results, out, command=command) if audit.results else {}
+    table = per_op(audit)
+    paths["audit"], paths["audit_html"] = out / "audit.csv", out / "audit.html"
+    atomic_write(paths["audit"], to_csv(table))
+    atomic_write(paths["audit_html"], render_html(table, totals(table, audit)))
+    return paths
