@@ -50,6 +50,10 @@ FACTS: tuple[TorchFact, ...] = (
     TorchFact("scatter_reduce-prod-no-tangent", frozenset({"scatter_reduce"}), frozenset({"forward_mode"}), None,
               "torch's scatter_reduce(reduce='prod') has no forward-mode formula and silently returns an "
               "output without a tangent (J·u read as 0) instead of raising", argument=r"""['"]prod['"]"""),
+    TorchFact("triangular_solve-jvp-unread-triangle", frozenset({"triangular_solve"}), frozenset({"forward_mode"}),
+              None, "torch.triangular_solve's forward mode uses the whole tangent of A, also the triangle the "
+              "function never reads (its backward and torch.linalg.solve_triangular's forward mode do not); "
+              "declare A's structure (structure: upper_triangular / lower_triangular) to check the rest"),
 )
 
 
