@@ -104,6 +104,8 @@ def _named(result, fact, check):
     pytest.param({"x": [1.5, 2.0, 3.0], "s": [2.0, 4.0], "i": {"value": [0, 2], "dtype": "int64"}},
                  "torch.scatter_reduce(x, 0, i, s, 'prod')", "scatter_reduce-prod-no-tangent", "forward_mode",
                  id="scatter_reduce-prod-forward"),
+    pytest.param({"x": TRIGAMMA_POINTS}, "torch.polygamma(1, x)", "trigamma-float64", "forward",
+                 id="polygamma-1-forward"),
     pytest.param(TRIANGULAR, "torch.triangular_solve(b, A)", "triangular_solve-jvp-unread-triangle",
                  "forward_mode", id="triangular_solve-forward"),
 ])
@@ -142,6 +144,8 @@ def test_a_fact_is_limited_to_its_function_check_dtype_and_argument():
     assert torch_facts.facts_for(mv, "float64", "gradient") == []          # digamma is accurate
     assert torch_facts.facts_for(mv, "float32", "second_order") == []
     assert [f.name for f in torch_facts.facts_for(mv, "float64", "second_order")] == ["trigamma-float64"]
+    two = make_case("p", {"x": TRIGAMMA_POINTS}, forward="torch.polygamma(2, x)")     # accurate: no note
+    assert torch_facts.facts_for(two, "float64", "forward") == []
 
 
 def test_every_fact_is_documented():
