@@ -132,3 +132,24 @@ def test_a_finding_stands_only_when_every_fail_of_the_op_names_a_torch_fact(monk
 
     assert table(fact)["finding"] == "hardsigmoid-float32-sixth"
     assert table(fact, "gradient: autograd differs from exact")["finding"] == ""
+
+
+def test_a_subgradient_sample_is_unsupported_only_where_the_exact_side_cannot_judge():
+    """torch's convention at a non-differentiable point: a pole or an unnamed kink is unsupported (with the
+    reason); a failed gradient there, or the same messages on an ordinary sample, stay what they are."""
+    from verifier.audit.table import refused
+    from verifier.run.checks import Check
+
+    def result(name, status, message, failed):
+        checks = [Check(c, False, "x") for c in failed] + [Check("forward", True, "")]
+        return SimpleNamespace(case=SimpleNamespace(name=name), status=status, message=message, checks=checks)
+
+    at_zero, plain = "audit.linalg.norm.subgradients_at_zero.1", "audit.linalg.norm.1"
+    kink_only = "kink: the case declares a kink, but the function is differentiable at the point"
+    pole = "the exact gradient cannot be evaluated at the point: ZeroDivisionError"
+    assert refused(result(at_zero, "fail", kink_only, ["kink"]))
+    assert refused(result(at_zero, "error", pole, []))
+    assert refused(result(at_zero, "non_finite", "non_finite: ...", ["gradient"]))
+    assert not refused(result(at_zero, "fail", "gradient: autograd differs; " + kink_only, ["gradient", "kink"]))
+    assert not refused(result(plain, "fail", kink_only, ["kink"]))
+    assert not refused(result(plain, "error", pole, []))

@@ -60,6 +60,29 @@ def test_torchs_scatter_reduce_prod_still_has_no_tangent():
         assert fwad.unpack_dual(y).tangent is None
 
 
+def test_torchs_triangular_solve_jvp_still_reads_the_unread_triangle():
+    from torch.func import jvp
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 3, dtype=torch.float64, generator=gen).triu() + 3 * torch.eye(3, dtype=torch.float64)
+    b = torch.randn(3, 2, dtype=torch.float64, generator=gen)
+    lower = torch.randn(3, 3, dtype=torch.float64, generator=gen).tril(-1)     # the part the function never reads
+    tangent = jvp(lambda a: torch.triangular_solve(b, a, upper=True).solution, (a,), (lower,))[1]
+    modern = jvp(lambda a: torch.linalg.solve_triangular(a, b, upper=True), (a,), (lower,))[1]
+    moved = torch.triangular_solve(b, a + lower, upper=True).solution - torch.triangular_solve(b, a, upper=True).solution
+    assert moved.abs().max().item() == 0.0 and modern.abs().max().item() == 0.0
+    assert tangent.abs().max().item() > 1e-3
+
+
+TRIANGULAR = {"b": [[1.0, -0.5], [0.25, 2.0], [-1.0, 0.5]],
+              "A": [[3.0, 0.5, -1.0], [0.0, 2.5, 0.75], [0.0, 0.0, 4.0]]}
+
+
+def test_triangular_solve_with_a_declared_triangle_passes_forward_mode():
+    inputs = {"b": TRIANGULAR["b"], "A": {"value": TRIANGULAR["A"], "structure": "upper_triangular"}}
+    result = run("fact.tri", inputs, "torch.triangular_solve(b, A)")
+    assert result.status == "pass", result.message
+
+
 # --- the verifier fails the case and names the fact ---------------------------------------
 
 def _named(result, fact, check):
@@ -81,6 +104,10 @@ def _named(result, fact, check):
     pytest.param({"x": [1.5, 2.0, 3.0], "s": [2.0, 4.0], "i": {"value": [0, 2], "dtype": "int64"}},
                  "torch.scatter_reduce(x, 0, i, s, 'prod')", "scatter_reduce-prod-no-tangent", "forward_mode",
                  id="scatter_reduce-prod-forward"),
+    pytest.param({"x": TRIGAMMA_POINTS}, "torch.polygamma(1, x)", "trigamma-float64", "forward",
+                 id="polygamma-1-forward"),
+    pytest.param(TRIANGULAR, "torch.triangular_solve(b, A)", "triangular_solve-jvp-unread-triangle",
+                 "forward_mode", id="triangular_solve-forward"),
 ])
 def test_a_torch_fact_fails_the_case_and_is_named(inputs, forward, fact, check):
     _named(run("fact", inputs, forward), fact, check)
@@ -117,6 +144,8 @@ def test_a_fact_is_limited_to_its_function_check_dtype_and_argument():
     assert torch_facts.facts_for(mv, "float64", "gradient") == []          # digamma is accurate
     assert torch_facts.facts_for(mv, "float32", "second_order") == []
     assert [f.name for f in torch_facts.facts_for(mv, "float64", "second_order")] == ["trigamma-float64"]
+    two = make_case("p", {"x": TRIGAMMA_POINTS}, forward="torch.polygamma(2, x)")     # accurate: no note
+    assert torch_facts.facts_for(two, "float64", "forward") == []
 
 
 def test_every_fact_is_documented():

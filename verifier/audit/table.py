@@ -33,9 +33,21 @@ _ERRORS = ("error", "timeout", "out_of_memory", "non_finite")
 
 
 def refused(result) -> bool:
-    """An error that is the verifier declining the sample (a mirror refusal), not a crash: unsupported."""
+    """An error that is the verifier declining the sample (a mirror refusal), not a crash: unsupported.
+
+    Also a sample of a ``subgradients_at_zero`` OpInfo (torch's convention at a point where the
+    function has no derivative, e.g. a p-norm at the zero vector) whose exact side cannot judge it:
+    the exact derivative has a pole there (error, non_finite), or the point is a kink of sqrt/power
+    that the kink check cannot name (its only failed check is the kink declaration). A failed
+    gradient, forward-mode or second-order check is never reclassified."""
     text = result.message or ""
-    return result.status == "error" and "not supported" in text and not text.startswith("torch raised")
+    if result.status == "error" and "not supported" in text and not text.startswith("torch raised"):
+        return True
+    if ".subgradients_at_zero." not in result.case.name:
+        return False
+    failed = [c.name for c in getattr(result, "checks", []) if not c.ok]
+    no_exact = result.status == "error" and text.startswith("the exact ") and "cannot be evaluated" in text
+    return no_exact or result.status == "non_finite" or (result.status == "fail" and failed == ["kink"])
 
 
 def _ratio(result) -> float:

@@ -44,12 +44,21 @@ FACTS: tuple[TorchFact, ...] = (
               frozenset({"float64"}), _TRIGAMMA),
     TorchFact("trigamma-float64", frozenset({"mvlgamma", "multigammaln", "lgamma", "gammaln"}),
               frozenset({"second_order"}), frozenset({"float64"}), _TRIGAMMA),
+    # polygamma(1, x) is trigamma itself (its forward value), polygamma(0, x)'s derivative is trigamma
+    TorchFact("trigamma-float64", frozenset({"polygamma"}), frozenset({"forward"}), frozenset({"float64"}),
+              _TRIGAMMA, argument=r"polygamma\(\s*1\s*,"),
+    TorchFact("trigamma-float64", frozenset({"polygamma"}), frozenset({"gradient", "forward_mode"}),
+              frozenset({"float64"}), _TRIGAMMA, argument=r"polygamma\(\s*0\s*,"),
     TorchFact("logcumsumexp-jvp-eps", frozenset({"logcumsumexp"}), frozenset({"forward_mode"}), None,
               "torch's logcumsumexp forward mode adds 1e-13 to the max-normalised running sum of exp, a "
               "relative error of 1e-13 / sum_{k<=j} exp(x_k - max x) (3.2e-6 on an OpInfo sample)"),
     TorchFact("scatter_reduce-prod-no-tangent", frozenset({"scatter_reduce"}), frozenset({"forward_mode"}), None,
               "torch's scatter_reduce(reduce='prod') has no forward-mode formula and silently returns an "
               "output without a tangent (J·u read as 0) instead of raising", argument=r"""['"]prod['"]"""),
+    TorchFact("triangular_solve-jvp-unread-triangle", frozenset({"triangular_solve"}), frozenset({"forward_mode"}),
+              None, "torch.triangular_solve's forward mode uses the whole tangent of A, also the triangle the "
+              "function never reads (its backward and torch.linalg.solve_triangular's forward mode do not); "
+              "declare A's structure (structure: upper_triangular / lower_triangular) to check the rest"),
 )
 
 
