@@ -34,6 +34,7 @@ from sympy.core.parameters import distribute
 from ..cases.case import Case
 from ..errors import CaseError, ExpressionError, SymbolicError
 from . import mirror
+from .mirror._arrays import sym_number
 from .mirror.complex_numbers import COMPLEX_FORMS
 from .symbolic import ExactResult, SymbolicReading, as_object_array, element_symbols
 
@@ -129,7 +130,7 @@ def exact_complex(model: ComplexModel, point: Mapping[str, np.ndarray], weights:
                 subs[model.im[name][idx]] = sp.Rational(float(np.imag(values[idx])))
     with mpmath.workdps(DIGITS):
         flat = model.output.ravel()
-        out = np.array([complex(_mpc(sp.sympify(y).xreplace(subs))) for y in flat]).reshape(model.output.shape)
+        out = np.array([complex(_mpc(sym_number(y).xreplace(subs))) for y in flat]).reshape(model.output.shape)
         v = np.ones(flat.shape) if weights is None else np.asarray(weights).ravel()
         vmp = [mpmath.mpc(complex(w)) for w in v]
         grads, mags, dzbar_max, gap = {}, {}, 0.0, 0.0
@@ -141,7 +142,7 @@ def exact_complex(model: ComplexModel, point: Mapping[str, np.ndarray], weights:
                 parts = [re_syms[idx]] + ([model.im[name][idx]] if name in model.im else [])
                 gx, gy, gh, mag = mpmath.mpf(0), mpmath.mpf(0), mpmath.mpc(0), mpmath.mpf(0)
                 for j, y in enumerate(flat):
-                    y = sp.sympify(y)
+                    y = sym_number(y)
                     dx = _mpc(sp.diff(y, parts[0]).xreplace(subs))
                     dy = _mpc(sp.diff(y, parts[1]).xreplace(subs)) if len(parts) == 2 else mpmath.mpc(0)
                     gx += (mpmath.conj(vmp[j]) * dx).real

@@ -32,7 +32,7 @@ import torch
 
 from verifier.errors import SymbolicError
 
-from ._arrays import as_obj, unsupported
+from ._arrays import as_obj, sym_number, unsupported
 from ._table import register
 
 #: Relative gap (to the matrix's scale) below which two eigenvalues/singular values count as repeated.
@@ -89,7 +89,7 @@ def _matrix(name: str, a) -> mpmath.matrix:
                           f"got shape {list(a.shape)}")
     if a.size == 0:
         raise unsupported(f"{name}: an empty matrix has nothing to decompose")
-    if not all(sympy.sympify(e).is_number for e in a.flat):
+    if not all(sym_number(e).is_number for e in a.flat):
         raise NumericOnly(f"{name} has no closed form over symbols",
                           hint="It runs on the numeric-exact route (docs/numeric-exact.md).")
     return mpmath.matrix([[to_mpf(e) for e in row] for row in a])
@@ -97,7 +97,7 @@ def _matrix(name: str, a) -> mpmath.matrix:
 
 def to_mpf(e) -> mpmath.mpf:
     """A number (or an unevaluated expression of numbers, such as matmul's sums) at the working precision."""
-    value = sympy.sympify(e).evalf(mpmath.mp.dps)
+    value = sym_number(e).evalf(mpmath.mp.dps)
     if not value.is_real or not value.is_finite:
         raise SymbolicError(f"a decomposition's input is {value}, not a finite real number",
                             hint="Choose a point where the function is finite.")

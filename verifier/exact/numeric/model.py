@@ -26,6 +26,7 @@ from sympy.core.parameters import distribute
 from ...cases.case import Case
 from ...errors import CaseError, SymbolicError
 from ..mirror import decompositions as dec
+from ..mirror._arrays import sym_number
 from ..mirror.factors import _cuts
 from ..symbolic import ExactResult, SymbolicReading, as_object_array
 from . import richardson
@@ -165,7 +166,7 @@ class NumericModel:
         out = as_object_array(result)
         flat = []
         for e in out.flat:
-            if not sp.sympify(e).is_number:
+            if not sym_number(e).is_number:
                 raise SymbolicError(f"the numeric-exact forward gave {e}, not a number",
                                     hint="Every input of a numeric-exact case must be a number at the point.")
             flat.append(dec.to_mpf(e))
