@@ -171,3 +171,17 @@ def test_explain_names_the_route_instead_of_a_symbolic_output():
     text = explain(_case("torch.linalg.svdvals(A)", TALL))
     assert "no symbolic output" in text and ROUTE in text
     assert "exact J^T v for A" in text
+
+
+def test_an_ill_conditioned_matrix_is_refused_never_given_a_wide_allowance():
+    """κ multiplies the allowance: past KAPPA_MAX a 1 % wrong gradient could hide in it, so the case is refused.
+
+    An eigen gap of 1e-3 (κ = 1e3, above 100) is refused in both dtypes before any verdict, so no gradient
+    (right or wrong) is judged with that allowance; well-conditioned matrices keep judging (the twins above)."""
+    from verifier.exact.numeric.model import KAPPA_MAX
+    close = [[1.0, 0.0, 0.0], [0.0, 1.001, 0.0], [0.0, 0.0, 3.0]]    # eigen gap 1e-3 of a scale 3
+    for dtype in ("float32", "float64"):
+        result = RUNNER.run(_case("torch.linalg.eigvalsh(A)",
+                                  {"A": {"value": close, "structure": "symmetric"}}), dtype)
+        assert result.status == "error", result.message
+        assert "condition number" in result.message and f"{KAPPA_MAX:g}" in result.message

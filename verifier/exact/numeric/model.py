@@ -270,12 +270,22 @@ def _decompositions(seen: list) -> list:
     return [n for n in seen if n[0] != "gauge"]
 
 
+#: The largest condition the route accepts: float32's rtol 1e-5 times it stays at 1e-3 of the magnitude.
+KAPPA_MAX = 100.0
+
+
 def _condition_factor(seen: list) -> float:
     """κ: the worst condition the decompositions noted (docs/numeric-exact.md)."""
     notes = _decompositions(seen)
     if not notes:
         return 1.0
-    return max(max(c for (_, c, _, _) in notes), 1.0)
+    kappa = max(max(c for (_, c, _, _) in notes), 1.0)
+    if kappa > KAPPA_MAX:    # the allowance rtol·κ·(|J|ᵀ|v|) would let a wrong gradient pass (float32: rtol 1e-5)
+        raise SymbolicError(f"the decompositions' condition number is {kappa:.3g}, above {KAPPA_MAX:g}: the "
+                            f"allowance it implies (rtol·κ per element) would be too wide to tell a wrong gradient "
+                            f"from rounding", hint="Choose a better-conditioned matrix (well-separated eigenvalues "
+                                                   "or singular values).")
+    return kappa
 
 
 def _require(error: float, magnitude: float, what: str) -> None:
