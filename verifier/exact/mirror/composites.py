@@ -207,10 +207,19 @@ def entr(input):
     return emap(lambda x: -x * log(x), input)
 
 
-@_elementwise("lgamma", torch.lgamma, "log Gamma(x), for x > 0", domain=POS,
-              aliases=("gammaln",))
+def _log_abs_gamma(x):
+    """log|Gamma(x)|: log Gamma(x) for x > 0; below, by the reflection formula
+    Gamma(x) Gamma(1 - x) = pi / sin(pi x), log(pi) - log|sin(pi x)| - log Gamma(1 - x) (1 - x > 1).
+    Its derivative is digamma(x) on both sides (psi(1 - x) - pi cot(pi x) = psi(x)); the poles
+    x = 0, -1, -2, ... are where sin(pi x) = 0: the value is +inf there, as torch's."""
+    return piecewise((sympy.loggamma(x), relation(x, ">", 0)),
+                     (log(pi) - log(Abs(sympy.sin(pi * x))) - sympy.loggamma(1 - x), True))
+
+
+@_elementwise("lgamma", torch.lgamma, "log|Gamma(x)|: log Gamma(x) for x > 0, by the reflection formula "
+              "below (+inf at the poles 0, -1, -2, ...)", aliases=("gammaln",))
 def lgamma(input):
-    return emap(sympy.loggamma, input)
+    return emap(_log_abs_gamma, input)
 
 
 @_elementwise("heaviside", torch.heaviside, "0 below 0, 1 above, values at 0 (derivative 0)")

@@ -304,15 +304,33 @@ def mul(x, other):
     return emap(lambda u, v: u * v, x, other)
 
 
+def rounded_quotient(u, v, rounding_mode):
+    """floor(u / v) or trunc(u / v) of the exact quotient: piecewise constant, derivative 0 between
+    the jumps (SymPy's floor/ceiling carry that rule, see composites.py); torch's gradient is 0."""
+    q = u / v
+    if rounding_mode == "floor":
+        return sympy.floor(q)
+    return piecewise((sympy.floor(q), relation(q, ">=", 0)), (sympy.ceiling(q), True))
+
+
 @register("div", torch=torch.div, elementwise=True, analytic=True,
-          aliases=("divide", "true_divide"), doc="x / other (rounding modes unsupported)")
+          aliases=("divide", "true_divide"),
+          doc="x / other; rounding_mode 'floor' / 'trunc': floor / trunc of the exact quotient (derivative 0)")
 def div(x, other, rounding_mode=None):
-    """True division; floor/trunc rounding is piecewise constant and has no useful gradient."""
-    if rounding_mode is not None:
-        raise unsupported(f"div: rounding_mode={rounding_mode!r} is not supported",
-                          hint="A rounded quotient is piecewise constant (torch's gradient is 0); check "
-                               "true division torch.div(a, b), or write torch.floor(a / b) / torch.trunc(a / b).")
-    return emap(lambda u, v: u / v, x, other)
+    """True division, or the quotient rounded down (``'floor'``) or towards zero (``'trunc'``)."""
+    if rounding_mode is None:
+        return emap(lambda u, v: u / v, x, other)
+    if rounding_mode not in ("floor", "trunc"):
+        raise unsupported(f"div: rounding_mode={rounding_mode!r} is not one of torch's",
+                          hint="torch.div takes rounding_mode=None, 'floor' or 'trunc'.")
+    return emap(lambda u, v: rounded_quotient(u, v, rounding_mode), x, other)
+
+
+@register("floor_divide", torch=torch.floor_divide, elementwise=True,
+          doc="floor(x / other) of the exact quotient (derivative 0 between the jumps)")
+def floor_divide(x, other):
+    """torch.floor_divide: torch.div(x, other, rounding_mode='floor')."""
+    return emap(lambda u, v: rounded_quotient(u, v, "floor"), x, other)
 
 
 @register("logaddexp", torch=torch.logaddexp, elementwise=True, analytic=True,
