@@ -150,14 +150,3 @@ def test_an_unknown_rounding_mode_is_refused_with_torchs_choices():
     with pytest.raises(ExpressionError) as info:
         elementwise.div(s, s, rounding_mode="round")
     assert "'floor' or 'trunc'" in (info.value.hint or "")
-
-
-def test_trunc_mode_truncates_torchs_rounded_quotient():
-    # torch's 'trunc' is trunc(fl(a / b)); 1 / 0.1 is 9.99999999999999944... exactly, fl() makes it 10.
-    # The mirror is the exact trunc (9): the forward check reports the difference, never a pass.
-    a, b = torch.tensor([1.0], dtype=torch.float64), torch.tensor([0.1], dtype=torch.float64)
-    assert torch.div(a, b, rounding_mode="trunc").item() == 10.0
-    assert torch.div(a, b, rounding_mode="floor").item() == 9.0          # floor goes through fmod: exact
-    result = run("div.trunc.rounded", {"a": {"value": [1.0], "requires_grad": False}, "b": {"value": [0.1],
-                 "requires_grad": False}, "x": {"value": [2.0]}}, "x * torch.div(a, b, rounding_mode='trunc')")
-    assert result.status == "fail" and "forward" in result.message, result.message

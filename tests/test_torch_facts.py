@@ -83,6 +83,20 @@ def test_triangular_solve_with_a_declared_triangle_passes_forward_mode():
     assert result.status == "pass", result.message
 
 
+def test_torchs_trunc_division_still_truncates_the_rounded_quotient():
+    # 1 / 0.1 (the doubles) is 9.99999999999999944... exactly; fl() rounds it to 10
+    from fractions import Fraction
+    assert Fraction(1.0) / Fraction(0.1) < 10
+    for dtype in (torch.float64, torch.float32):
+        a, b = torch.tensor([1.0], dtype=dtype), torch.tensor([0.1], dtype=dtype)
+        assert torch.div(a, b, rounding_mode="trunc").item() == 10.0
+        assert torch.div(a, b, rounding_mode="floor").item() == 9.0          # through fmod: exact
+
+
+TRUNC_DIV = {"a": {"value": [1.0, 3.7], "requires_grad": False}, "b": {"value": [0.1, 1.5], "requires_grad": False},
+             "x": [2.0, -1.0]}
+
+
 # --- the verifier fails the case and names the fact ---------------------------------------
 
 def _named(result, fact, check):
@@ -108,6 +122,8 @@ def _named(result, fact, check):
                  id="polygamma-1-forward"),
     pytest.param(TRIANGULAR, "torch.triangular_solve(b, A)", "triangular_solve-jvp-unread-triangle",
                  "forward_mode", id="triangular_solve-forward"),
+    pytest.param(TRUNC_DIV, "x * torch.div(a, b, rounding_mode='trunc')", "div-trunc-rounded-quotient", "forward",
+                 id="div-trunc-forward"),
 ])
 def test_a_torch_fact_fails_the_case_and_is_named(inputs, forward, fact, check):
     _named(run("fact", inputs, forward), fact, check)

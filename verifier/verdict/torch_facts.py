@@ -59,6 +59,11 @@ FACTS: tuple[TorchFact, ...] = (
               None, "torch.triangular_solve's forward mode uses the whole tangent of A, also the triangle the "
               "function never reads (its backward and torch.linalg.solve_triangular's forward mode do not); "
               "declare A's structure (structure: upper_triangular / lower_triangular) to check the rest"),
+    TorchFact("div-trunc-rounded-quotient", frozenset({"div", "divide"}), frozenset({"forward"}), None,
+              "torch's div(rounding_mode='trunc') truncates the rounded quotient fl(a / b): where a / b lies "
+              "within half an ulp below an integer n (1 / 0.1 = 9.99999999999999944...) it returns n, the "
+              "exact trunc n - 1 ('floor' goes through fmod and is exact)",
+              argument=r"""rounding_mode\s*=\s*['"]trunc['"]"""),
 )
 
 
