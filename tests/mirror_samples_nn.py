@@ -94,6 +94,7 @@ def breadth_samples(call, Num, Ints):
         "round": lambda g: call(g.x(3, 4, lo=-5, hi=5)),
         "fmod": lambda g: call(g.x(3, 4, lo=-5, hi=5), g.pos(3, 4)),
         "remainder": lambda g: call(g.x(3, 4, lo=-5, hi=5), g.x(3, 4)),
+        "floor_divide": lambda g: call(g.x(3, 4, lo=-5, hi=5), g.x(3, 4)),
         "floor": lambda g: call(g.x(3, 4, lo=-5, hi=5)),
         "ceil": lambda g: call(g.x(3, 4, lo=-5, hi=5)),
         "trunc": lambda g: call(g.x(3, 4, lo=-5, hi=5)),
