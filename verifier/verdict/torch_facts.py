@@ -61,8 +61,8 @@ FACTS: tuple[TorchFact, ...] = (
               "declare A's structure (structure: upper_triangular / lower_triangular) to check the rest"),
     TorchFact("div-trunc-rounded-quotient", frozenset({"div", "divide"}), frozenset({"forward"}), None,
               "torch's div(rounding_mode='trunc') truncates the rounded quotient fl(a / b): where a / b lies "
-              "within half an ulp below an integer n (1 / 0.1 = 9.99999999999999944...) it returns n, the "
-              "exact trunc n - 1 ('floor' goes through fmod and is exact)",
+              "within half an ulp of an integer n, on the side of 0 (1 / 0.1 = 9.99999999999999944...), it "
+              "returns n where the exact trunc is one step closer to 0 ('floor' goes through fmod)",
               argument=r"""rounding_mode\s*=\s*['"]trunc['"]"""),
 )
 
