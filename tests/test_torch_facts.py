@@ -99,6 +99,8 @@ def _named(result, fact, check):
     pytest.param({"x": TRIGAMMA_POINTS}, "torch.digamma(x)", "trigamma-float64", "gradient", id="digamma-gradient"),
     pytest.param({"x": [-2.5, 0.5, 2.5]}, "F.hardsigmoid(x)", "hardsigmoid-float32-sixth", "gradient",
                  id="hardsigmoid-gradient"),
+    pytest.param({"x": [-2.5, 0.5, 2.5]}, "F.hardsigmoid(x)", "hardsigmoid-float32-sixth", "forward_mode",
+                 id="hardsigmoid-forward-mode"),
     pytest.param({"x": [-18.0, 0.0, 1.0]}, "torch.logcumsumexp(x, 0)", "logcumsumexp-jvp-eps", "forward_mode",
                  id="logcumsumexp-forward"),
     pytest.param({"x": [1.5, 2.0, 3.0], "s": [2.0, 4.0], "i": {"value": [0, 2], "dtype": "int64"}},
@@ -143,9 +145,40 @@ def test_a_fact_is_limited_to_its_function_check_dtype_and_argument():
     mv = make_case("m", {"x": TRIGAMMA_POINTS}, forward="torch.mvlgamma(x, 1)")
     assert torch_facts.facts_for(mv, "float64", "gradient") == []          # digamma is accurate
     assert torch_facts.facts_for(mv, "float32", "second_order") == []
-    assert [f.name for f in torch_facts.facts_for(mv, "float64", "second_order")] == ["trigamma-float64"]
+    assert [f.name for f in torch_facts.facts_for(mv, "float64", "second_order", 3e-10)] == ["trigamma-float64"]
     two = make_case("p", {"x": TRIGAMMA_POINTS}, forward="torch.polygamma(2, x)")     # accurate: no note
     assert torch_facts.facts_for(two, "float64", "forward") == []
+
+
+def test_a_fact_explains_only_errors_of_its_measured_size():
+    """A wrong gradient of a fact's function in the fact's own check and dtype is not named: a fact with a
+    measured size explains no larger (nor an unknown) relative error."""
+    mv = make_case("m", {"x": TRIGAMMA_POINTS}, forward="torch.mvlgamma(x, 1)")
+    assert torch_facts.facts_for(mv, "float64", "second_order", 1e-3) == []
+    assert torch_facts.facts_for(mv, "float64", "second_order", None) == []
+    hs = make_case("h", {"x": [-2.5, 0.5, 2.5]}, forward="F.hardsigmoid(x)")
+    assert [f.name for f in torch_facts.facts_for(hs, "float64", "gradient", 2.98e-8)] == ["hardsigmoid-float32-sixth"]
+    assert torch_facts.facts_for(hs, "float64", "gradient", 1e-6) == []
+
+
+@pytest.mark.parametrize("check", ["gradient", "forward_mode"])
+def test_a_wrong_hardsigmoid_gradient_is_not_named_a_torch_fact(check):
+    """0.1 % off in float64, the fact's own check and dtype: a fail, without the fact's note."""
+    case = make_case("hs.wrong", {"x": [-2.5, 0.5, 2.5]}, torch="F.hardsigmoid(x)",
+                     sympy="F.hardsigmoid(x) * 1.001", grad_output="random")
+    result = Runner(cache=None).run(case, "float64")
+    failed = {c.name: c for c in result.checks if not c.ok}
+    assert result.status == "fail" and check in failed, result.message
+    assert "known torch fact" not in failed[check].detail
+
+
+def test_torchs_hardsigmoid_forward_mode_still_uses_float32s_sixth():
+    """The jvp is the backward formula: J·u = u/6 with float32's 1/6 (2.98e-8 relative) in float64."""
+    from torch.func import jvp
+    x, u = torch.tensor([0.5, -1.0], dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    tangent = jvp(torch.nn.functional.hardsigmoid, (x,), (u,))[1]
+    rel = ((tangent - 1 / 6) / (1 / 6)).abs().max().item()
+    assert 2.9e-8 < rel < 3.0e-8, rel
 
 
 def test_every_fact_is_documented():
