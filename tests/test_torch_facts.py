@@ -186,3 +186,47 @@ def test_every_fact_is_documented():
     text = (Path(__file__).resolve().parents[1] / torch_facts.DOC).read_text()
     for fact in torch_facts.FACTS:
         assert f"`{fact.name}`" in text, fact.name
+
+
+# --- logcumsumexp's float32 backward in log space (the full audit of 2026-12-03) --------------------
+
+LARGE = [10000.0, 2.0, 9997.0, 0.5, 10001.0, -3.0, 9999.5]
+
+
+def _logcumsumexp_grads(x32, v):
+    """(torch's float32 gradient, a float32 gradient without log-space differences, the exact one, |J|ᵀ|v|)."""
+    def grad(x, w):
+        a = x.clone().requires_grad_()
+        torch.logcumsumexp(a, 0).backward(w)
+        return a.grad.double()
+    x64 = x32.double()
+    n = len(x32)
+    m = torch.cummax(x32, 0).values
+    e = torch.exp(x32[None, :] - m[:, None]) * torch.tril(torch.ones(n, n))     # e[j, i] = exp(x_i - m_j)
+    stable = ((e / e.sum(1, keepdim=True)) * v.float()[:, None]).sum(0).double()
+    return grad(x32, v.float()), stable, grad(x64, v), grad(x64, v.abs())
+
+
+def test_torchs_float32_logcumsumexp_backward_still_loses_the_outputs_rounding():
+    x = torch.tensor(LARGE, dtype=torch.float32)
+    v = torch.tensor([0.3, -1.2, 0.8, 1.5, -0.7, 0.4, -1.1], dtype=torch.float64)
+    torch32, stable, exact, scale = _logcumsumexp_grads(x, v)
+    u, seen = 2.0 ** -24, scale > 0             # the small elements' exp(x_i - y_j) underflow: gradient 0
+    assert ((torch32 - exact).abs() / scale)[seen].max().item() / u > 1000     # torch: ~1e4 units of 2^-24
+    assert ((stable - exact).abs() / scale)[seen].max().item() / u < 50        # float32 can do it to ~1
+
+
+def test_the_logcumsumexp_fact_names_float32_at_large_inputs_and_float64_still_catches_a_wrong_gradient():
+    inputs = {"x": {"value": LARGE, "requires_grad": True}}
+    result = run("fact.lcse", inputs, "torch.logcumsumexp(x, 0)", dtype="float32")
+    _named(result, "logcumsumexp-backward-log-space", "gradient")
+    assert run("fact.lcse", inputs, "torch.logcumsumexp(x, 0)").status == "pass"       # float64
+    small = run("fact.lcse", {"x": {"value": [1.0, 2.0, -0.5], "requires_grad": True}}, "torch.logcumsumexp(x, 0)",
+                dtype="float32")
+    assert small.status == "pass", small.message                                      # no large input: no fact
+    wrong = run("fact.lcse.wrong", inputs, torch_text="torch.logcumsumexp(x, 0)",
+                sympy_text="torch.logcumsumexp(x, 0) * 1.001")
+    failed = {c.name: c.detail for c in wrong.checks if not c.ok}
+    assert wrong.status == "fail" and "known torch fact" not in failed["gradient"], wrong.message
+    from verifier.audit.table import outcome
+    assert outcome(wrong) == "unexplained"
