@@ -289,3 +289,19 @@ def test_a_wrong_selection_or_moment_gradient_is_still_caught(torch_text, wrong)
     inputs = {"x": X0} if "median" in torch_text else {"x": M2}
     result = run("opinfo.selection.wrong", inputs, torch=torch_text, sympy=wrong)
     assert result.status == "fail", result.message
+
+
+def test_a_mode_too_large_for_the_mirror_is_refused_at_once_with_the_reason():
+    """op_db's torch.mode samples (5x5x5) timed out; above MODE_MAX elements the mirror refuses, marked as a refusal."""
+    import time
+    big = {"x": {"value": [[float(i + 5 * j) / 7 for i in range(5)] for j in range(5)], "requires_grad": True}}
+    start = time.perf_counter()
+    result = run("opinfo.mode.big", big, "torch.mode(x, 1)")
+    assert time.perf_counter() - start < 20
+    assert result.status == "error" and result.refused and "mode of 25 elements is not supported" in result.message
+
+
+def test_a_small_mode_still_runs_and_a_wrong_one_is_caught():
+    small = {"x": {"value": [[0.5, -1.25, 2.0], [1.5, 0.25, -0.75]], "requires_grad": True}}
+    assert run("opinfo.mode", small, "torch.mode(x, 1)").status == "pass"
+    assert run("opinfo.mode.wrong", small, torch="torch.mode(x, 1)", sympy="torch.amax(x, 1)").status == "fail"
