@@ -218,6 +218,11 @@ def test_a_mirror_refusal_is_marked_by_the_runner_and_a_crash_is_not():
                         forward="torch.div(a, b, rounding_mode='floor')", grad_output="random")
     result = Runner(cache=None).run(refusal, "float64")
     assert result.status == "error" and result.refused, result.message
+    # an error that is not the verifier declining (here torch raising on a singular matrix) is not marked
+    singular = make_case("s", {"a": {"value": [[1.0, 2.0], [2.0, 4.0]], "requires_grad": True}},
+                         forward="torch.linalg.inv(a)", grad_output="random")
+    raised = Runner(cache=None).run(singular, "float64")
+    assert raised.status == "error" and not raised.refused, raised.message
 
 
 def test_the_summary_counts_every_class_and_exits_0_only_without_unexplained_or_timeout(monkeypatch, capsys,
