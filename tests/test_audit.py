@@ -153,3 +153,92 @@ def test_a_subgradient_sample_is_unsupported_only_where_the_exact_side_cannot_ju
     assert not refused(result(at_zero, "fail", "gradient: autograd differs; " + kink_only, ["gradient", "kink"]))
     assert not refused(result(plain, "fail", kink_only, ["kink"]))
     assert not refused(result(plain, "error", pole, []))
+
+
+# --- the class of every sample × dtype, and the exit status ---------------------------------------
+
+def _wrong_hardsigmoid(t):
+    """F.hardsigmoid with a backward 0.1 % off at element 1 (inside (-3, 3), where the float64 fact lives)."""
+    class Wrong(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return torch.nn.functional.hardsigmoid(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            grad = g * ((x > -3) & (x < 3)).to(g.dtype) / 6
+            grad.view(-1)[1] *= 1.001
+            return grad
+
+    return Wrong.apply(t)
+
+
+def test_a_torch_fact_is_explained_and_a_wrong_gradient_on_the_same_sample_is_not():
+    """hardsigmoid's float64 fact (float32's 1/6) is class 'fact'; a backward 0.1 % off on the same sample
+    fails the same check in the same dtype and must stay 'unexplained', never reclassified."""
+    point = torch.tensor([-2.5, 0.5, 1.25, 2.0], dtype=torch.float64, requires_grad=True)
+    right = row(run_audit([fake_op("nn.functional.hardsigmoid", torch.nn.functional.hardsigmoid,
+                                   sample(point))], jobs=0), "nn.functional.hardsigmoid")
+    assert right[["fail", "fact", "unexplained"]].tolist() == [1, 1, 0], right.to_dict()
+    assert right["finding"] == "hardsigmoid-float32-sixth"
+    wrong = row(run_audit([fake_op("nn.functional.hardsigmoid", _wrong_hardsigmoid, sample(point))], jobs=0),
+                "nn.functional.hardsigmoid")
+    assert wrong["fail"] == 2 and wrong["fact"] == 0 and wrong["unexplained"] == 2, wrong.to_dict()
+    assert wrong["finding"] == ""
+
+
+def _result(status, message="", checks=(), refused=False):
+    from verifier.run.checks import Check
+    return SimpleNamespace(case=SimpleNamespace(name="audit.op.0", tags=["audit", "op"]), status=status,
+                           message=message, refused=refused, checks=[Check(n, ok, d) for n, ok, d in checks])
+
+
+def test_each_run_gets_exactly_one_class():
+    from verifier.audit.table import outcome
+    fact = "x [known torch fact 'trigamma-float64': ...; see docs/torch-findings.md]"
+    assert outcome(_result("pass")) == "pass"
+    assert outcome(_result("fail", fact, [("second_order", False, fact), ("gradient", True, "")])) == "fact"
+    # one failed check without a fact leaves the run unexplained, whatever the other says
+    assert outcome(_result("fail", fact, [("second_order", False, fact), ("gradient", False, "off")])) == \
+        "unexplained"
+    assert outcome(_result("timeout", "stopped after 60 s")) == "timeout"
+    assert outcome(_result("error", "div: rounding_mode='trunc' is not supported", refused=True)) == "refused"
+    # the wording never decides: a crash that says "not supported" is not a refusal
+    crash = _result("error", "the symbolic side failed: NotImplementedError: this is not supported")
+    assert outcome(crash) == "unexplained"
+    assert outcome(_result("non_finite", "non_finite: ...")) == "unexplained"
+
+
+def test_a_mirror_refusal_is_marked_by_the_runner_and_a_crash_is_not():
+    from verifier import Runner, make_case
+    refusal = make_case("r", {"a": {"value": [1.0, 2.0], "requires_grad": True},
+                              "b": {"value": [3.0, 4.0], "requires_grad": True}},
+                        forward="torch.div(a, b, rounding_mode='floor')", grad_output="random")
+    result = Runner(cache=None).run(refusal, "float64")
+    assert result.status == "error" and result.refused, result.message
+    # an error that is not the verifier declining (here torch raising on a singular matrix) is not marked
+    singular = make_case("s", {"a": {"value": [[1.0, 2.0], [2.0, 4.0]], "requires_grad": True}},
+                         forward="torch.linalg.inv(a)", grad_output="random")
+    raised = Runner(cache=None).run(singular, "float64")
+    assert raised.status == "error" and not raised.refused, raised.message
+
+
+def test_the_summary_counts_every_class_and_exits_0_only_without_unexplained_or_timeout(monkeypatch, capsys,
+                                                                                        tmp_path):
+    from verifier.audit import sweep
+    point = torch.tensor([-2.5, 0.5, 1.25], dtype=torch.float64, requires_grad=True)
+    ops = {"right": [fake_op("nn.functional.hardsigmoid", torch.nn.functional.hardsigmoid, sample(point)),
+                     fake_op("sum", torch.sum, sample(x(4), dtype=torch.float64))],
+           "wrong": [fake_op("tanh", lambda t: wrong_tanh(t, 1), sample(x(3)))]}
+    for which, expected in (("right", 0), ("wrong", 1)):
+        # the command's op_db replaced by these ops (run_audit here is the real one, imported above)
+        monkeypatch.setattr(sweep, "run_audit", lambda _which=which, **kw: run_audit(ops[_which], jobs=0))
+        assert main(["audit", "-o", str(tmp_path / which)]) == expected
+        out = capsys.readouterr().out
+        line = next(t for t in out.splitlines() if t.startswith("sample x dtype by class"))
+        if which == "right":      # hardsigmoid: 1 pass + 1 fact; sum: a dtype argument, refused in 2 dtypes
+            assert "1 pass, 1 fail-with-fact, 2 refused-with-reason, 0 timeout, 0 unexplained" in line, line
+        else:
+            assert "2 unexplained" in line and "exit 0 needs" in line, line

@@ -256,3 +256,52 @@ def test_an_empty_batch_of_structured_matrices_is_checked():
                 torch="torch.linalg.pinv(x, hermitian=True).sum() + (y * y).sum()",
                 sympy="torch.linalg.pinv(x, hermitian=True).sum() + (y * y * y).sum()")
     assert wrong.status == "fail", wrong.message
+
+
+# The full audit of 2026-12-03: median/nanmedian of a 0-d input along dim 0 (op_db sample 1) raised
+# IndexError in the mirror; var_mean/std_mean with var's legacy (x, unbiased) form (op_db's 'unbiased'
+# variant, sample 0) took the bool for a dim and crashed stacking the mean.
+M2 = {"value": [[1.0, 2.0, 4.0], [0.5, 3.0, -1.0]], "requires_grad": True}
+SELECTION_FORMS = [
+    pytest.param({"x": X0}, "torch.median(x, dim=0, keepdim=True)", id="median-0d-keepdim"),
+    pytest.param({"x": X0}, "torch.nanmedian(x, 0)", id="nanmedian-0d"),
+    pytest.param({"x": X0}, "torch.kthvalue(x, 1, 0)", id="kthvalue-0d"),
+    pytest.param({"x": X0}, "torch.topk(x, 1)", id="topk-0d"),
+    pytest.param({"x": M2}, "torch.var_mean(x, True)", id="var_mean-unbiased"),
+    pytest.param({"x": M2}, "torch.std_mean(x, False)", id="std_mean-biased"),
+    pytest.param({"x": M2}, "torch.var_mean(x, 1, keepdim=True)", id="var_mean-dim-keepdim"),
+    pytest.param({"x": M2}, "torch.std_mean(x, dim=0, correction=0)", id="std_mean-correction"),
+]
+
+
+@pytest.mark.parametrize("inputs, forward", SELECTION_FORMS)
+def test_selection_and_moments_follow_torchs_call_forms(inputs, forward):
+    result = run("opinfo.selection", inputs, forward)
+    assert result.status == "pass", result.message
+
+
+@pytest.mark.parametrize("torch_text, wrong", [
+    pytest.param("torch.var_mean(x, True)", "torch.var_mean(x, False)", id="unbiased-vs-biased"),
+    pytest.param("torch.std_mean(x, True)", "torch.var_mean(x, True)", id="std-vs-var"),
+    pytest.param("torch.median(x, 0, keepdim=True)", "2 * torch.median(x, 0, keepdim=True)", id="median-0d"),
+])
+def test_a_wrong_selection_or_moment_gradient_is_still_caught(torch_text, wrong):
+    inputs = {"x": X0} if "median" in torch_text else {"x": M2}
+    result = run("opinfo.selection.wrong", inputs, torch=torch_text, sympy=wrong)
+    assert result.status == "fail", result.message
+
+
+def test_a_mode_too_large_for_the_mirror_is_refused_at_once_with_the_reason():
+    """op_db's torch.mode samples (5x5x5) timed out; above MODE_MAX elements the mirror refuses, marked as a refusal."""
+    import time
+    big = {"x": {"value": [[float(i + 5 * j) / 7 for i in range(5)] for j in range(5)], "requires_grad": True}}
+    start = time.perf_counter()
+    result = run("opinfo.mode.big", big, "torch.mode(x, 1)")
+    assert time.perf_counter() - start < 20
+    assert result.status == "error" and result.refused and "mode of 25 elements is not supported" in result.message
+
+
+def test_a_small_mode_still_runs_and_a_wrong_one_is_caught():
+    small = {"x": {"value": [[0.5, -1.25, 2.0], [1.5, 0.25, -0.75]], "requires_grad": True}}
+    assert run("opinfo.mode", small, "torch.mode(x, 1)").status == "pass"
+    assert run("opinfo.mode.wrong", small, torch="torch.mode(x, 1)", sympy="torch.amax(x, 1)").status == "fail"

@@ -113,6 +113,8 @@ def _named(result, fact, check):
     pytest.param({"x": TRIGAMMA_POINTS}, "torch.digamma(x)", "trigamma-float64", "gradient", id="digamma-gradient"),
     pytest.param({"x": [-2.5, 0.5, 2.5]}, "F.hardsigmoid(x)", "hardsigmoid-float32-sixth", "gradient",
                  id="hardsigmoid-gradient"),
+    pytest.param({"x": [-2.5, 0.5, 2.5]}, "F.hardsigmoid(x)", "hardsigmoid-float32-sixth", "forward_mode",
+                 id="hardsigmoid-forward-mode"),
     pytest.param({"x": [-18.0, 0.0, 1.0]}, "torch.logcumsumexp(x, 0)", "logcumsumexp-jvp-eps", "forward_mode",
                  id="logcumsumexp-forward"),
     pytest.param({"x": [1.5, 2.0, 3.0], "s": [2.0, 4.0], "i": {"value": [0, 2], "dtype": "int64"}},
@@ -159,9 +161,40 @@ def test_a_fact_is_limited_to_its_function_check_dtype_and_argument():
     mv = make_case("m", {"x": TRIGAMMA_POINTS}, forward="torch.mvlgamma(x, 1)")
     assert torch_facts.facts_for(mv, "float64", "gradient") == []          # digamma is accurate
     assert torch_facts.facts_for(mv, "float32", "second_order") == []
-    assert [f.name for f in torch_facts.facts_for(mv, "float64", "second_order")] == ["trigamma-float64"]
+    assert [f.name for f in torch_facts.facts_for(mv, "float64", "second_order", 3e-10)] == ["trigamma-float64"]
     two = make_case("p", {"x": TRIGAMMA_POINTS}, forward="torch.polygamma(2, x)")     # accurate: no note
     assert torch_facts.facts_for(two, "float64", "forward") == []
+
+
+def test_a_fact_explains_only_errors_of_its_measured_size():
+    """A wrong gradient of a fact's function in the fact's own check and dtype is not named: a fact with a
+    measured size explains no larger (nor an unknown) relative error."""
+    mv = make_case("m", {"x": TRIGAMMA_POINTS}, forward="torch.mvlgamma(x, 1)")
+    assert torch_facts.facts_for(mv, "float64", "second_order", 1e-3) == []
+    assert torch_facts.facts_for(mv, "float64", "second_order", None) == []
+    hs = make_case("h", {"x": [-2.5, 0.5, 2.5]}, forward="F.hardsigmoid(x)")
+    assert [f.name for f in torch_facts.facts_for(hs, "float64", "gradient", 2.98e-8)] == ["hardsigmoid-float32-sixth"]
+    assert torch_facts.facts_for(hs, "float64", "gradient", 1e-6) == []
+
+
+@pytest.mark.parametrize("check", ["gradient", "forward_mode"])
+def test_a_wrong_hardsigmoid_gradient_is_not_named_a_torch_fact(check):
+    """0.1 % off in float64, the fact's own check and dtype: a fail, without the fact's note."""
+    case = make_case("hs.wrong", {"x": [-2.5, 0.5, 2.5]}, torch="F.hardsigmoid(x)",
+                     sympy="F.hardsigmoid(x) * 1.001", grad_output="random")
+    result = Runner(cache=None).run(case, "float64")
+    failed = {c.name: c for c in result.checks if not c.ok}
+    assert result.status == "fail" and check in failed, result.message
+    assert "known torch fact" not in failed[check].detail
+
+
+def test_torchs_hardsigmoid_forward_mode_still_uses_float32s_sixth():
+    """The jvp is the backward formula: J·u = u/6 with float32's 1/6 (2.98e-8 relative) in float64."""
+    from torch.func import jvp
+    x, u = torch.tensor([0.5, -1.0], dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    tangent = jvp(torch.nn.functional.hardsigmoid, (x,), (u,))[1]
+    rel = ((tangent - 1 / 6) / (1 / 6)).abs().max().item()
+    assert 2.9e-8 < rel < 3.0e-8, rel
 
 
 def test_every_fact_is_documented():
@@ -169,3 +202,47 @@ def test_every_fact_is_documented():
     text = (Path(__file__).resolve().parents[1] / torch_facts.DOC).read_text()
     for fact in torch_facts.FACTS:
         assert f"`{fact.name}`" in text, fact.name
+
+
+# --- logcumsumexp's float32 backward in log space (the full audit of 2026-12-03) --------------------
+
+LARGE = [10000.0, 2.0, 9997.0, 0.5, 10001.0, -3.0, 9999.5]
+
+
+def _logcumsumexp_grads(x32, v):
+    """(torch's float32 gradient, a float32 gradient without log-space differences, the exact one, |J|ᵀ|v|)."""
+    def grad(x, w):
+        a = x.clone().requires_grad_()
+        torch.logcumsumexp(a, 0).backward(w)
+        return a.grad.double()
+    x64 = x32.double()
+    n = len(x32)
+    m = torch.cummax(x32, 0).values
+    e = torch.exp(x32[None, :] - m[:, None]) * torch.tril(torch.ones(n, n))     # e[j, i] = exp(x_i - m_j)
+    stable = ((e / e.sum(1, keepdim=True)) * v.float()[:, None]).sum(0).double()
+    return grad(x32, v.float()), stable, grad(x64, v), grad(x64, v.abs())
+
+
+def test_torchs_float32_logcumsumexp_backward_still_loses_the_outputs_rounding():
+    x = torch.tensor(LARGE, dtype=torch.float32)
+    v = torch.tensor([0.3, -1.2, 0.8, 1.5, -0.7, 0.4, -1.1], dtype=torch.float64)
+    torch32, stable, exact, scale = _logcumsumexp_grads(x, v)
+    u, seen = 2.0 ** -24, scale > 0             # the small elements' exp(x_i - y_j) underflow: gradient 0
+    assert ((torch32 - exact).abs() / scale)[seen].max().item() / u > 1000     # torch: ~1e4 units of 2^-24
+    assert ((stable - exact).abs() / scale)[seen].max().item() / u < 50        # float32 can do it to ~1
+
+
+def test_the_logcumsumexp_fact_names_float32_at_large_inputs_and_float64_still_catches_a_wrong_gradient():
+    inputs = {"x": {"value": LARGE, "requires_grad": True}}
+    result = run("fact.lcse", inputs, "torch.logcumsumexp(x, 0)", dtype="float32")
+    _named(result, "logcumsumexp-backward-log-space", "gradient")
+    assert run("fact.lcse", inputs, "torch.logcumsumexp(x, 0)").status == "pass"       # float64
+    small = run("fact.lcse", {"x": {"value": [1.0, 2.0, -0.5], "requires_grad": True}}, "torch.logcumsumexp(x, 0)",
+                dtype="float32")
+    assert small.status == "pass", small.message                                      # no large input: no fact
+    wrong = run("fact.lcse.wrong", inputs, torch_text="torch.logcumsumexp(x, 0)",
+                sympy_text="torch.logcumsumexp(x, 0) * 1.001")
+    failed = {c.name: c.detail for c in wrong.checks if not c.ok}
+    assert wrong.status == "fail" and "known torch fact" not in failed["gradient"], wrong.message
+    from verifier.audit.table import outcome
+    assert outcome(wrong) == "unexplained"

@@ -83,6 +83,23 @@ class SymbolicError(CaseError):
     """The symbolic side could not derive or evaluate the case."""
 
 
+class Refused:
+    """Marks a :class:`CaseError` that is the verifier *declining* a case on purpose (a call form, an
+    argument or a point its exact side does not support, said in the message), not a crash.
+
+    ``verifier audit`` counts such a run as refused with its reason; any other error stays unexplained.
+    Raise :class:`RefusedCall` or :class:`RefusedPoint`, never this class alone.
+    """
+
+
+class RefusedCall(Refused, ExpressionError):
+    """A call form or argument the mirror deliberately does not support (``mirror._arrays.unsupported``)."""
+
+
+class RefusedPoint(Refused, SymbolicError):
+    """A point the exact side deliberately declines (a rank-deficient matrix, a gauge-dependent output, ...)."""
+
+
 class GradientMismatch(VerifierError, AssertionError):
     """A gradient check failed; raised by :func:`verifier.assert_gradients`.
 

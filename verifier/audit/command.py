@@ -18,8 +18,9 @@ def add_parser(sub) -> None:
                     "small_inputs_only=True; needs pip install 'verifier[audit]'), express each sample as a "
                     "case, run it in each dtype and write the usual reports plus audit.csv and audit.html: "
                     "per op, the samples, pass/fail/error/unsupported, the largest error as a fraction of "
-                    "the allowance and the reason of every non-pass. Exit 1 if a run failed or errored "
-                    "beyond the documented torch findings.")
+                    "the allowance and the reason of every non-pass. Every sample x dtype is one of pass, "
+                    "fail-with-fact (a documented torch finding), refused-with-reason, timeout or unexplained; "
+                    "exit 1 unless unexplained and timeout are both 0.")
     p.add_argument("--ops", default="", metavar="REGEX",
                    help="only OpInfos whose name (with its variant) matches this regular expression")
     p.add_argument("--limit", type=int, default=4, metavar="N", help="samples per OpInfo (0: all; default 4)")
@@ -43,7 +44,7 @@ def parse_dtypes(text: str) -> tuple[str, ...]:
 
 
 def command(args: argparse.Namespace) -> int:
-    """Run ``verifier audit``: 0 every mapped run passed (or failed only by a documented finding), else 1."""
+    """Run ``verifier audit``: 0 when no sample × dtype is unexplained or timed out (table.CLASSES), else 1."""
     if args.limit < 0 or args.jobs < 0:
         raise VerifierError("--limit and --jobs take 0 or more")
     from .sweep import run_audit
@@ -56,22 +57,29 @@ def command(args: argparse.Namespace) -> int:
     print(report_text(audit, table))
     print(f"\nwrote {paths['audit']} and {paths['audit_html']}" + (f" (and {paths['html']})" if "html" in paths
                                                                     else ""))
-    unexplained = table[((table["fail"] > 0) & (table["finding"] == "")) | (table["error"] > 0)]
-    return 1 if len(unexplained) else 0
+    return 1 if int(table["unexplained"].sum()) or int(table["timeout"].sum()) else 0
+
+
+#: How the summary names each class (table.CLASSES).
+LABELS = {"pass": "pass", "fact": "fail-with-fact", "refused": "refused-with-reason", "timeout": "timeout",
+          "unexplained": "unexplained"}
 
 
 def report_text(audit, table) -> str:
     """The totals, the non-passes grouped by cause, the unsupported samples and unmapped ops by reason."""
     import torch
 
-    from .table import causes, totals
+    from .table import CLASSES, causes, totals
     n = totals(table, audit)
     lines = [f"torch {torch.__version__}: {n['opinfos']} OpInfos with autograd, {n['mapped']} mapped, "
              f"{n['samples']} samples, {n['unsupported']} unsupported; {n['runs']} runs ({n['dtypes']}) in "
-             f"{n['seconds']:.0f} s: {n['pass']} pass, {n['fail']} fail, {n['error']} error"]
+             f"{n['seconds']:.0f} s: {n['pass']} pass, {n['fail']} fail, {n['error']} error",
+             "sample x dtype by class: " + ", ".join(f"{n['class_' + c]} {LABELS[c]}" for c in CLASSES)
+             + ("  (exit 0 needs 0 unexplained and 0 timeout)" if n["class_unexplained"] or n["class_timeout"]
+                else "")]
     groups = causes(audit)
     if groups:
-        lines.append("\nnon-passes, grouped by cause (count, status, ops, cause):")
+        lines.append("\nnon-passes of runs, grouped by cause (count, class, ops, cause):")
         lines += [f"  {c:4d} {s:8s} [{', '.join(ops[:6])}{', ...' if len(ops) > 6 else ''}] {t}"
                   for c, s, ops, t in groups]
     reasons = Counter(why for p in audit.plans for why in p.unsupported)

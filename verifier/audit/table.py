@@ -8,6 +8,14 @@ included), ``worst_ratio`` (the largest error as a fraction of its allowance,
 over every run of the op: above 1 is a fail), ``finding`` (a documented torch
 fact, docs/torch-findings.md, that explains a fail) and ``reasons`` (why the op
 is not mapped, why each sample is unsupported, what each non-pass said).
+
+Every sample × dtype of a mapped op also lands in exactly one *class* (:data:`CLASSES`, the columns of
+the same names): ``pass``; ``fact`` (a fail whose every failed check names a documented torch fact,
+within the fact's measured size); ``refused`` (the verifier declined it with its reason: a sample the
+case language cannot express, counted once per dtype, or a run that raised a deliberate refusal,
+``errors.Refused``); ``timeout`` (or out of memory); ``unexplained`` (any other fail or error: a
+false alarm, a crash or an undocumented torch finding). ``verifier audit`` exits 0 only when
+``unexplained`` and ``timeout`` are both 0.
 """
 
 from __future__ import annotations
@@ -25,15 +33,19 @@ from ..report.csv_text import to_csv
 from ..report.tables import summary
 from ..report.writing import atomic_write, check_writable, write_reports
 
+#: The class of every sample × dtype (see the module docstring), in the order the summary prints them.
+CLASSES = ("pass", "fact", "refused", "timeout", "unexplained")
 COLUMNS = ["op", "mapped", "samples", "unsupported", "runs", "pass", "fail", "error", "worst_ratio", "finding",
-           "reasons"]
+           "fact", "refused", "timeout", "unexplained", "reasons"]
 #: A fail a documented torch fact explains names it in its text (verdict/torch_facts.py, docs/torch-findings.md).
 _FACT = re.compile(r"known torch fact '([^']+)'")
 _ERRORS = ("error", "timeout", "out_of_memory", "non_finite")
 
 
 def refused(result) -> bool:
-    """An error that is the verifier declining the sample (a mirror refusal), not a crash: unsupported.
+    """An error that is the verifier declining the sample (a deliberate refusal, ``errors.Refused``,
+    marked by the runner as ``result.refused``), not a crash: unsupported. The message's wording
+    never decides it: a crash whose text happens to say "not supported" stays an error.
 
     Also a sample of a ``subgradients_at_zero`` OpInfo (torch's convention at a point where the
     function has no derivative, e.g. a p-norm at the zero vector) whose exact side cannot judge it:
@@ -41,13 +53,36 @@ def refused(result) -> bool:
     that the kink check cannot name (its only failed check is the kink declaration). A failed
     gradient, forward-mode or second-order check is never reclassified."""
     text = result.message or ""
-    if result.status == "error" and "not supported" in text and not text.startswith("torch raised"):
+    if result.status == "error" and getattr(result, "refused", False):
         return True
     if ".subgradients_at_zero." not in result.case.name:
         return False
     failed = [c.name for c in getattr(result, "checks", []) if not c.ok]
     no_exact = result.status == "error" and text.startswith("the exact ") and "cannot be evaluated" in text
     return no_exact or result.status == "non_finite" or (result.status == "fail" and failed == ["kink"])
+
+
+def explained_by_fact(result) -> bool:
+    """A fail whose every failed check names a documented torch fact (a fact names itself only within its
+    measured size: verdict/torch_facts.py); results without check rows are read from their message."""
+    if result.status != "fail":
+        return False
+    failed = [c for c in (getattr(result, "checks", None) or []) if not c.ok and not c.skipped]
+    if failed:
+        return all(_FACT.search(c.detail or "") for c in failed)
+    parts = (result.message or "").split("; ")
+    return bool(_FACT.search(result.message or "")) and all(_FACT.search(p) for p in parts if ": " in p)
+
+
+def outcome(result) -> str:
+    """The class (CLASSES) of one run: pass, fact, refused, timeout or unexplained."""
+    if result.status in ("pass", "skip"):
+        return "pass"
+    if refused(result):
+        return "refused"
+    if result.status in ("timeout", "out_of_memory"):
+        return "timeout"
+    return "fact" if explained_by_fact(result) else "unexplained"
 
 
 def _ratio(result) -> float:
@@ -79,10 +114,14 @@ def per_op(audit) -> pd.DataFrame:
                     for why, n in Counter(_short(r.message, 120) for r in late).items()]
         reasons += [f"{r.status} {r.dtype} {r.case.name.rsplit('.', 1)[-1]}: {_short(r.message)}"
                     for r in results if r.status not in ("pass", "skip")]
-        rows.append({"op": p.label, "mapped": p.mapped, "samples": p.samples, "unsupported": len(p.unsupported) + len({r.case.name for r in late}),
+        classes = Counter(outcome(r) for r in results)
+        classes["refused"] += len(late) + len(p.unsupported) * len(getattr(audit, "dtypes", ()))
+        rows.append({"op": p.label, "mapped": p.mapped, "samples": p.samples,
+                     "unsupported": len(p.unsupported) + len({r.case.name for r in late}),
                      "runs": len(results), "pass": status["pass"] + status["skip"], "fail": status["fail"],
                      "error": status["error"], "worst_ratio": max(ratios) if ratios else float("nan"),
-                     "finding": "; ".join(sorted(findings)), "reasons": " | ".join(reasons)})
+                     "finding": "; ".join(sorted(findings)),
+                     **{c: classes[c] for c in CLASSES[1:]}, "reasons": " | ".join(reasons)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -98,6 +137,8 @@ def totals(table: pd.DataFrame, audit) -> dict:
             "unsupported": int(mapped["unsupported"].sum()), "runs": int(mapped["runs"].sum()),
             "pass": int(mapped["pass"].sum()), "fail": int(mapped["fail"].sum()),
             "error": int(mapped["error"].sum()), "fail_ops_with_finding": int((mapped["finding"] != "").sum()),
+            **{f"class_{c}": int(mapped[c].sum()) for c in CLASSES[1:]},
+            "class_pass": int(mapped["pass"].sum()),
             "seconds": round(audit.seconds, 1), "dtypes": ",".join(audit.dtypes)}
 
 
@@ -110,16 +151,17 @@ def causes(audit) -> list[tuple[int, str, list[str], str]]:
         text = r.message or r.status
         text = text.split("; ", 1)[0] if r.status == "fail" else text
         text = re.sub(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", "#", re.sub(r"\bt\d+\b", "tN", text))[:160]
-        groups[("refused" if refused(r) else r.status, text)].append(r.case.tags[1])
-    return sorted(((len(ops), s, sorted(set(ops)), t) for (s, t), ops in groups.items()), key=lambda g: -g[0])
+        groups[(outcome(r), text)].append(r.case.tags[1])
+    order = {c: i for i, c in enumerate(CLASSES)}
+    return sorted(((len(ops), s, sorted(set(ops)), t) for (s, t), ops in groups.items()),
+                  key=lambda g: (-order[g[1]], -g[0]))
 
 
 def render_html(table: pd.DataFrame, numbers: dict) -> str:
     """audit.html: the totals, then the per-op table (failing rows coloured)."""
     head = ", ".join(f"{k} {html.escape(str(v))}" for k, v in numbers.items())
-    colours = [html_table.ROW_COLOURS["fail"] if f and not finding else
-               html_table.ROW_COLOURS["error"] if e else ""
-               for f, e, finding in zip(table["fail"], table["error"], table["finding"])]
+    colours = [html_table.ROW_COLOURS["fail"] if u else html_table.ROW_COLOURS["error"] if t else ""
+               for u, t in zip(table["unexplained"], table["timeout"])]
     body = html_table.render(table, "audit", formats={"worst_ratio": html_table.float_format(3)},
                              row_colour=lambda i: colours[i])
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>verifier audit</title>"

@@ -18,7 +18,7 @@ import torch
 
 from ..cases.case import Case
 from ..cases.structure import projected
-from ..errors import CaseError, SymbolicError
+from ..errors import CaseError, Refused, SymbolicError
 from ..exact import kinks as _kinks
 from ..exact.cache import Cache, default_cache
 from ..exact.compiled import prepare
@@ -102,6 +102,7 @@ class CaseResult:
     device_info: dict | None = None               # torch_side.device.describe: name, capability, flags
     allowance: str = ""                           # the device allowances applied (verdict/device_allowance.py)
     cross_device_max_abs_err: float = float("nan")   # max |device autograd − CPU autograd|
+    refused: bool = False                         # an error that is a deliberate refusal (errors.Refused), not a crash
     _frame: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
@@ -174,7 +175,8 @@ class Runner:
             result = CaseResult(case, dtype, "skip", f"{exc.message} {exc.hint}",
                                 device=str(case.device or self.device))
         except CaseError as exc:
-            result = CaseResult(case, dtype, "error", exc.message + (f" {exc.hint}" if exc.hint else ""))
+            result = CaseResult(case, dtype, "error", exc.message + (f" {exc.hint}" if exc.hint else ""),
+                                refused=isinstance(exc, Refused))
         except Exception as exc:  # a broken case never stops the run
             result = CaseResult(case, dtype, "error", f"{type(exc).__name__}: {exc}")
         result.seconds = time.perf_counter() - start
@@ -266,7 +268,7 @@ class Runner:
             # a wrong number is a failure; values that are only inf or nan are their own outcome
             result.status = "non_finite" if all(c.non_finite for c in failed) else "fail"
             for c in failed:     # a documented torch fact names the cause; the check still fails
-                c.detail = torch_facts.annotated(case, dtype, c.name, c.detail)
+                c.detail = torch_facts.annotated(case, dtype, c.name, c.detail, c.max_rel_err)
             result.message = "; ".join([*(f"{c.name}: {c.detail}" for c in failed), *filter(None, notes[:1])])
             result.jacobian = _small_jacobian(model, point)
         else:   # a passing run still reports what it showed (kinks, accumulation)

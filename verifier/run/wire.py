@@ -50,6 +50,7 @@ def to_wire(result: CaseResult) -> dict:
         "device_info": None if result.device_info is None else {str(k): str(v) for k, v in result.device_info.items()},
         "cross_device_max_abs_err": float(result.cross_device_max_abs_err),
         "jacobian": None if result.jacobian is None else {str(k): np.asarray(v) for k, v in result.jacobian.items()},
+        "refused": bool(result.refused),
     }
     if result.columns is None and result._frame is not None:       # accumulation replaced the columns by a frame
         out["columns"] = {c: _plain(result._frame[c].array if isinstance(result._frame[c].dtype, pd.CategoricalDtype)
@@ -66,7 +67,8 @@ def from_wire(data: dict, case) -> CaseResult:
                         route=data["route"], seconds=data["seconds"],
                         checks=[Check(**c) for c in data["checks"]], full_table=data["full_table"],
                         device=data["device"], allowance=data["allowance"], device_info=data["device_info"],
-                        cross_device_max_abs_err=data["cross_device_max_abs_err"], jacobian=data["jacobian"])
+                        cross_device_max_abs_err=data["cross_device_max_abs_err"], jacobian=data["jacobian"],
+                        refused=bool(data.get("refused", False)))
     if data["columns"] is not None:
         result.columns = {k: _unplain(v) for k, v in data["columns"].items()}
     result.stats = data["stats"]

@@ -14,14 +14,14 @@ import numpy as np
 import sympy
 from sympy.functions.elementary.piecewise import ExprCondPair
 
-from verifier.errors import ExpressionError
+from verifier.errors import ExpressionError, RefusedCall
 
 S = sympy.S
 
 
 def unsupported(message: str, hint: str | None = None) -> ExpressionError:
-    """Build the error raised when a call form or argument has no symbolic mirror."""
-    return ExpressionError(message, hint=hint)
+    """Build the error raised when a call form or argument has no symbolic mirror (a refusal, not a crash)."""
+    return RefusedCall(message, hint=hint)
 
 
 def sym_number(value) -> sympy.Basic:

@@ -30,7 +30,7 @@ import numpy as np
 import sympy
 import torch
 
-from verifier.errors import SymbolicError
+from verifier.errors import RefusedPoint, SymbolicError
 
 from ._arrays import as_obj, sym_number, unsupported
 from ._table import register
@@ -155,7 +155,7 @@ def _check_gaps(name: str, values: list, scale, what: str, zero_too: bool = Fals
     gap = min(gaps) if gaps else scale
     if gap < GAP * scale:
         listed = ", ".join(mpmath.nstr(v, 8) for v in values)
-        raise SymbolicError(f"{name}: {what} are ({listed}); the smallest gap is {mpmath.nstr(gap, 3)}, below "
+        raise RefusedPoint(f"{name}: {what} are ({listed}); the smallest gap is {mpmath.nstr(gap, 3)}, below "
                             f"{GAP:g} of the matrix's scale {mpmath.nstr(scale, 3)}: the derivative is not "
                             "defined there (it divides by the gap)",
                             hint="Choose a point whose eigenvalues/singular values are distinct (and nonzero for "
@@ -252,7 +252,7 @@ def qr(A, mode="reduced"):
     sv = mpmath.svd_r(a, compute_uv=False)
     smin, smax = min(sv), max(sv)
     if smin < GAP * smax:
-        raise SymbolicError(f"qr: A is (nearly) rank deficient (smallest singular value {mpmath.nstr(smin, 3)}): "
+        raise RefusedPoint(f"qr: A is (nearly) rank deficient (smallest singular value {mpmath.nstr(smin, 3)}): "
                             "Q has no derivative there", hint="Choose a matrix of full column rank.")
     _note("qr", smax / smin, a.rows, "qr")
     return _out(_flip_columns(q, "qr", a), a.rows, a.cols)

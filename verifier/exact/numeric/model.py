@@ -24,7 +24,7 @@ import sympy as sp
 from sympy.core.parameters import distribute
 
 from ...cases.case import Case
-from ...errors import CaseError, SymbolicError
+from ...errors import CaseError, RefusedPoint, SymbolicError
 from ..mirror import decompositions as dec
 from ..mirror._arrays import sym_number
 from ..mirror.factors import _cuts
@@ -87,7 +87,7 @@ def _normal_equations(name: str, args) -> np.ndarray:
     a = mpmath.matrix([[dec.to_mpf(e) for e in row] for row in args[0]])
     sv = mpmath.svd_r(a, compute_uv=False)
     if min(sv) < dec.GAP * max(sv):
-        raise SymbolicError(f"{name}: the matrix is (nearly) rank deficient (smallest singular value "
+        raise RefusedPoint(f"{name}: the matrix is (nearly) rank deficient (smallest singular value "
                             f"{mpmath.nstr(min(sv), 3)}): not differentiable there", hint="Choose a matrix of full rank.")
     dec._note(name, max(sv) / min(sv), max(a.rows, a.cols), None)
     if name == "pinv":
@@ -95,7 +95,7 @@ def _normal_equations(name: str, args) -> np.ndarray:
         shape = (a.cols, a.rows)
     else:
         if a.rows < a.cols:
-            raise SymbolicError("lstsq: only tall or square A (m >= n, full column rank) is supported")
+            raise RefusedPoint("lstsq: only tall or square A (m >= n, full column rank) is supported")
         b = np.asarray(args[1], dtype=object)
         rhs = mpmath.matrix([[dec.to_mpf(e) for e in np.atleast_1d(row)] for row in (b if b.ndim == 2 else b[:, None])])
         out = mpmath.inverse(a.T * a) * (a.T * rhs)
@@ -180,7 +180,7 @@ class NumericModel:
             moved, _, _ = self._evaluate(values, flip)
             if any(abs(a - b) > _GAUGE_MATCH * (1 + abs(b)) for a, b in zip(moved, base)):
                 which = "; ".join(f"for {k}: {dec.INVARIANTS[k]}" for k in kinds)
-                raise SymbolicError(f"the output depends on the sign gauge of {', '.join(kinds)} (eigenvector or "
+                raise RefusedPoint(f"the output depends on the sign gauge of {', '.join(kinds)} (eigenvector or "
                                     "singular-vector signs are arbitrary, torch and the reference may differ): "
                                     "its gradient is not a property of the function",
                                     hint=f"Check a gauge-invariant function instead, {which}.")
