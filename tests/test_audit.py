@@ -213,9 +213,9 @@ def test_each_run_gets_exactly_one_class():
 
 def test_a_mirror_refusal_is_marked_by_the_runner_and_a_crash_is_not():
     from verifier import Runner, make_case
-    refusal = make_case("r", {"a": {"value": [1.0, 2.0], "requires_grad": True},
-                              "b": {"value": [3.0, 4.0], "requires_grad": True}},
-                        forward="torch.div(a, b, rounding_mode='floor')", grad_output="random")
+    # pinv with a cut-off: the mirror declines (no closed form where torch zeroes singular values)
+    refusal = make_case("r", {"a": {"value": [[1.0, 2.0], [0.5, 3.0]], "requires_grad": True}},
+                        forward="torch.linalg.pinv(a, rtol=0.1)", grad_output="random")
     result = Runner(cache=None).run(refusal, "float64")
     assert result.status == "error" and result.refused, result.message
     # an error that is not the verifier declining (here torch raising on a singular matrix) is not marked
