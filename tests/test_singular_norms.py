@@ -14,32 +14,23 @@ import sympy
 import torch
 from corpus.registry import assert_caught, assert_passes
 from corpus.singular_norms import DTYPES, NORM_BUGS
+from test_numeric_exact import ROUTE, RUNNER
 
 import verifier
-from verifier import Runner
 from verifier.exact.compiled import prepare
 from verifier.exact.mirror import resolve
 from verifier.exact.numeric.model import NumericModel
 
-RUNNER = Runner(forward_mode=False, second_order=False, cache=False)
-ROUTE = "numeric-exact (mpmath 60 digits, Richardson)"
 ENTRIES = [pytest.param(entry, id=entry.id) for entry in NORM_BUGS]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("entry", ENTRIES)
-def test_the_singular_norm_bug_is_caught(entry, dtype):
-    result = RUNNER.run(entry.run_case(buggy=True), dtype)
-    assert_caught(result, entry.bug)
-    assert result.route.startswith(ROUTE)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("entry", ENTRIES)
-def test_the_correct_singular_norm_twin_passes(entry, dtype):
-    result = RUNNER.run(entry.run_case(buggy=False), dtype)
-    assert_passes(result)
-    assert result.route.startswith(ROUTE)
+def test_the_correct_twin_passes_and_the_planted_bug_fails(entry, dtype):
+    right, wrong = (RUNNER.run(entry.run_case(buggy=b), dtype) for b in (False, True))
+    assert_passes(right)
+    assert_caught(wrong, entry.bug)
+    assert right.route.startswith(ROUTE) and wrong.route.startswith(ROUTE)
 
 
 def _numbers(a: np.ndarray) -> np.ndarray:
@@ -115,3 +106,15 @@ def test_an_unknown_matrix_order_is_refused_with_the_orders_that_exist():
     from verifier.errors import ExpressionError
     with pytest.raises(ExpressionError, match="'nuc', 1, -1, 2, -2"):
         resolve("torch.linalg.matrix_norm").sym(_numbers(A34), 3)
+
+
+def test_the_nuclear_norm_of_an_empty_matrix_is_zero_and_its_spectral_norm_is_refused():
+    """torch: 'nuc' of a 0x3 matrix is 0 with an empty gradient; ord 2 gives 0 without a graph, -2 raises."""
+    empty = {"A": {"shape": [0, 3], "sample": "normal", "seed": 1}}
+    nuc = RUNNER.run(verifier.make_case("t.empty", empty, forward="torch.linalg.norm(A, 'nuc')"), "float64")
+    assert nuc.status == "pass", nuc.message
+    spectral = RUNNER.run(verifier.make_case("t.empty", empty, forward="torch.linalg.norm(A, 2)"), "float64")
+    assert spectral.status == "error"            # torch's backward raises first: no graph
+    from verifier.errors import ExpressionError
+    with pytest.raises(ExpressionError, match="empty 0x3 matrix has no singular value"):
+        resolve("torch.linalg.matrix_norm").sym(np.empty((0, 3), dtype=object), -2)

@@ -6,6 +6,7 @@ names axes, ``keepdim`` keeps them with size 1.
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import sympy
 import torch
@@ -27,7 +28,7 @@ from ._arrays import (
     unsupported,
 )
 from ._table import register
-from .decompositions import svdvals
+from .decompositions import _note, notes, svdvals, to_mpf
 from .elementwise import maximum, minimum
 
 HALF = sympy.Rational(1, 2)
@@ -181,13 +182,41 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
 def _singular_norm(x, p, rows: int, cols: int, keepdim: bool):
     """'nuc' (the sum of the singular values), 2 (the largest) or -2 (the smallest) of each matrix over
     (rows, cols): svdvals on the numeric-exact route (docs/numeric-exact.md), which refuses a point
-    with a repeated or zero singular value (there the norm has a kink or the route no derivative)."""
+    with a repeated or zero singular value (there the norm has a kink or the route no derivative).
+    An empty matrix has nuclear norm 0 (no singular values), as torch's; its 2/-2 norms are refused."""
     moved = np.moveaxis(x, (rows, cols), (-2, -1))
+    if 0 in moved.shape[-2:] and p != "nuc":
+        raise unsupported(f"matrix norm: ord={p} of an empty {moved.shape[-2]}x{moved.shape[-1]} matrix has no "
+                          "singular value (torch returns 0 without a gradient, or raises)",
+                          hint="Check a non-empty matrix, or the nuclear norm ('nuc'), which is 0 there.")
     out = np.empty(moved.shape[:-2], dtype=object)
     for idx in np.ndindex(out.shape):
-        s = svdvals(moved[idx])                      # descending
-        out[idx] = add_all(list(s)) if p == "nuc" else (s[0] if p == 2 else s[-1])
+        s = _svdvals(moved[idx]) if moved[idx].size else []                 # descending
+        out[idx] = (add_all(list(s)) if len(s) else sympy.S.Zero) if p == "nuc" else (s[0] if p == 2 else s[-1])
     return np.expand_dims(out, axis=tuple(sorted((rows, cols)))) if keepdim else out
+
+
+_SVD_MEMO: dict = {}
+
+
+def _svdvals(a):
+    """svdvals of one matrix of numbers, remembered: the numeric route perturbs one element at a time,
+    so every other matrix of a batch repeats (a 5x5x5 batch: 5 times fewer SVDs). A repeat notes its
+    condition again, so the route's κ and its refusals are those of an uncached call."""
+    if not all(sym_number(e).is_number for e in a.flat):
+        return svdvals(a)                               # symbols: NumericOnly sends the case to the route
+    key = (mpmath.mp.dps, a.shape, tuple(to_mpf(e) for e in a.flat))
+    hit = _SVD_MEMO.get(key)
+    if hit is None:
+        if len(_SVD_MEMO) > 4096:
+            _SVD_MEMO.clear()
+        with notes() as seen:
+            values = svdvals(a)
+        hit = _SVD_MEMO[key] = (values, seen[-1][1] if seen else None)
+    values, cond = hit
+    if cond is not None:
+        _note("svdvals", cond, len(values), None)
+    return values
 
 
 @register("matrix_norm", torch=torch.linalg.matrix_norm, prepare=inf_strings,
