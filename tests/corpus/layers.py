@@ -105,6 +105,18 @@ def _detached_stats(x, dims, eps, *, var=True):
     return (x - mean) / torch.sqrt(v + eps)
 
 
+def _floor_windows(x, size):
+    """Area pooling with the adaptive windows' ends floored (torch ceils them, so windows overlap)."""
+    def pool(n, m):
+        p = torch.zeros(m, n, dtype=x.dtype)
+        for i in range(m):
+            lo, hi = (i * n) // m, max((i + 1) * n // m, (i * n) // m + 1)
+            p[i, lo:hi] = 1.0 / (hi - lo)
+        return p
+    ph, pw = pool(x.shape[-2], size[0]), pool(x.shape[-1], size[1])
+    return ph @ x @ pw.mT
+
+
 def _roll(x):
     return torch.roll(x, 1, -1)
 
@@ -167,6 +179,18 @@ LAYER_BUGS = [
     LayerBug("layers.interpolate_nearest", "index", "nearest source index rounded instead of floored",
              lambda x: F.interpolate(x, size=(5, 7)),
              lambda x: F.interpolate(x, size=(5, 7), mode="nearest-exact")),
+    LayerBug("layers.interpolate_nearest_exact", "index", "nearest-exact's pixel centres taken as floor(dst*scale)",
+             lambda x: F.interpolate(x, size=(5, 7), mode="nearest-exact"),
+             lambda x: F.interpolate(x, size=(5, 7), mode="nearest")),
+    LayerBug("layers.interpolate_trilinear", "convention", "align_corners=True in the trilinear backward",
+             lambda x: F.interpolate(x, scale_factor=1.5, mode="trilinear", recompute_scale_factor=True),
+             lambda x: F.interpolate(x, size=(3, 4, 3), mode="trilinear", align_corners=True)),
+    LayerBug("layers.interpolate_trilinear_corners", "convention", "align_corners=False in the trilinear backward",
+             lambda x: F.interpolate(x, size=(3, 3, 4), mode="trilinear", align_corners=True),
+             lambda x: F.interpolate(x, size=(3, 3, 4), mode="trilinear", align_corners=False)),
+    LayerBug("layers.interpolate_area", "index", "area windows [floor(i L/out), floor((i+1) L/out)): no overlap",
+             lambda x: F.interpolate(x, size=(3, 4), mode="area"),
+             lambda x: _floor_windows(x, (3, 4))),
     LayerBug("layers.grid_sample", "convention", "grid unnormalised with align_corners=True in the backward",
              lambda x, g: F.grid_sample(x, g, align_corners=False),
              lambda x, g: F.grid_sample(x, g, align_corners=True)),

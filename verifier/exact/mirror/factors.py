@@ -5,7 +5,9 @@ functions of given factors (lu_solve, lu_unpack, householder_product, ormqr).
   Moore-Penrose conditions' unique solution; pinv is differentiable exactly where the rank is full).
 * lstsq(A, B) = (A^T A)^-1 A^T B for full column rank (the normal equations); the solution only.
 * lu_solve(LU, pivots, B): with A = P L U (L unit lower and U upper packed in LU, P the product of
-  LAPACK's row swaps i <-> pivots[i] - 1), X = U^-1 L^-1 P^T B.
+  LAPACK's row swaps i <-> pivots[i] - 1), X = U^-1 L^-1 P^T B solves A X = B; adjoint=True solves
+  A^T X = B (X = P L^-T U^-T B, real A: the adjoint is the transpose); left=False solves X A = B
+  (with adjoint, X A^T = B) through the transposed left solve of B^T.
 * lu_unpack: stack(P, L, U) for a square LU (torch returns the three; both sides stack them).
 * householder_product(A, tau) = H_1 ... H_k, H_i = I - tau_i v_i v_i^T with v_i = (0, .., 1,
   A[i+1:, i]), its first n columns; ormqr(A, tau, C) multiplies C by that Q (left/right, Q or Q^T).
@@ -98,16 +100,40 @@ def _lu_parts(LU):
 
 
 @register("lu_solve", torch=torch.linalg.lu_solve, prepare=_int_pivots,
-          doc="X = U^-1 L^-1 P^T B with A = P L U packed in (LU, pivots)")
+          doc="with A = P L U packed in (LU, pivots): A X = B, X = U^-1 L^-1 P^T B; adjoint: A^T X = B, "
+              "X = P L^-T U^-T B; left=False: X A = B (or X A^T = B), the transposed solve")
 def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
-    if not left or adjoint:
-        raise unsupported("lu_solve: only left=True, adjoint=False is supported",
-                          hint="Solve A X = B: drop left= and adjoint=, or write the solve with "
-                               "torch.linalg.solve on the unpacked factors.")
+    lu, piv, b = as_obj(LU), index_array(pivots), as_obj(B)
+    if b.ndim < 2:
+        raise unsupported("lu_solve needs B with at least 2 dims", hint="Give B as a matrix, e.g. B[:, None].")
+    if lu.ndim == 2:
+        return _lu_solve_one(lu, piv, b, bool(left), bool(adjoint))
+    if lu.ndim < 2 or piv.shape[:-1] != lu.shape[:-2]:
+        raise unsupported(f"lu_solve: LU {list(lu.shape)} and pivots {list(piv.shape)} are not (*, n, n) and (*, n)")
+    try:
+        batch = np.broadcast_shapes(lu.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise unsupported(f"lu_solve: the batch dims of LU {list(lu.shape)} and B {list(b.shape)} do not "
+                          "broadcast") from None
+    lu, piv = np.broadcast_to(lu, batch + lu.shape[-2:]), np.broadcast_to(piv, batch + piv.shape[-1:])
+    b = np.broadcast_to(b, batch + b.shape[-2:])
+    parts = [_lu_solve_one(lu[i], piv[i], b[i], bool(left), bool(adjoint)) for i in np.ndindex(batch)]
+    return np.stack(parts).reshape(batch + parts[0].shape) if parts else np.empty(batch + b.shape[-2:], dtype=object)
+
+
+def _lu_solve_one(LU, pivots, B, left: bool, adjoint: bool):
+    """One packed LU (n x n): A X = B, A^T X = B (adjoint), X A = B or X A^T = B (left=False)."""
     lower, upper = _lu_parts(LU)
     perm = as_obj(_permutation(pivots, lower.shape[0]))
-    y = solve_triangular(lower, matmul(_t(perm), B), upper=False, unitriangular=True)
-    return solve_triangular(upper, y, upper=True)
+    # X A = B  <=>  A^T X^T = B^T and X A^T = B  <=>  A X^T = B^T: the right solves are left solves of B^T
+    rhs = B if left else _t(B)
+    if adjoint == left:     # solve with A^T = U^T L^T P^T: X = P L^-T U^-T rhs
+        z = solve_triangular(_t(upper), rhs, upper=False)
+        x = matmul(perm, solve_triangular(_t(lower), z, upper=True, unitriangular=True))
+    else:
+        y = solve_triangular(lower, matmul(_t(perm), rhs), upper=False, unitriangular=True)
+        x = solve_triangular(upper, y, upper=True)
+    return x if left else _t(x)
 
 
 @register("lu_unpack", torch=torch.lu_unpack, prepare=_int_pivots, finish=lambda out: torch.stack(tuple(out)),

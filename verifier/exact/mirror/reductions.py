@@ -6,6 +6,7 @@ names axes, ``keepdim`` keeps them with size 1.
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import sympy
 import torch
@@ -27,12 +28,13 @@ from ._arrays import (
     unsupported,
 )
 from ._table import register
+from .decompositions import _note, notes, svdvals, to_mpf
 from .elementwise import maximum, minimum
 
 HALF = sympy.Rational(1, 2)
 _NORM_HINT = ("Supported vector orders: any number, inf, -inf (written 'inf', '-inf'); matrix orders: "
-              "'fro', 1, -1, inf, -inf. 'nuc' and the matrix orders 2 and -2 need singular values "
-              "and are not supported.")
+              "'fro', 'nuc', 1, -1, 2, -2, inf, -inf ('nuc', 2 and -2 through the singular values, on the "
+              "numeric-exact route).")
 
 
 @register("sum", torch=torch.sum, analytic=True, doc="sum_i x_i over dim")
@@ -177,21 +179,63 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     return reduce(x, dim, keepdim, lambda xs: p_norm(xs, p))
 
 
+def _singular_norm(x, p, rows: int, cols: int, keepdim: bool):
+    """'nuc' (the sum of the singular values), 2 (the largest) or -2 (the smallest) of each matrix over
+    (rows, cols): svdvals on the numeric-exact route (docs/numeric-exact.md), which refuses a point
+    with a repeated or zero singular value (there the norm has a kink or the route no derivative).
+    An empty matrix has nuclear norm 0 (no singular values), as torch's; its 2/-2 norms are refused."""
+    moved = np.moveaxis(x, (rows, cols), (-2, -1))
+    if 0 in moved.shape[-2:] and p != "nuc":
+        raise unsupported(f"matrix norm: ord={p} of an empty {moved.shape[-2]}x{moved.shape[-1]} matrix has no "
+                          "singular value (torch returns 0 without a gradient, or raises)",
+                          hint="Check a non-empty matrix, or the nuclear norm ('nuc'), which is 0 there.")
+    out = np.empty(moved.shape[:-2], dtype=object)
+    for idx in np.ndindex(out.shape):
+        s = _svdvals(moved[idx]) if moved[idx].size else []                 # descending
+        out[idx] = (add_all(list(s)) if len(s) else sympy.S.Zero) if p == "nuc" else (s[0] if p == 2 else s[-1])
+    return np.expand_dims(out, axis=tuple(sorted((rows, cols)))) if keepdim else out
+
+
+_SVD_MEMO: dict = {}
+
+
+def _svdvals(a):
+    """svdvals of one matrix of numbers, remembered: the numeric route perturbs one element at a time,
+    so every other matrix of a batch repeats (a 5x5x5 batch: 5 times fewer SVDs). A repeat notes its
+    condition again, so the route's κ and its refusals are those of an uncached call."""
+    if not all(sym_number(e).is_number for e in a.flat):
+        return svdvals(a)                               # symbols: NumericOnly sends the case to the route
+    key = (mpmath.mp.dps, a.shape, tuple(to_mpf(e) for e in a.flat))
+    hit = _SVD_MEMO.get(key)
+    if hit is None:
+        if len(_SVD_MEMO) > 4096:
+            _SVD_MEMO.clear()
+        with notes() as seen:
+            values = svdvals(a)
+        hit = _SVD_MEMO[key] = (values, seen[-1][1] if seen else None)
+    values, cond = hit
+    if cond is not None:
+        _note("svdvals", cond, len(values), None)
+    return values
+
+
 @register("matrix_norm", torch=torch.linalg.matrix_norm, prepare=inf_strings,
-          doc="'fro': sqrt(sum a_ij^2); 1/inf: max column/row sum of |a_ij| (-1/-inf: min)")
+          doc="'fro': sqrt(sum a_ij^2); 1/inf: max column/row sum of |a_ij| (-1/-inf: min); 'nuc': sum of "
+              "the singular values, 2/-2: the largest/smallest (numeric-exact route)")
 def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
-    """torch.linalg.matrix_norm for the orders without singular values."""
+    """torch.linalg.matrix_norm."""
     x = as_obj(x)
     p = norm_order(ord)
-    if p not in ("fro", 1, -1, sympy.oo, sympy.S.NegativeInfinity):
-        raise unsupported(f"matrix norm: ord={ord!r} is not supported (2, -2 and 'nuc' need singular values)",
-                          hint=_NORM_HINT)
+    if p not in ("fro", "nuc", 1, -1, 2, -2, sympy.oo, sympy.S.NegativeInfinity):
+        raise unsupported(f"matrix norm: ord={ord!r} is not a matrix order", hint=_NORM_HINT)
     if not isinstance(dim, (tuple, list)) or len(dim) != 2 or x.ndim < 2:
         raise unsupported(f"matrix norm: needs 2 dims of an input with >= 2 dims, got dim={dim!r} "
                           f"on a {x.ndim}-d input", hint="Pass a 2-d (or batched) input, or a vector order.")
     if p == "fro":
         return reduce(x, dim, keepdim, lambda xs: p_norm(xs, 2))
     rows, cols = norm_dims(dim[0], x.ndim)[0], norm_dims(dim[1], x.ndim)[0]
+    if p in ("nuc", 2, -2):
+        return _singular_norm(x, p, rows, cols, keepdim)
     inner, outer = (rows, cols) if p in (1, -1) else (cols, rows)
     pick = Max if p in (1, sympy.oo) else Min
     sums = reduce(np.vectorize(Abs, otypes=[object])(x), inner, True, add_all)

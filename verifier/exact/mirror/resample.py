@@ -13,6 +13,14 @@
   with A = -0.75 over four neighbours, indices clamped to the edge. nearest takes
   floor(dst * scale) with the scale rounded to float32, as torch computes it (an index
   choice, not a derivative: for scales like 3/5 the float32 product decides the pixel).
+  nearest-exact takes the pixel whose centre is nearest, floor((dst + 1/2) scale) clamped to
+  the last index (ATen's nearest_neighbor_exact_compute_source_index: float32 scale, the
+  product rounded to float32 before the floor). trilinear is linear in each of 3 dims (the
+  weights multiply). area is adaptive average pooling to the output size (F.interpolate calls
+  adaptive_avg_pool{1,2,3}d): the mean over [floor(i L/out), ceil((i+1) L/out)).
+  The output size is floor(L * scale_factor) in float64, as torch computes it; with
+  recompute_scale_factor=True (and always for area) the scale is then in/out, not 1/scale_factor.
+  antialias=True is refused: its filter widens with the downsampling factor (not written here).
 * ``grid_sample`` (bilinear, zero padding): out = sum_pixels x[p] hat(ix - p_x) hat(iy - p_y),
   hat(d) = max(0, 1 - |d|), the tent kernel whose sum is bilinear interpolation; (ix, iy)
   unnormalised from the grid by ((g + 1) / 2)(size - 1) with align_corners, else
@@ -32,6 +40,7 @@ from sympy import Rational
 
 from ._arrays import add_all, as_obj, index_array, piecewise, relation, sym_number, unsupported
 from ._table import register
+from .pooling import _adaptive
 
 
 @register("embedding", torch=F.embedding, doc="weight[input]: row input[...] of the weight matrix")
@@ -96,21 +105,31 @@ def pad(input, pad, mode="constant", value=None):
     return out
 
 
-_DIMS = {"nearest": (1, 2, 3), "linear": (1,), "bilinear": (2,), "bicubic": (2,)}
+_DIMS = {"nearest": (1, 2, 3), "nearest-exact": (1, 2, 3), "area": (1, 2, 3), "linear": (1,),
+         "bilinear": (2,), "trilinear": (3,), "bicubic": (2,)}
+_NEAREST = ("nearest", "nearest-exact", "area")
 
 
-def _sizes(x, nd, size, scale_factor):
+def _sizes(x, nd, size, scale_factor, recompute):
     """(output sizes, per-dim scale in/out or 1/scale_factor), torch's rules."""
     sizes = x.shape[2:]
     if (size is None) == (scale_factor is None):
         raise unsupported("interpolate: give exactly one of size and scale_factor")
     if size is not None:
+        if recompute:
+            raise unsupported("interpolate: recompute_scale_factor is not meaningful with an explicit size",
+                              hint="torch refuses it too: drop recompute_scale_factor or give scale_factor.")
         out = tuple(int(s) for s in (size if isinstance(size, (list, tuple)) else [size] * nd))
-        return out, [Rational(n, m) for n, m in zip(sizes, out)], None
+        if len(out) != nd:
+            raise unsupported(f"interpolate: size {list(out)} is not {nd} spatial sizes")
+        return out, [Rational(n, m) for n, m in zip(sizes, out)]
     factors = scale_factor if isinstance(scale_factor, (list, tuple)) else [scale_factor] * nd
-    factors = [sym_number(f) for f in factors]
-    out = tuple(int(math.floor(n * f)) for n, f in zip(sizes, factors))
-    return out, [1 / f for f in factors], factors
+    if len(factors) != nd:
+        raise unsupported(f"interpolate: scale_factor {list(factors)} is not {nd} factors")
+    out = tuple(int(math.floor(n * float(f))) for n, f in zip(sizes, factors))   # float64, as torch
+    if recompute:
+        return out, [Rational(n, m) for n, m in zip(sizes, out)]
+    return out, [1 / sym_number(f) for f in factors]
 
 
 def _linear_source(dst, n_in, n_out, scale, align_corners, cubic):
@@ -137,6 +156,9 @@ def _taps(mode, dst, n_in, n_out, scale, align_corners):
     if mode == "nearest":
         src = np.floor(np.float32(dst) * np.float32(float(scale)))
         return [(min(int(src), n_in - 1), sympy.S.One)]
+    if mode == "nearest-exact":
+        src = np.floor(np.float32((dst + 0.5) * np.float64(np.float32(float(scale)))))
+        return [(min(int(src), n_in - 1), sympy.S.One)]
     src = _linear_source(dst, n_in, n_out, scale, align_corners, mode == "bicubic")
     i = int(sympy.floor(src))
     t = src - i
@@ -147,21 +169,31 @@ def _taps(mode, dst, n_in, n_out, scale, align_corners):
 
 
 @register("interpolate", torch=F.interpolate,
-          doc="resample the spatial dims: nearest (floor(dst*scale)), linear/bilinear (two-tap "
-              "1-t, t), bicubic (Keys, A=-0.75); source index per align_corners")
+          doc="resample the spatial dims: nearest (floor(dst*scale)), nearest-exact (floor((dst+1/2)*scale)), "
+              "linear/bilinear/trilinear (two taps 1-t, t per dim), bicubic (Keys, A=-0.75), area (adaptive "
+              "average pooling); source index per align_corners")
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
-    """torch.nn.functional.interpolate for the nearest, linear, bilinear and bicubic modes."""
+    """torch.nn.functional.interpolate: nearest, nearest-exact, linear, bilinear, trilinear, bicubic, area."""
     x = as_obj(input)
     nd = x.ndim - 2
     if mode not in _DIMS or nd not in _DIMS[mode]:
         raise unsupported(f"interpolate: mode {mode!r} on a {x.ndim}-d input is not supported",
-                          hint="nearest (3-5 d), linear (3-d), bilinear and bicubic (4-d).")
-    if antialias or recompute_scale_factor:
-        raise unsupported("interpolate: antialias and recompute_scale_factor are not supported")
-    if mode == "nearest" and align_corners is not None:
-        raise unsupported("interpolate: align_corners only goes with the linear and cubic modes")
-    out_sizes, scales, _ = _sizes(x, nd, size, scale_factor)
+                          hint="nearest, nearest-exact and area (3-5 d), linear (3-d), bilinear and bicubic "
+                               "(4-d), trilinear (5-d), as torch allows.")
+    if antialias:
+        raise unsupported("interpolate: antialias=True is not supported (its filter's support widens with the "
+                          "downsampling factor, a different function that is not written here)",
+                          hint="Check antialias=False, or upsampling, where torch's antialias changes nothing.")
+    if mode in _NEAREST and align_corners is not None:
+        raise unsupported("interpolate: align_corners only goes with the linear and cubic modes",
+                          hint="torch refuses it too: drop align_corners for nearest, nearest-exact and area.")
+    recompute = bool(recompute_scale_factor) or (mode == "area" and size is None)
+    out_sizes, scales = _sizes(x, nd, size, scale_factor, recompute)
+    if min(out_sizes, default=1) < 1:
+        raise unsupported(f"interpolate: the output size {list(out_sizes)} has an empty dim")
+    if mode == "area":
+        return _adaptive(nd, f"adaptive_avg_pool{nd}d", x, out_sizes, lambda xs: add_all(xs) / len(xs))
     taps = [[_taps(mode, o, n, m, s, bool(align_corners)) for o in range(m)]
             for n, m, s in zip(x.shape[2:], out_sizes, scales)]
     out = np.empty(x.shape[:2] + out_sizes, dtype=object)
