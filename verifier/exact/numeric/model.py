@@ -226,7 +226,7 @@ class NumericModel:
         gauge = "; output gauge-invariant (checked)" if any(n[3] for n in _decompositions(seen)) else ""
         route = (f"numeric-exact (mpmath {richardson.DIGITS} digits, Richardson) of {ops}: largest error "
                  f"estimate {worst:.1e}{gauge}")
-        return ExactResult(output, vjp, route, None, False, mag, out_mag)
+        return ExactResult(output, vjp, route, None, False, mag, out_mag, factor if _decompositions(seen) else None)
 
     def exact_jvp(self, point, u) -> np.ndarray:
         with mpmath.workdps(richardson.DIGITS):
@@ -270,22 +270,35 @@ def _decompositions(seen: list) -> list:
     return [n for n in seen if n[0] != "gauge"]
 
 
-#: The largest condition the route accepts: float32's rtol 1e-5 times it stays at 1e-3 of the magnitude.
-KAPPA_MAX = 100.0
+#: The widest relative allowance the route accepts: rtol(dtype)·κ ≤ RESOLUTION, so any error above 1e-3 of
+#: (|J|ᵀ|v|)_j (plus atol) is caught (docs/numeric-exact.md, "κ is capped per dtype").
+RESOLUTION = 1e-3
+
+
+def kappa_max(rtol: float) -> float:
+    """The largest condition number a dtype with this ``rtol`` accepts: RESOLUTION / rtol (float32 100,
+    float64 2.5e7 with the default tolerances; float16/bfloat16 below 1, so never)."""
+    return RESOLUTION / rtol
+
+
+def refuse_ill_conditioned(condition: float | None, rtol: float, dtype: str) -> None:
+    """Raise when κ is too large for this dtype's rtol: the allowance rtol·κ·(|J|ᵀ|v|) could hide a wrong gradient."""
+    if condition is None or condition <= kappa_max(rtol):
+        return
+    raise SymbolicError(f"the decompositions' condition number is {condition:.3g}, above {kappa_max(rtol):.3g} for "
+                        f"{dtype} (rtol {rtol:g}): the allowance it implies (rtol·κ per element, above "
+                        f"{RESOLUTION:g} of the gradient's scale) would be too wide to tell a wrong gradient from "
+                        "rounding",
+                        hint="Run it in a dtype with a smaller rtol (float64 accepts κ up to 2.5e7), or choose a "
+                             "better-conditioned matrix (well-separated eigenvalues or singular values).")
 
 
 def _condition_factor(seen: list) -> float:
-    """κ: the worst condition the decompositions noted (docs/numeric-exact.md)."""
+    """κ: the worst condition the decompositions noted (docs/numeric-exact.md); the dtype's cap is the runner's."""
     notes = _decompositions(seen)
     if not notes:
         return 1.0
-    kappa = max(max(c for (_, c, _, _) in notes), 1.0)
-    if kappa > KAPPA_MAX:    # the allowance rtol·κ·(|J|ᵀ|v|) would let a wrong gradient pass (float32: rtol 1e-5)
-        raise SymbolicError(f"the decompositions' condition number is {kappa:.3g}, above {KAPPA_MAX:g}: the "
-                            f"allowance it implies (rtol·κ per element) would be too wide to tell a wrong gradient "
-                            f"from rounding", hint="Choose a better-conditioned matrix (well-separated eigenvalues "
-                                                   "or singular values).")
-    return kappa
+    return max(max(c for (_, c, _, _) in notes), 1.0)
 
 
 def _require(error: float, magnitude: float, what: str) -> None:
