@@ -47,6 +47,10 @@ INVARIANTS = {
     "svd": "singular values (torch.linalg.svdvals(A)), |U| (torch.linalg.svd(A, full_matrices=False).abs()) "
            "or U Uᵀ",
     "qr": "|Q| (torch.linalg.qr(A).abs()) or the projector Q Qᵀ",
+    "eigvals": "a symmetric function of the eigenvalues (their order is LAPACK's), e.g. "
+               "(torch.linalg.eigvals(A) ** 3).sum().real or torch.linalg.eigvals(A).abs().sum()",
+    "eig": "a function of |V| symmetric in the columns (order and phases are gauges), e.g. "
+           "(torch.linalg.eig(A).abs() ** 4).sum()",
 }
 
 
@@ -272,5 +276,5 @@ def matrix_exp(A):
 
 #: The entries that run on the numeric-exact route only (eigvalsh past 2x2 too, through spectral.py),
 #: and those whose output carries a sign gauge (the key into INVARIANTS).
-NUMERIC_ONLY = frozenset({"eigh", "svd", "svdvals", "qr", "matrix_exp"})
+NUMERIC_ONLY = frozenset({"eigh", "svd", "svdvals", "qr", "matrix_exp", "eig", "eigvals"})   # eig: mirror/eig.py
 GAUGED = {"eigh": "eigh", "svd": "svd", "qr": "qr"}
