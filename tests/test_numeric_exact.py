@@ -162,10 +162,34 @@ def test_the_route_is_named_in_summary_csv_and_report_html(tmp_path):
     assert ROUTE in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
-def test_legacy_and_complex_eigen_spellings_are_refused_with_a_sentence():
-    for forward, words in [("torch.linalg.eigvals(A)", "eigvalsh"), ("torch.svd(A)", "torch.linalg.svd")]:
-        with pytest.raises(verifier.CaseError, match=words):
-            verifier.make_case("t.refused", {"A": np.eye(3).tolist()}, forward=forward)
+def test_legacy_spellings_are_refused_with_a_sentence():
+    with pytest.raises(verifier.CaseError, match="torch.linalg.svd"):
+        verifier.make_case("t.refused", {"A": np.eye(3).tolist()}, forward="torch.svd(A)")
+
+
+GENERAL4 = {"A": {"shape": [4, 4], "sample": "normal", "seed": 711}}     # a complex pair of eigenvalues
+
+
+@pytest.mark.parametrize("forward, invariant", [
+    ("torch.linalg.eigvals(A).abs()", "symmetric function of the eigenvalues"),     # LAPACK's order
+    ("torch.linalg.eig(A).abs()", "symmetric in the columns"),                       # column order
+    ("torch.linalg.eig(A).real.sum()", "symmetric in the columns"),                  # phases (torch raises too)
+])
+def test_eig_outputs_that_depend_on_order_or_phase_are_refused(forward, invariant):
+    """The reference itself refuses (torch's backward raises for the phase-dependent one only)."""
+    case = _case(forward, GENERAL4)
+    model = prepare(case)
+    point = {s.name: np.asarray(s.values(), dtype=np.float64) for s in case.inputs}
+    with pytest.raises(SymbolicError, match="gauge") as info:
+        model.exact(point, None)
+    assert invariant in info.value.hint
+
+
+def test_eig_at_a_repeated_eigenvalue_is_refused():
+    jordan = [[2.0, 1.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 1.0]]       # 2 twice (defective)
+    for forward in ("torch.linalg.eigvals(A).abs().sum()", "(torch.linalg.eig(A).abs() ** 4).sum()"):
+        result = RUNNER.run(_case(forward, {"A": {"value": jordan}}), "float64")
+        assert result.status == "error" and "smallest gap" in result.message, result.message
 
 
 def test_explain_names_the_route_instead_of_a_symbolic_output():
@@ -218,3 +242,17 @@ def test_a_condition_beyond_float64s_cap_is_refused_there_too():
         refuse_ill_conditioned(3e7, 4e-11, "float64")
     refuse_ill_conditioned(2e7, 4e-11, "float64")      # within: no error
     refuse_ill_conditioned(None, 1e-5, "float32")      # no decomposition: nothing to cap
+
+def test_an_lu_pivot_tie_is_refused_as_a_kink():
+    """|a₀₀| = |a₁₀|: partial pivoting switches rows there (L and U jump), so the point is refused, never judged."""
+    tie = [[1.0, 2.0, 0.0], [-1.0, 0.5, 3.0], [0.2, 1.0, 1.0]]
+    for forward in ("torch.linalg.lu(A)", "torch.linalg.lu_factor(A)"):
+        result = RUNNER.run(_case(forward, {"A": {"value": tie}}), "float64")
+        assert result.status == "error" and "tie" in result.message and "kink" in result.message, result.message
+
+
+def test_lu_and_its_legacy_spelling_take_their_own_entries():
+    """torch.lu (packed LU) and torch.linalg.lu (P, L, U) differ: each resolves to its own mirror entry."""
+    from verifier.exact.mirror import resolve
+    assert resolve("torch.lu").name == "lu" and resolve("torch.linalg.lu").name == "torch.linalg.lu"
+    assert resolve("torch.linalg.lu_factor").torch is torch.linalg.lu_factor

@@ -194,6 +194,26 @@ def eig_twin(bug: bool, vectors: bool) -> Callable:
     return Eig.apply
 
 
+def lu_twin(bug: bool, packed: bool) -> Callable:
+    """LU of a square A (stack(P, L, U), or the packed LU) with the backward written out:
+    gA = P L⁻ᵀ (tril₋₁(Lᵀ g_L) + triu(g_U Uᵀ)) U⁻ᵀ; the bug keeps Lᵀ g_L's diagonal (L's unit diagonal moved)."""
+    class LU(Function):
+        @staticmethod
+        def forward(ctx, a):
+            p, lower, upper = torch.linalg.lu(a)
+            ctx.save_for_backward(p, lower, upper)
+            return lower.tril(-1) + upper if packed else torch.stack((p, lower, upper))
+
+        @staticmethod
+        def backward(ctx, g):
+            p, lower, upper = ctx.saved_tensors
+            g_l, g_u = (g.tril(-1), g.triu()) if packed else (g[1], g[2])
+            phi = (lower.mT @ g_l).tril(0 if bug else -1) + (g_u @ upper.mT).triu()
+            x = torch.linalg.solve_triangular(lower.mT, phi, upper=True, unitriangular=True)
+            return p @ torch.linalg.solve_triangular(upper.mT, x, upper=False, left=False)
+    return LU.apply
+
+
 @dataclass(frozen=True)
 class DecompositionBug:
     case: str                            # the built-in case whose inputs and numeric-exact side the twins use
@@ -242,6 +262,10 @@ BUGS = [
                      lambda b: (lambda a, f=eig_twin(b, False): f(a).abs().sum())),
     DecompositionBug("linalg_numeric.eig_abs4_4x4", "eig backward with Vᵀ for Vᴴ and the eigengaps unconjugated",
                      lambda b: (lambda a, f=eig_twin(b, True): (f(a).abs() ** 4).sum())),
+    DecompositionBug("linalg_numeric.lu_3x3", "LU backward keeping the diagonal of Lᵀ g_L (L's unit diagonal)",
+                     lambda b: lu_twin(b, packed=False)),
+    DecompositionBug("linalg_numeric.lu_factor_4x4", "LU backward keeping the diagonal of Lᵀ g_L (L's unit diagonal)",
+                     lambda b: lu_twin(b, packed=True)),
     DecompositionBug("linalg_numeric.lstsq_4x3", "lstsq backward without the residual term",
                      lambda b: lstsq_twin(b)),
 ]

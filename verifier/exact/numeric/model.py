@@ -26,6 +26,7 @@ from sympy.core.parameters import distribute
 from ...cases.case import Case
 from ...errors import CaseError, SymbolicError
 from ..mirror import decompositions as dec
+from ..mirror import lu as _lu
 from ..mirror._arrays import sym_number
 from ..mirror.factors import _cuts
 from ..symbolic import ExactResult, SymbolicReading, as_object_array
@@ -58,7 +59,7 @@ def uses_numeric_route(case: Case) -> bool:
             entry = resolve(name)
         except CaseError:
             continue
-        if entry.name in dec.NUMERIC_ONLY or (large and entry.name in NUMERIC_PAST_2X2):
+        if entry.name in dec.NUMERIC_ONLY | _lu.NUMERIC_ONLY or (large and entry.name in NUMERIC_PAST_2X2):
             return True
     return False
 
@@ -76,6 +77,11 @@ class _NumericReading(SymbolicReading):
         if entry.name in NUMERIC_PAST_2X2 and args and all(isinstance(a, np.ndarray) and a.ndim in (1, 2) and a.size
                                                            for a in args[:2]) and args[0].ndim == 2:
             return _normal_equations(entry.name, args)
+        if entry.name == "pinv" and args and isinstance(args[0], np.ndarray) and args[0].ndim > 2 and args[0].size:
+            # a batch: each matrix on its own (through SymPy the 2x5x5 OpInfo sample ran past 60 s)
+            batch = args[0]
+            parts = [_normal_equations("pinv", (m,)) for m in batch.reshape(-1, *batch.shape[-2:])]
+            return np.stack(parts).reshape(*batch.shape[:-2], *parts[0].shape)
         return super().call(name, args, kwargs)
 
 
