@@ -151,9 +151,13 @@ def _scale(m: mpmath.matrix):
     return max([abs(m[i, j]) for i in range(m.rows) for j in range(m.cols)] + [mpmath.mpf(1)])
 
 
-def _check_gaps(name: str, values: list, scale, what: str, zero_too: bool = False) -> float:
-    """The smallest gap relative to ``scale``; refuses repeated (or, with ``zero_too``, zero) values."""
-    gaps = [abs(values[i + 1] - values[i]) for i in range(len(values) - 1)]
+def _check_gaps(name: str, values: list, scale, what: str, zero_too: bool = False, pairwise: bool = False) -> float:
+    """The smallest gap relative to ``scale``; refuses repeated (or, with ``zero_too``, zero) values.
+
+    ``values`` sorted: neighbours' gaps; ``pairwise`` (complex eigenvalues, no order): every pair's."""
+    n = len(values)
+    gaps = ([abs(values[i] - values[j]) for i in range(n) for j in range(i)] if pairwise
+            else [abs(values[i + 1] - values[i]) for i in range(n - 1)])
     if zero_too:
         gaps.append(min(abs(v) for v in values))
     gap = min(gaps) if gaps else scale

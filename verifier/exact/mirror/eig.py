@@ -29,14 +29,10 @@ import numpy as np
 import sympy
 import torch
 
-from verifier.errors import SymbolicError
-
 from ._arrays import unsupported
 from ._table import register
-from .decompositions import _GAUGE, _matrix, _note, _note_key, _scale, gauge_key
+from .decompositions import _GAUGE, _check_gaps, _matrix, _note, _note_key, _scale, gauge_key
 
-#: Relative gap (to the matrix's scale) below which two eigenvalues count as repeated (as decompositions.GAP).
-GAP = 1e-6
 #: The phase a gauge flip multiplies an eigenvector by (one radian: dense powers in the unit circle).
 PHASE = 1
 
@@ -52,17 +48,10 @@ def _eig(name: str, A):
         for i in range(n):
             vectors[i, j] = vectors[i, j] / norm
     scale = _scale(a)
-    gaps = [abs(values[i] - values[j]) for i in range(n) for j in range(i)]
-    gap = min(gaps) if gaps else scale
-    if gap < GAP * scale:
-        listed = ", ".join(mpmath.nstr(v, 8) for v in values)
-        raise SymbolicError(f"{name}: the eigenvalues are ({listed}); the smallest gap is {mpmath.nstr(gap, 3)}, "
-                            f"below {GAP:g} of the matrix's scale {mpmath.nstr(scale, 3)}: the derivative is not "
-                            "defined there (it divides by the gap)",
-                            hint="Choose a point whose eigenvalues are distinct, e.g. another seed.")
+    by_gap = _check_gaps(name, list(values), scale, "the eigenvalues", pairwise=True)       # scale / smallest gap
     # the eigenvector basis's condition: a non-normal A's eigenvalues move by up to κ₂(V)·‖δA‖
     sv = mpmath.svd_c(vectors, compute_uv=False)
-    cond = float(scale / gap) * float(max(sv) / min(sv))
+    cond = by_gap * float(max(sv) / min(sv))
     return a, list(values), vectors, cond
 
 

@@ -186,9 +186,10 @@ class NumericModel:
             moved, _, _ = self._evaluate(values, flip)
             if any(abs(a - b) > _GAUGE_MATCH * (1 + abs(b)) for a, b in zip(moved, base)):
                 which = "; ".join(f"for {k}: {dec.INVARIANTS[k]}" for k in kinds)
-                raise SymbolicError(f"the output depends on the sign gauge of {', '.join(kinds)} (eigenvector or "
-                                    "singular-vector signs are arbitrary, torch and the reference may differ): "
-                                    "its gradient is not a property of the function",
+                raise SymbolicError(f"the output depends on the gauge of {', '.join(kinds)} (eigenvector or "
+                                    "singular-vector signs, eig's order and phases are arbitrary, torch and the "
+                                    "reference may differ): its gradient is not a property of the function, so a "
+                                    "gauge-dependent output is not supported",
                                     hint=f"Check a gauge-invariant function instead, {which}.")
 
     def _derivatives(self, point, directions) -> tuple[list, list, list]:
@@ -292,7 +293,7 @@ def refuse_ill_conditioned(condition: float | None, rtol: float, dtype: str) -> 
     if condition is None or condition <= kappa_max(rtol):
         return
     raise SymbolicError(f"the decompositions' condition number is {condition:.3g}, above {kappa_max(rtol):.3g} for "
-                        f"{dtype} (rtol {rtol:g}): the allowance it implies (rtol·κ per element, above "
+                        f"{dtype} (rtol {rtol:g}), not supported there: the allowance it implies (rtol·κ per element, above "
                         f"{RESOLUTION:g} of the gradient's scale) would be too wide to tell a wrong gradient from "
                         "rounding",
                         hint="Run it in a dtype with a smaller rtol (float64 accepts κ up to 2.5e7), or choose a "
