@@ -24,7 +24,7 @@ import torch
 
 from verifier.errors import SymbolicError
 
-from ._arrays import unsupported
+from ._arrays import as_obj, unsupported
 from ._table import register
 from .decompositions import GAP, _matrix, _note, _out, _scale
 
@@ -70,11 +70,31 @@ def _packed(name: str, A) -> np.ndarray:
     return _out(w, w.rows, w.cols)
 
 
+def _each(one, A, front: int = 0) -> np.ndarray:
+    """``one`` of every matrix of a batch (…, m, n), stacked back; ``front`` leading result dims (stack(P, L, U):
+    1) stay in front of the batch dims, as torch.stack of the batched factors puts them."""
+    a = as_obj(A)
+    if a.ndim <= 2:
+        return one(a)
+    batch, (m, n) = a.shape[:-2], a.shape[-2:]
+    mats = a.reshape(-1, m, n)
+    if not len(mats):
+        k = min(m, n)
+        return np.empty((3, *batch, m, m) if front else (*batch, m, n), dtype=object)
+    parts = np.stack([one(x) for x in mats], axis=front)
+    lead = parts.shape[:front]
+    return parts.reshape(*lead, *batch, *parts.shape[front + 1:])
+
+
 @register("torch.linalg.lu", torch=torch.linalg.lu, bare=False, finish=lambda out: torch.stack(tuple(out)),
           doc="stack(P, L, U) of A = P L U, partial pivoting as LAPACK getrf (square A; numeric-exact route)")
 def linalg_lu(A, *, pivot=True):
     if not pivot:
         raise unsupported("torch.linalg.lu: pivot=False is not supported (torch runs it on CUDA only)")
+    return _each(_plu, A, front=1)
+
+
+def _plu(A) -> np.ndarray:
     w, order, k = _getrf("lu", A)
     m, n = w.rows, w.cols
     if m != n:
@@ -99,7 +119,7 @@ def linalg_lu(A, *, pivot=True):
 def lu_factor(A, *, pivot=True):
     if not pivot:
         raise unsupported("lu_factor: pivot=False is not supported (torch runs it on CUDA only)")
-    return _packed("lu_factor", A)
+    return _each(lambda a: _packed("lu_factor", a), A)
 
 
 @register("lu_factor_ex", torch=torch.linalg.lu_factor_ex, finish=lambda out: out.LU,
