@@ -79,7 +79,6 @@ def _each(one, A, front: int = 0) -> np.ndarray:
     batch, (m, n) = a.shape[:-2], a.shape[-2:]
     mats = a.reshape(-1, m, n)
     if not len(mats):
-        k = min(m, n)
         return np.empty((3, *batch, m, m) if front else (*batch, m, n), dtype=object)
     parts = np.stack([one(x) for x in mats], axis=front)
     lead = parts.shape[:front]
