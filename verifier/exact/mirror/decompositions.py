@@ -80,6 +80,11 @@ def notes():
         _NOTES.reset(token)
 
 
+def recording() -> bool:
+    """Whether notes are being taken (the route evaluates the point itself, not a Richardson step)."""
+    return _NOTES.get() is not None
+
+
 def _note(name: str, condition, n: int, gauge_kind: str | None) -> None:
     seen = _NOTES.get()
     if seen is not None:
