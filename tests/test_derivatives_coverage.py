@@ -17,7 +17,7 @@ from verifier.exact.mirror import resolve
 DATA = Path(__file__).parent / "data" / "derivatives_names.csv"
 FAMILIES = {"elementwise", "reductions", "shape/indexing", "linalg"}
 #: The coverage this branch reached; lower it only with a reason in the commit message.
-FLOOR = 203
+FLOOR = 206
 LANGUAGE_FORMS = {"x[index]"}     # covered by the case language itself, not by a mirror function
 
 

@@ -20,7 +20,16 @@ from mirror_samples_nn import breadth_samples, nn_samples  # noqa: I001
 
 from verifier.errors import ExpressionError, UnknownFunctionError
 from verifier.exact.mirror import ALIASES, FUNCTIONS, Function, resolve
-from verifier.exact.mirror.decompositions import GAUGED, NUMERIC_ONLY
+from verifier.exact.mirror.decompositions import GAUGED
+from verifier.exact.mirror.decompositions import NUMERIC_ONLY as _DECOMPOSITIONS
+from verifier.exact.mirror.lu import NUMERIC_ONLY as _LU
+
+NUMERIC_ONLY = _DECOMPOSITIONS | _LU
+#: complex outputs whose order (and eigenvectors' phases) are gauges: compared through invariants
+EIG_INVARIANT = {
+    "eigvals": lambda v: np.array(sorted(v, key=lambda z: (round(z.real, 8), z.imag))),
+    "eig": lambda v: (np.abs(v) ** 4).sum(axis=1),      # per row, symmetric in the columns, phase-free
+}
 
 RTOL = 1e-10
 
@@ -181,6 +190,11 @@ SAMPLES = {
     "svdvals": lambda g: call(g.x(4, 3)),
     "qr": lambda g: call(g.x(4, 3)),
     "matrix_exp": lambda g: call(g.x(3, 3)),
+    "eig": lambda g: call(g.x(3, 3)),
+    "eigvals": lambda g: call(g.x(3, 3)),
+    "lu": lambda g: call(g.x(3, 3)),
+    "lu_factor": lambda g: call(g.x(4, 3)),
+    "lu_factor_ex": lambda g: call(g.x(3, 4)),
     "softmax": lambda g: call(g.x(3, 4), dim=1),
     "log_softmax": lambda g: call(g.x(3, 4), 0),
     "softmin": lambda g: call(g.x(3, 4), dim=1),
@@ -274,6 +288,10 @@ def evaluate(fn: Function, args, kwargs):
         out = fn.sym(*b.sym_args, **b.sym_kwargs)
     assert isinstance(out, np.ndarray) and out.dtype == object
     assert all(isinstance(e, sympy.Basic) for e in out.flat)
+    if name in EIG_INVARIANT:
+        sym_c = np.vectorize(lambda e: complex(e.xreplace(b.values).evalf(30)), otypes=[complex])(out)
+        ref = fn.call_torch(*b.torch_args, **b.torch_kwargs)
+        return EIG_INVARIANT[name](sym_c), EIG_INVARIANT[name](ref.detach().numpy()), b, out, ref
     sym_vals = np.vectorize(b.numeric, otypes=[float])(out) if out.size else np.zeros(out.shape)
     torch_args = list(b.torch_args)
     if fn.name.endswith("_"):   # in-place methods modify an intermediate result, never a leaf

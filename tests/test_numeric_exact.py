@@ -8,10 +8,12 @@ error estimate is honest and gates the reference; nothing without a decompositio
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import mpmath
 import numpy as np
 import pytest
+import torch
 from corpus.decompositions import BUGS, DTYPES
 from corpus.registry import assert_caught, assert_passes
 
@@ -63,7 +65,7 @@ TALL = {"A": {"shape": [4, 3], "sample": "normal", "seed": 708}}
 def test_a_gauge_dependent_output_is_refused_naming_an_invariant(forward, inputs, invariant):
     result = RUNNER.run(_case(forward, inputs), "float64")
     assert result.status == "error"
-    assert "sign gauge" in result.message and invariant in result.message
+    assert "gauge of" in result.message and "not supported" in result.message and invariant in result.message
 
 
 def test_two_calls_on_the_same_matrix_share_their_gauge():
@@ -160,10 +162,34 @@ def test_the_route_is_named_in_summary_csv_and_report_html(tmp_path):
     assert ROUTE in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
-def test_legacy_and_complex_eigen_spellings_are_refused_with_a_sentence():
-    for forward, words in [("torch.linalg.eigvals(A)", "eigvalsh"), ("torch.svd(A)", "torch.linalg.svd")]:
-        with pytest.raises(verifier.CaseError, match=words):
-            verifier.make_case("t.refused", {"A": np.eye(3).tolist()}, forward=forward)
+def test_legacy_spellings_are_refused_with_a_sentence():
+    with pytest.raises(verifier.CaseError, match="torch.linalg.svd"):
+        verifier.make_case("t.refused", {"A": np.eye(3).tolist()}, forward="torch.svd(A)")
+
+
+GENERAL4 = {"A": {"shape": [4, 4], "sample": "normal", "seed": 711}}     # a complex pair of eigenvalues
+
+
+@pytest.mark.parametrize("forward, invariant", [
+    ("torch.linalg.eigvals(A).abs()", "symmetric function of the eigenvalues"),     # LAPACK's order
+    ("torch.linalg.eig(A).abs()", "symmetric in the columns"),                       # column order
+    ("torch.linalg.eig(A).real.sum()", "symmetric in the columns"),                  # phases (torch raises too)
+])
+def test_eig_outputs_that_depend_on_order_or_phase_are_refused(forward, invariant):
+    """The reference itself refuses (torch's backward raises for the phase-dependent one only)."""
+    case = _case(forward, GENERAL4)
+    model = prepare(case)
+    point = {s.name: np.asarray(s.values(), dtype=np.float64) for s in case.inputs}
+    with pytest.raises(SymbolicError, match="gauge") as info:
+        model.exact(point, None)
+    assert invariant in info.value.hint
+
+
+def test_eig_at_a_repeated_eigenvalue_is_refused():
+    jordan = [[2.0, 1.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 1.0]]       # 2 twice (defective)
+    for forward in ("torch.linalg.eigvals(A).abs().sum()", "(torch.linalg.eig(A).abs() ** 4).sum()"):
+        result = RUNNER.run(_case(forward, {"A": {"value": jordan}}), "float64")
+        assert result.status == "error" and "smallest gap" in result.message, result.message
 
 
 def test_explain_names_the_route_instead_of_a_symbolic_output():
@@ -173,15 +199,60 @@ def test_explain_names_the_route_instead_of_a_symbolic_output():
     assert "exact J^T v for A" in text
 
 
-def test_an_ill_conditioned_matrix_is_refused_never_given_a_wide_allowance():
-    """κ multiplies the allowance: past KAPPA_MAX a 1 % wrong gradient could hide in it, so the case is refused.
+def _ill_conditioned() -> list:
+    """A symmetric 3x3 matrix with eigenvalues 1, 1.001, 3 in a rotated basis: κ = 3 / 1e-3 = 3000."""
+    q, _ = np.linalg.qr(np.array([[1.0, 0.3, -0.2], [0.4, 1.0, 0.5], [-0.1, 0.6, 1.0]]))
+    return (q @ np.diag([1.0, 1.001, 3.0]) @ q.T).tolist()
 
-    An eigen gap of 1e-3 (κ = 1e3, above 100) is refused in both dtypes before any verdict, so no gradient
-    (right or wrong) is judged with that allowance; well-conditioned matrices keep judging (the twins above)."""
-    from verifier.exact.numeric.model import KAPPA_MAX
-    close = [[1.0, 0.0, 0.0], [0.0, 1.001, 0.0], [0.0, 0.0, 3.0]]    # eigen gap 1e-3 of a scale 3
-    for dtype in ("float32", "float64"):
-        result = RUNNER.run(_case("torch.linalg.eigvalsh(A)",
-                                  {"A": {"value": close, "structure": "symmetric"}}), dtype)
-        assert result.status == "error", result.message
-        assert "condition number" in result.message and f"{KAPPA_MAX:g}" in result.message
+
+def _scaled_eigvalsh(factor: float):
+    """eigvalsh whose backward is Q diag(g) Qᵀ times ``factor`` (1: right; 1.01: a 1 % planted bug)."""
+    class Eigvalsh(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            lam, q = torch.linalg.eigh(a)
+            ctx.save_for_backward(q)
+            return lam
+
+        @staticmethod
+        def backward(ctx, g):
+            (q,) = ctx.saved_tensors
+            return factor * (q @ torch.diag(g) @ q.mT)
+    return Eigvalsh.apply
+
+
+def test_the_condition_cap_is_per_dtype():
+    """κ = 3000: float32's rtol·κ = 3e-2 could hide a 1 % wrong gradient, so float32 is refused; float64's
+    1.2e-7 cannot, so float64 judges: torch's backward passes and a 1 % planted bug is caught."""
+    from verifier.exact.numeric.model import kappa_max
+    assert kappa_max(1e-5) == pytest.approx(100) and kappa_max(4e-11) == pytest.approx(2.5e7)
+    case = _case("torch.linalg.eigvalsh(A)", {"A": {"value": _ill_conditioned(), "structure": "symmetric"}})
+    refused = RUNNER.run(case, "float32")
+    assert refused.status == "error" and "condition number" in refused.message and "float32" in refused.message
+    assert RUNNER.run(case, "float64").status == "pass"
+    assert RUNNER.run(dataclasses.replace(case, torch_fn=_scaled_eigvalsh(1.0)), "float64").status == "pass"
+    wrong = RUNNER.run(dataclasses.replace(case, torch_fn=_scaled_eigvalsh(1.01)), "float64")
+    assert wrong.status == "fail", wrong.message
+
+
+def test_a_condition_beyond_float64s_cap_is_refused_there_too():
+    """float64's cap is 1e-3 / 4e-11 = 2.5e7: κ = 3e7 is refused, 2e7 accepted, no decomposition never capped."""
+    from verifier.exact.numeric.model import refuse_ill_conditioned
+    with pytest.raises(SymbolicError, match="condition number is 3e\\+07"):
+        refuse_ill_conditioned(3e7, 4e-11, "float64")
+    refuse_ill_conditioned(2e7, 4e-11, "float64")      # within: no error
+    refuse_ill_conditioned(None, 1e-5, "float32")      # no decomposition: nothing to cap
+
+def test_an_lu_pivot_tie_is_refused_as_a_kink():
+    """|a₀₀| = |a₁₀|: partial pivoting switches rows there (L and U jump), so the point is refused, never judged."""
+    tie = [[1.0, 2.0, 0.0], [-1.0, 0.5, 3.0], [0.2, 1.0, 1.0]]
+    for forward in ("torch.linalg.lu(A)", "torch.linalg.lu_factor(A)"):
+        result = RUNNER.run(_case(forward, {"A": {"value": tie}}), "float64")
+        assert result.status == "error" and "tie" in result.message and "kink" in result.message, result.message
+
+
+def test_lu_and_its_legacy_spelling_take_their_own_entries():
+    """torch.lu (packed LU) and torch.linalg.lu (P, L, U) differ: each resolves to its own mirror entry."""
+    from verifier.exact.mirror import resolve
+    assert resolve("torch.lu").name == "lu" and resolve("torch.linalg.lu").name == "torch.linalg.lu"
+    assert resolve("torch.linalg.lu_factor").torch is torch.linalg.lu_factor

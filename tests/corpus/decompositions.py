@@ -164,6 +164,56 @@ def lstsq_twin(bug: bool) -> Callable:
     return Lstsq.apply
 
 
+def eig_twin(bug: bool, vectors: bool) -> Callable:
+    """torch.linalg.eig's (λ, V) of a real A with PyTorch's backward written out (FunctionsManual
+    linalg_eig_backward): gA = V⁻ᴴ (diag(gλ) + (Vᴴg_V − Vᴴ V diag(Re(Vᴴg_V)_ii)) / Ē) Vᴴ, Ē_ij = conj(λ_j − λ_i);
+    the bug forgets the conjugates (V⁻ᵀ … Vᵀ, Ē without conj): invisible for real eigenvalues only."""
+    class Eig(Function):
+        @staticmethod
+        def forward(ctx, a):
+            lam, v = torch.linalg.eig(a)
+            ctx.save_for_backward(lam, v)
+            return v if vectors else lam
+
+        @staticmethod
+        def backward(ctx, g):
+            lam, v = ctx.saved_tensors
+            h = (lambda m: m.mT) if bug else (lambda m: m.mH)
+            n = lam.shape[-1]
+            inner = torch.zeros(n, n, dtype=v.dtype)
+            if vectors:
+                vhg = h(v) @ g
+                inner = vhg - h(v) @ (v * vhg.diagonal().real.unsqueeze(-2))
+                gap = lam.unsqueeze(-2) - lam.unsqueeze(-1)
+                gap = gap if bug else gap.conj()
+                gap.diagonal().fill_(1.0)
+                inner = inner / gap
+            else:
+                inner = torch.diag_embed(g)
+            return torch.linalg.solve(h(v), inner @ h(v)).real
+    return Eig.apply
+
+
+def lu_twin(bug: bool, packed: bool) -> Callable:
+    """LU of a square A (stack(P, L, U), or the packed LU) with the backward written out:
+    gA = P L⁻ᵀ (tril₋₁(Lᵀ g_L) + triu(g_U Uᵀ)) U⁻ᵀ; the bug keeps Lᵀ g_L's diagonal (L's unit diagonal moved)."""
+    class LU(Function):
+        @staticmethod
+        def forward(ctx, a):
+            p, lower, upper = torch.linalg.lu(a)
+            ctx.save_for_backward(p, lower, upper)
+            return lower.tril(-1) + upper if packed else torch.stack((p, lower, upper))
+
+        @staticmethod
+        def backward(ctx, g):
+            p, lower, upper = ctx.saved_tensors
+            g_l, g_u = (g.tril(-1), g.triu()) if packed else (g[1], g[2])
+            phi = (lower.mT @ g_l).tril(0 if bug else -1) + (g_u @ upper.mT).triu()
+            x = torch.linalg.solve_triangular(lower.mT, phi, upper=True, unitriangular=True)
+            return p @ torch.linalg.solve_triangular(upper.mT, x, upper=False, left=False)
+    return LU.apply
+
+
 @dataclass(frozen=True)
 class DecompositionBug:
     case: str                            # the built-in case whose inputs and numeric-exact side the twins use
@@ -206,6 +256,16 @@ BUGS = [
                      lambda b: (lambda a, f=matrix_exp_twin(b): (f(a) * a).sum())),
     DecompositionBug("linalg_numeric.pinv_3x5", "pinv backward of a wide A with only the -Pᵀ G Pᵀ term",
                      lambda b: pinv_twin(b)),
+    DecompositionBug("linalg_numeric.eigvals_cubes_4x4", "eigvals backward with Vᵀ for Vᴴ (conjugates forgotten)",
+                     lambda b: (lambda a, f=eig_twin(b, False): (f(a) ** 3).sum().real)),
+    DecompositionBug("linalg_numeric.eigvals_abs_4x4", "eigvals backward with Vᵀ for Vᴴ (conjugates forgotten)",
+                     lambda b: (lambda a, f=eig_twin(b, False): f(a).abs().sum())),
+    DecompositionBug("linalg_numeric.eig_abs4_4x4", "eig backward with Vᵀ for Vᴴ and the eigengaps unconjugated",
+                     lambda b: (lambda a, f=eig_twin(b, True): (f(a).abs() ** 4).sum())),
+    DecompositionBug("linalg_numeric.lu_3x3", "LU backward keeping the diagonal of Lᵀ g_L (L's unit diagonal)",
+                     lambda b: lu_twin(b, packed=False)),
+    DecompositionBug("linalg_numeric.lu_factor_4x4", "LU backward keeping the diagonal of Lᵀ g_L (L's unit diagonal)",
+                     lambda b: lu_twin(b, packed=True)),
     DecompositionBug("linalg_numeric.lstsq_4x3", "lstsq backward without the residual term",
                      lambda b: lstsq_twin(b)),
 ]

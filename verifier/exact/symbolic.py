@@ -225,3 +225,6 @@ class ExactResult:
     # comparison then uses |exact|, tighter, and says so)
     magnitude: dict[str, np.ndarray] | None = None
     output_magnitude: np.ndarray | None = None  # the same for the output's elements
+    # the numeric-exact route's condition number κ (a factor of magnitude): the runner refuses a dtype whose
+    # rtol·κ would exceed numeric.model.RESOLUTION (docs/numeric-exact.md). None: no decomposition
+    condition: float | None = None

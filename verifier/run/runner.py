@@ -22,6 +22,7 @@ from ..errors import CaseError, Refused, SymbolicError
 from ..exact import kinks as _kinks
 from ..exact.cache import Cache, default_cache
 from ..exact.compiled import prepare
+from ..exact.numeric.model import refuse_ill_conditioned
 from ..exact.symbolic import ExactResult, SymbolicModel
 from ..exact.values import cached_exact, cached_kinks
 from ..fd.finite_diff import FDResult, fd_options
@@ -230,6 +231,7 @@ class Runner:
             fd.notes.insert(0, where)       # first: fd_note is cut to 120 characters in the summary
         tol, allowed = on_device.allowances_for(device, dtype, ag, tolerance_for(case, dtype))
         result.allowance = allowance_names(allowed)
+        refuse_ill_conditioned(ex.condition, tol.rtol, dtype)       # numeric-exact route: κ capped per dtype
         # the tape already knows when nothing is near a kink: skip the SymPy-walking detector then
         result.kinks = cached_kinks(self.cache, model, point, weights, ex.may_kink)
         accept = "non_finite" in case.accept

@@ -47,6 +47,10 @@ INVARIANTS = {
     "svd": "singular values (torch.linalg.svdvals(A)), |U| (torch.linalg.svd(A, full_matrices=False).abs()) "
            "or U Uᵀ",
     "qr": "|Q| (torch.linalg.qr(A).abs()) or the projector Q Qᵀ",
+    "eigvals": "a symmetric function of the eigenvalues (their order is LAPACK's), e.g. "
+               "(torch.linalg.eigvals(A) ** 3).sum().real or torch.linalg.eigvals(A).abs().sum()",
+    "eig": "a function of |V| symmetric in the columns (order and phases are gauges), e.g. "
+           "(torch.linalg.eig(A).abs() ** 4).sum()",
 }
 
 
@@ -74,6 +78,11 @@ def notes():
         yield seen
     finally:
         _NOTES.reset(token)
+
+
+def recording() -> bool:
+    """Whether notes are being taken (the route evaluates the point itself, not a Richardson step)."""
+    return _NOTES.get() is not None
 
 
 def _note(name: str, condition, n: int, gauge_kind: str | None) -> None:
@@ -147,9 +156,13 @@ def _scale(m: mpmath.matrix):
     return max([abs(m[i, j]) for i in range(m.rows) for j in range(m.cols)] + [mpmath.mpf(1)])
 
 
-def _check_gaps(name: str, values: list, scale, what: str, zero_too: bool = False) -> float:
-    """The smallest gap relative to ``scale``; refuses repeated (or, with ``zero_too``, zero) values."""
-    gaps = [abs(values[i + 1] - values[i]) for i in range(len(values) - 1)]
+def _check_gaps(name: str, values: list, scale, what: str, zero_too: bool = False, pairwise: bool = False) -> float:
+    """The smallest gap relative to ``scale``; refuses repeated (or, with ``zero_too``, zero) values.
+
+    ``values`` sorted: neighbours' gaps; ``pairwise`` (complex eigenvalues, no order): every pair's."""
+    n = len(values)
+    gaps = ([abs(values[i] - values[j]) for i in range(n) for j in range(i)] if pairwise
+            else [abs(values[i + 1] - values[i]) for i in range(n - 1)])
     if zero_too:
         gaps.append(min(abs(v) for v in values))
     gap = min(gaps) if gaps else scale
@@ -272,5 +285,5 @@ def matrix_exp(A):
 
 #: The entries that run on the numeric-exact route only (eigvalsh past 2x2 too, through spectral.py),
 #: and those whose output carries a sign gauge (the key into INVARIANTS).
-NUMERIC_ONLY = frozenset({"eigh", "svd", "svdvals", "qr", "matrix_exp"})
+NUMERIC_ONLY = frozenset({"eigh", "svd", "svdvals", "qr", "matrix_exp", "eig", "eigvals"})   # eig: mirror/eig.py
 GAUGED = {"eigh": "eigh", "svd": "svd", "qr": "qr"}

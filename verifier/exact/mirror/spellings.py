@@ -40,11 +40,6 @@ _REFUSE = {
     # the legacy decompositions: other defaults (some=True) and torch.svd's V instead of Vᵀ
     **{f"{ns}.{name}": f"{ns}.{name} is the legacy form (some=, other defaults); write torch.linalg.{name}"
        for ns in ("torch", "Tensor") for name in ("svd", "qr")},
-    # a general matrix's eigenvalues are complex in torch, in LAPACK's order (docs/numeric-exact.md)
-    **{f"torch.linalg.{name}": (f"torch.linalg.{name} returns complex eigenvalues in LAPACK's order (itself a "
-                                "gauge); for a symmetric matrix write torch.linalg.eigvalsh/eigh, for a general "
-                                "one check a symmetric function of them, e.g. torch.linalg.det or the trace")
-       for name in ("eig", "eigvals")},
     "Tensor.split_with_sizes": "x.split_with_sizes takes a list of sizes only; write x.split",
     "Tensor.real": "x.real is a property, not a method: write x.real (no call) or torch.real(x)",
     "Tensor.imag": "x.imag is a property, not a method: write x.imag (no call) or torch.imag(x)",

@@ -15,6 +15,7 @@ when
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from sympy.core.parameters import distribute
 from ...cases.case import Case
 from ...errors import CaseError, RefusedPoint, SymbolicError
 from ..mirror import decompositions as dec
+from ..mirror import lu as _lu
 from ..mirror._arrays import sym_number
 from ..mirror.factors import _cuts
 from ..symbolic import ExactResult, SymbolicReading, as_object_array
@@ -58,7 +60,7 @@ def uses_numeric_route(case: Case) -> bool:
             entry = resolve(name)
         except CaseError:
             continue
-        if entry.name in dec.NUMERIC_ONLY or (large and entry.name in NUMERIC_PAST_2X2):
+        if entry.name in dec.NUMERIC_ONLY | _lu.NUMERIC_ONLY or (large and entry.name in NUMERIC_PAST_2X2):
             return True
     return False
 
@@ -76,6 +78,11 @@ class _NumericReading(SymbolicReading):
         if entry.name in NUMERIC_PAST_2X2 and args and all(isinstance(a, np.ndarray) and a.ndim in (1, 2) and a.size
                                                            for a in args[:2]) and args[0].ndim == 2:
             return _normal_equations(entry.name, args)
+        if entry.name == "pinv" and args and isinstance(args[0], np.ndarray) and args[0].ndim > 2 and args[0].size:
+            # a batch: each matrix on its own (through SymPy the 2x5x5 OpInfo sample ran past 60 s)
+            batch = args[0]
+            parts = [_normal_equations("pinv", (m,)) for m in batch.reshape(-1, *batch.shape[-2:])]
+            return np.stack(parts).reshape(*batch.shape[:-2], *parts[0].shape)
         return super().call(name, args, kwargs)
 
 
@@ -85,11 +92,13 @@ def _normal_equations(name: str, args) -> np.ndarray:
     The condition noted is σ_max/σ_min: torch computes both through an SVD/QR (backward stable), not
     through the normal equations, whose κ² would describe another algorithm."""
     a = mpmath.matrix([[dec.to_mpf(e) for e in row] for row in args[0]])
-    sv = mpmath.svd_r(a, compute_uv=False)
-    if min(sv) < dec.GAP * max(sv):
-        raise RefusedPoint(f"{name}: the matrix is (nearly) rank deficient (smallest singular value "
-                            f"{mpmath.nstr(min(sv), 3)}): not differentiable there", hint="Choose a matrix of full rank.")
-    dec._note(name, max(sv) / min(sv), max(a.rows, a.cols), None)
+    if dec.recording():          # at the point itself (not at its Richardson steps): rank and condition
+        sv = mpmath.svd_r(a, compute_uv=False)
+        if min(sv) < dec.GAP * max(sv):
+            raise RefusedPoint(f"{name}: the matrix is (nearly) rank deficient (smallest singular value "
+                                f"{mpmath.nstr(min(sv), 3)}): not differentiable there",
+                                hint="Choose a matrix of full rank.")
+        dec._note(name, max(sv) / min(sv), max(a.rows, a.cols), None)
     if name == "pinv":
         out = mpmath.inverse(a.T * a) * a.T if a.rows >= a.cols else a.T * mpmath.inverse(a * a.T)
         shape = (a.cols, a.rows)
@@ -142,8 +151,12 @@ class NumericModel:
 
     # --- evaluation -----------------------------------------------------------------------------
 
-    def _evaluate(self, values: dict, flip: tuple[str, int] | None = None) -> tuple[list, tuple, list]:
-        """(flat output as mpf, output shape, the decompositions' notes) at ``values`` (flat mpf lists)."""
+    def _evaluate(self, values: dict, flip: tuple[str, int] | None = None,
+                  record: bool = True) -> tuple[list, tuple, list]:
+        """(flat output as mpf, output shape, the decompositions' notes) at ``values`` (flat mpf lists).
+
+        ``record=False`` (the Richardson steps around a point already evaluated): no notes, so pinv/lstsq
+        skip the SVD that only measures their condition (70 % of a 5x5 pinv's forward)."""
         variables = {}
         for spec in self.case.inputs:
             if spec.dtype is None:
@@ -152,7 +165,7 @@ class NumericModel:
             else:
                 variables[spec.name] = self.structural[spec.name]
         fn = self.case.sympy_fn
-        with dec.gauge(flip), dec.notes() as seen, distribute(False):
+        with dec.gauge(flip), (dec.notes() if record else contextlib.nullcontext([])) as seen, distribute(False):
             try:
                 if callable(fn) and not hasattr(fn, "evaluate"):
                     result = fn(*[variables[s.name] for s in self.case.inputs])
@@ -180,9 +193,10 @@ class NumericModel:
             moved, _, _ = self._evaluate(values, flip)
             if any(abs(a - b) > _GAUGE_MATCH * (1 + abs(b)) for a, b in zip(moved, base)):
                 which = "; ".join(f"for {k}: {dec.INVARIANTS[k]}" for k in kinds)
-                raise RefusedPoint(f"the output depends on the sign gauge of {', '.join(kinds)} (eigenvector or "
-                                    "singular-vector signs are arbitrary, torch and the reference may differ): "
-                                    "its gradient is not a property of the function",
+                raise RefusedPoint(f"the output depends on the gauge of {', '.join(kinds)} (eigenvector or "
+                                    "singular-vector signs, eig's order and phases are arbitrary, torch and the "
+                                    "reference may differ): its gradient is not a property of the function, so a "
+                                    "gauge-dependent output is not supported",
                                     hint=f"Check a gauge-invariant function instead, {which}.")
 
     def _derivatives(self, point, directions) -> tuple[list, list, list]:
@@ -194,7 +208,7 @@ class NumericModel:
         for direction in directions:
             def f(t, d=direction):
                 return self._evaluate({k: [x + t * dx for x, dx in zip(values[k], d.get(k, ()))] if k in d
-                                       else values[k] for k in values})[0]
+                                       else values[k] for k in values}, record=False)[0]
             col, err = richardson.derivative(f)
             cols.append(col)
             errs.append(err)
@@ -226,7 +240,7 @@ class NumericModel:
         gauge = "; output gauge-invariant (checked)" if any(n[3] for n in _decompositions(seen)) else ""
         route = (f"numeric-exact (mpmath {richardson.DIGITS} digits, Richardson) of {ops}: largest error "
                  f"estimate {worst:.1e}{gauge}")
-        return ExactResult(output, vjp, route, None, False, mag, out_mag)
+        return ExactResult(output, vjp, route, None, False, mag, out_mag, factor if _decompositions(seen) else None)
 
     def exact_jvp(self, point, u) -> np.ndarray:
         with mpmath.workdps(richardson.DIGITS):
@@ -270,22 +284,35 @@ def _decompositions(seen: list) -> list:
     return [n for n in seen if n[0] != "gauge"]
 
 
-#: The largest condition the route accepts: float32's rtol 1e-5 times it stays at 1e-3 of the magnitude.
-KAPPA_MAX = 100.0
+#: The widest relative allowance the route accepts: rtol(dtype)·κ ≤ RESOLUTION, so any error above 1e-3 of
+#: (|J|ᵀ|v|)_j (plus atol) is caught (docs/numeric-exact.md, "κ is capped per dtype").
+RESOLUTION = 1e-3
+
+
+def kappa_max(rtol: float) -> float:
+    """The largest condition number a dtype with this ``rtol`` accepts: RESOLUTION / rtol (float32 100,
+    float64 2.5e7 with the default tolerances; float16/bfloat16 below 1, so never)."""
+    return RESOLUTION / rtol
+
+
+def refuse_ill_conditioned(condition: float | None, rtol: float, dtype: str) -> None:
+    """Raise when κ is too large for this dtype's rtol: the allowance rtol·κ·(|J|ᵀ|v|) could hide a wrong gradient."""
+    if condition is None or condition <= kappa_max(rtol):
+        return
+    raise RefusedPoint(f"the decompositions' condition number is {condition:.3g}, above {kappa_max(rtol):.3g} for "
+                        f"{dtype} (rtol {rtol:g}), not supported there: the allowance it implies (rtol·κ per element, above "
+                        f"{RESOLUTION:g} of the gradient's scale) would be too wide to tell a wrong gradient from "
+                        "rounding",
+                        hint="Run it in a dtype with a smaller rtol (float64 accepts κ up to 2.5e7), or choose a "
+                             "better-conditioned matrix (well-separated eigenvalues or singular values).")
 
 
 def _condition_factor(seen: list) -> float:
-    """κ: the worst condition the decompositions noted (docs/numeric-exact.md)."""
+    """κ: the worst condition the decompositions noted (docs/numeric-exact.md); the dtype's cap is the runner's."""
     notes = _decompositions(seen)
     if not notes:
         return 1.0
-    kappa = max(max(c for (_, c, _, _) in notes), 1.0)
-    if kappa > KAPPA_MAX:    # the allowance rtol·κ·(|J|ᵀ|v|) would let a wrong gradient pass (float32: rtol 1e-5)
-        raise SymbolicError(f"the decompositions' condition number is {kappa:.3g}, above {KAPPA_MAX:g}: the "
-                            f"allowance it implies (rtol·κ per element) would be too wide to tell a wrong gradient "
-                            f"from rounding", hint="Choose a better-conditioned matrix (well-separated eigenvalues "
-                                                   "or singular values).")
-    return kappa
+    return max(max(c for (_, c, _, _) in notes), 1.0)
 
 
 def _require(error: float, magnitude: float, what: str) -> None:
