@@ -41,7 +41,7 @@ from sympy.core.parameters import distribute
 
 from ..cases.case import Case
 from ..cases.language import Reading
-from . import mirror
+from . import lowering_ops, mirror
 from .symbolic import SymbolicReading, as_object_array
 from .tape import ADD, MUL, POW, Tape
 from .tape_builder import Builder, Nodes, Unsupported, _Token, template
@@ -326,6 +326,7 @@ _RULES = {
     "matmul": lambda r, a, b: r._matmul(a, b) if isinstance(a, Nodes) and isinstance(b, Nodes) else NotImplemented,
     "einsum": lambda r, *a: r._einsum(*a),
     "linear": lambda r, *a, **k: r._linear(*a, **k),
+    **lowering_ops.RULES,        # losses, convolutions, avg pooling, cholesky, solve_triangular
 }
 
 
