@@ -5,6 +5,10 @@ Each rule writes the mirror's definition (``verifier/exact/mirror``) as tape nod
 arithmetic over node arrays, instead of running the mirror's SymPy definition over one symbol per
 element (the fallback, :meth:`~verifier.exact.lowering.LoweringReading._by_sympy`):
 
+* pointwise losses (``mse_loss``, ``l1_loss``, ``smooth_l1_loss``, ``huber_loss``, the binary
+  cross-entropies, ``soft_margin_loss``, ``margin_ranking_loss``, ``hinge_embedding_loss``,
+  ``poisson_nll_loss``): the mirror's own definition evaluated once on one symbol per tensor argument
+  (SymPy's per-element formula, a template cached per parameter set), copied per element, reduced;
 * ``nll_loss``, ``cross_entropy`` (class-index and probability targets): ``log_softmax`` by the
   per-slice rule, the target's entries gathered by index, ``-w_c`` products, one sum node;
 * ``conv1d/2d/3d``: every output ``bias[o] + Σ_(c,k) w[o,c,k] x[n, c, p·stride − pad + k·dilation]``
@@ -23,6 +27,7 @@ of every small case (``tests/test_lowering.py`` compares both on every built-in 
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 
@@ -31,10 +36,11 @@ import sympy as sp
 
 from verifier.errors import ExpressionError
 
+from . import mirror
 from .mirror import conv as mconv
 from .mirror import pooling as mpool
 from .tape import ADD, MUL, POW
-from .tape_builder import Nodes
+from .tape_builder import Nodes, template
 
 _REDUCTIONS = ("none", "sum", "mean")
 
@@ -161,6 +167,41 @@ def cross_entropy(r, input, target, weight=None, size_average=None, ignore_index
         return NotImplemented
     summed = Nodes(o.b.sums(np.moveaxis(terms.ids, cdim, -1)))
     return _reduce_loss(o, o.neg(summed), reduction)
+
+
+#: Losses whose mirror applies one scalar formula per (broadcast) element, then the reduction.
+POINTWISE_LOSSES = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+                    "binary_cross_entropy_with_logits", "soft_margin_loss", "margin_ranking_loss",
+                    "hinge_embedding_loss", "poisson_nll_loss")
+
+
+def _pointwise_loss(name):
+    """The mirror's loss evaluated once on one symbol per tensor argument (reduction='sum' of one
+    element: the per-element formula, SymPy's template, cached per parameter set), copied per broadcast
+    element by index arithmetic, then the case's reduction."""
+    def rule(r, *args, **kwargs):
+        definition = getattr(mirror.FUNCTIONS[name].sym, "__wrapped__", None)
+        try:
+            bound = inspect.signature(definition).bind(*args, **kwargs)
+        except (TypeError, ValueError):
+            return NotImplemented
+        bound.apply_defaults()
+        given = bound.arguments
+        if given.get("reduction") not in _REDUCTIONS or any(given.get(k) is not None for k in ("size_average", "reduce")):
+            return NotImplemented
+        values = list(given.values())
+        if any(isinstance(v, (np.ndarray, list, tuple)) for v in values) or not isinstance(values[0], Nodes):
+            return NotImplemented                   # a constant tensor argument: the mirror reads it
+        try:
+            np.broadcast_shapes(*[v.shape for v in values if isinstance(v, Nodes)])
+        except ValueError:
+            return NotImplemented
+        reduction = given["reduction"]
+        call = {**given, "reduction": "sum"}        # on scalars: the one element's loss
+        tape, slots = template(name, [], call)
+        losses = r.b.instantiate(tape, [call[k] for k in slots])
+        return _reduce_loss(_Ops(r), losses, reduction)
+    return rule
 
 
 # -- convolutions and pooling ---------------------------------------------------------------------------
@@ -347,4 +388,5 @@ RULES = {
     "solve_triangular": solve_triangular,
     **{f"conv{nd}d": _conv(nd) for nd in (1, 2, 3)},
     **{f"avg_pool{nd}d": _avg_pool(nd) for nd in (1, 2, 3)},
+    **{name: _pointwise_loss(name) for name in POINTWISE_LOSSES},
 }
