@@ -55,6 +55,13 @@ FORMS = [
      "hinge_embedding_loss"),
     ("F.poisson_nll_loss(x, y, log_input=True, full=True)", {"x": (5,), "y": {"value": [0.0, 1.0, 2.0, 3.5, 7.0]}},
      "poisson_nll_loss"),
+    # norms: orders, dims, keepdim, torch.norm's spellings, a zero row (the 2-norm's kink), ties (inf)
+    ("torch.linalg.vector_norm(x, dim=1) + torch.linalg.vector_norm(x, 1, dim=1) + torch.linalg.vector_norm(x, 3, 1)",
+     {"x": (3, 4)}, "vector_norm"),
+    ("torch.linalg.vector_norm(x, ord='inf', dim=(0, 2), keepdim=True) * torch.norm(x)",
+     {"x": (2, 3, 2)}, "vector_norm"),
+    ("torch.norm(x, dim=1) + torch.norm(x, p=1, dim=1) + torch.norm(x, 'fro', dim=1, keepdim=True)[:, 0]",
+     {"x": {"value": [[0.0, 0.0, 0.0], [1.0, 2.0, -2.0], [3.0, -3.0, 0.5]]}}, "norm"),
     # convolutions: bias or not, stride, padding (numbers, 'same'), dilation, groups, unbatched
     ("F.conv2d(x, w, b, padding=1)", {"x": (1, 2, 5, 5), "w": (3, 2, 3, 3), "b": (3,)}, "conv2d"),
     ("F.conv2d(x, w, stride=2, padding=(1, 0), dilation=(1, 2), groups=2)", {"x": (2, 4, 6, 7), "w": (4, 2, 2, 2)},
@@ -125,6 +132,8 @@ WRONG_RULES = [
      "torch.linalg.cholesky(B @ B.T + I2 + B)", {"B": (3, 3), "I2": SPD}),
     ("huber_loss", lambda x, y, *rest, **k: (x, Nodes(y.ids[..., ::-1]), *rest),
      "F.huber_loss(x, y, delta=0.3)", {"x": (3, 4), "y": (3, 4)}),
+    ("vector_norm", lambda x, *rest: (Nodes(x.ids[::-1]), *rest),
+     "torch.linalg.vector_norm(x, 3, dim=1)", {"x": (3, 4)}),
     ("solve_triangular", lambda a, b, *rest: (Nodes(a.ids.T), b, *rest),
      "torch.linalg.solve_triangular(U, B, upper=True)", {"U": UPPER, "B": (3, 2)}),
 ]
@@ -178,6 +187,8 @@ PLANTED = [
      lambda x, w, b: F.conv2d(x, w.flip(-1), b, stride=2, padding=1, groups=2)),
     ("F.huber_loss(x, y, delta=0.5)", {"x": _x((16, 16), 1), "y": _x((16, 16), 2)},
      lambda x, y: F.huber_loss(x, y, delta=0.5), lambda x, y: F.huber_loss(x, y, delta=0.45)),
+    ("torch.norm(x, dim=1)", {"x": _x((32, 16), 1)}, lambda x: torch.norm(x, dim=1),
+     lambda x: torch.norm(x * torch.linspace(1, 1.001, 16, dtype=x.dtype), dim=1)),
     ("F.avg_pool2d(x, 3, stride=2, padding=1)", {"x": _x((2, 3, 9, 9), 1)},
      lambda x: F.avg_pool2d(x, 3, stride=2, padding=1),
      lambda x: F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)),

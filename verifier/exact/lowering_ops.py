@@ -1,5 +1,5 @@
-"""Lowering rules for losses, convolutions, pooling and triangular linear algebra (used by
-:mod:`verifier.exact.lowering`).
+"""Lowering rules for mirror functions beyond the linear ones (used by :mod:`verifier.exact.lowering`;
+convolutions, pooling and triangular linear algebra live in :mod:`verifier.exact.lowering_struct`).
 
 Each rule writes the mirror's definition (``verifier/exact/mirror``) as tape nodes, by numpy index
 arithmetic over node arrays, instead of running the mirror's SymPy definition over one symbol per
@@ -9,6 +9,8 @@ element (the fallback, :meth:`~verifier.exact.lowering.LoweringReading._by_sympy
   cross-entropies, ``soft_margin_loss``, ``margin_ranking_loss``, ``hinge_embedding_loss``,
   ``poisson_nll_loss``): the mirror's own definition evaluated once on one symbol per tensor argument
   (SymPy's per-element formula, a template cached per parameter set), copied per element, reduced;
+* ``vector_norm`` and ``torch.norm``'s vector orders: the mirror's norm of one row of ``k`` symbols
+  (its kinks and ties included), flattened once per order and row length, copied per row;
 * ``nll_loss``, ``cross_entropy`` (class-index and probability targets): ``log_softmax`` by the
   per-slice rule, the target's entries gathered by index, ``-w_c`` products, one sum node;
 * ``conv1d/2d/3d``: every output ``bias[o] + Σ_(c,k) w[o,c,k] x[n, c, p·stride − pad + k·dilation]``
@@ -34,44 +36,13 @@ import numbers
 import numpy as np
 import sympy as sp
 
-from verifier.errors import ExpressionError
-
-from . import mirror
-from .mirror import conv as mconv
-from .mirror import pooling as mpool
-from .tape import ADD, MUL, POW
-from .tape_builder import Nodes, template
+from . import fingerprint, mirror
+from .lowering_struct import STRUCT_RULES
+from .symbolic import _to_sympy, as_object_array
+from .tape import Tape, _Compiler
+from .tape_builder import Nodes, Ops, Unsupported, _param_key, template
 
 _REDUCTIONS = ("none", "sum", "mean")
-
-
-class _Ops:
-    """Elementwise arithmetic on node arrays of one builder (broadcasting like numpy)."""
-
-    def __init__(self, r) -> None:
-        self.r, self.b = r, r.b
-
-    def const(self, value) -> Nodes:
-        return Nodes(np.array(self.b.const(value), dtype=np.int64))
-
-    def add(self, a: Nodes, b: Nodes) -> Nodes:
-        return self.b.elementwise(ADD, a, b)
-
-    def mul(self, a: Nodes, b: Nodes) -> Nodes:
-        return self.b.elementwise(MUL, a, b)
-
-    def neg(self, a: Nodes) -> Nodes:
-        return self.mul(self.const(sp.Integer(-1)), a)
-
-    def pow(self, a: Nodes, exponent) -> Nodes:
-        return self.b.elementwise(POW, a, self.const(exponent))
-
-    def total(self, terms: list[Nodes], shape) -> Nodes:
-        """One sum node per element over a list of equally shaped node arrays (0 for no terms)."""
-        if not terms:
-            return Nodes(np.full(shape, self.b.const(0), dtype=np.int64))
-        stacked = np.stack(np.broadcast_arrays(*[t.ids for t in terms]), axis=-1)
-        return Nodes(self.b.sums(stacked))
 
 
 def _number(value):
@@ -80,7 +51,7 @@ def _number(value):
 
 # -- losses --------------------------------------------------------------------------------------------
 
-def _reduce_loss(o: _Ops, losses: Nodes, reduction: str) -> Nodes:
+def _reduce_loss(o: Ops, losses: Nodes, reduction: str) -> Nodes:
     if reduction == "none":
         return losses
     total = Nodes(o.b.sums(losses.ids.reshape(1, -1))[0])
@@ -89,7 +60,7 @@ def _reduce_loss(o: _Ops, losses: Nodes, reduction: str) -> Nodes:
     return o.mul(total, o.const(sp.Rational(1, max(losses.ids.size, 1))))
 
 
-def _nll(o: _Ops, x: Nodes, target, weight, ignore_index, reduction):
+def _nll(o: Ops, x: Nodes, target, weight, ignore_index, reduction):
     """nll_loss of log-probabilities ``x`` (class dim 1, or 0 when 1-d) as the mirror writes it."""
     if not isinstance(target, np.ndarray) or not np.issubdtype(target.dtype, np.integer):
         return NotImplemented
@@ -132,7 +103,7 @@ def nll_loss(r, input, target, weight=None, size_average=None, ignore_index=-100
         return NotImplemented
     if not isinstance(ignore_index, numbers.Integral):
         return NotImplemented
-    return _nll(_Ops(r), input, target, weight, int(ignore_index), reduction)
+    return _nll(Ops(r), input, target, weight, int(ignore_index), reduction)
 
 
 def cross_entropy(r, input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
@@ -143,7 +114,7 @@ def cross_entropy(r, input, target, weight=None, size_average=None, ignore_index
         return NotImplemented
     if input.ids.ndim == 0 or reduction not in _REDUCTIONS:
         return NotImplemented
-    o = _Ops(r)
+    o = Ops(r)
     cdim = 0 if input.ids.ndim == 1 else 1
     logp = r._per_slice("log_softmax", input, cdim)
     if logp is NotImplemented:
@@ -200,193 +171,86 @@ def _pointwise_loss(name):
         call = {**given, "reduction": "sum"}        # on scalars: the one element's loss
         tape, slots = template(name, [], call)
         losses = r.b.instantiate(tape, [call[k] for k in slots])
-        return _reduce_loss(_Ops(r), losses, reduction)
+        return _reduce_loss(Ops(r), losses, reduction)
     return rule
 
 
-# -- convolutions and pooling ---------------------------------------------------------------------------
+# -- norms: one template per row length ---------------------------------------------------------------
 
-def _batched(x: Nodes, nd: int):
-    if x.ids.ndim == nd + 1:
-        return x.ids[None], True
-    if x.ids.ndim != nd + 2:
-        return None, False
-    return x.ids, False
+_ROWS: dict = {}        # (function, fingerprint, row length, parameters) -> small tape over the row, per process
 
 
-def _conv(nd):
-    def rule(r, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-        if not isinstance(input, Nodes) or not isinstance(weight, Nodes):
-            return NotImplemented
-        if bias is not None and not isinstance(bias, Nodes) or not isinstance(groups, numbers.Integral):
-            return NotImplemented
-        x, unbatched = _batched(input, nd)
-        w = weight.ids
-        if x is None or w.ndim != nd + 2:
-            return NotImplemented
-        n_batch, channels, sizes = x.shape[0], x.shape[1], x.shape[2:]
-        out_ch, group_ch, kernel = w.shape[0], w.shape[1], w.shape[2:]
-        groups_ = int(groups)
-        if groups_ < 1 or channels != group_ch * groups_ or out_ch % groups_:
-            return NotImplemented
-        try:
-            s, d = mconv.spatial(stride, nd, "stride"), mconv.spatial(dilation, nd, "dilation")
-            lo, hi = mconv._padding(padding, nd, kernel, d, s, f"conv{nd}d")
-        except (ExpressionError, TypeError, ValueError):
-            return NotImplemented
-        out_sizes = tuple((n + a + b - dd * (k - 1) - 1) // ss + 1
-                          for n, a, b, dd, k, ss in zip(sizes, lo, hi, d, kernel, s))
-        if min(out_sizes, default=1) < 1 or min(s + d, default=1) < 1 or bias is not None and bias.shape != (out_ch,):
-            return NotImplemented
-        # joint axes: (n, o, p_1..p_nd, c, k_1..k_nd)
-        ax = 2 + 2 * nd + 1
-        xp = np.full((n_batch, channels) + tuple(n + a + b for n, a, b in zip(sizes, lo, hi)), -1, np.int64)
-        xp[(slice(None), slice(None)) + tuple(slice(a, a + n) for a, n in zip(lo, sizes))] = x
-
-        def along(values, axis):
-            shape = [1] * ax
-            shape[axis] = -1
-            return np.asarray(values).reshape(shape)
-        o_, c_ = np.arange(out_ch), np.arange(group_ch)
-        chan = along((o_ // (out_ch // groups_)) * group_ch, 1) + along(c_, 2 + nd)
-        pos = [along(np.arange(out_sizes[i]) * s[i], 2 + i) + along(np.arange(kernel[i]) * d[i], 3 + nd + i)
-               for i in range(nd)]
-        xg = xp[(along(np.arange(n_batch), 0), chan, *pos)]
-        wg = w[(along(o_, 1), along(c_, 2 + nd), *[along(np.arange(kernel[i]), 3 + nd + i) for i in range(nd)])]
-        xg, wg = np.broadcast_arrays(xg, wg)
-        terms = np.full(xg.shape, r.b.const(0), dtype=np.int64)
-        valid = xg >= 0
-        terms[valid] = r.b.products([xg[valid], wg[valid]])
-        rows = terms.reshape((n_batch, out_ch) + out_sizes + (-1,))
-        if bias is not None:
-            extra = np.broadcast_to(bias.ids.reshape((1, out_ch) + (1,) * nd + (1,)), rows.shape[:-1] + (1,))
-            rows = np.concatenate([rows, extra], axis=-1)
-        out = r.b.sums(rows)
-        return Nodes(out[0] if unbatched else out)
-    return rule
-
-
-def _avg_pool(nd):
-    def rule(r, input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-             divisor_override=None):
-        if not isinstance(input, Nodes) or (nd == 1 and divisor_override is not None):
-            return NotImplemented
-        if not all(isinstance(v, (bool, np.bool_)) for v in (ceil_mode, count_include_pad)):
-            return NotImplemented
-        if divisor_override is not None and not isinstance(divisor_override, numbers.Integral):
-            return NotImplemented
-        x, unbatched = _batched(input, nd)
-        if x is None:
-            return NotImplemented
-        try:
-            k, s, p, _ = mpool._pool_args(nd, f"avg_pool{nd}d", kernel_size, stride, padding)
-            sizes = x.shape[2:]
-            out_sizes = tuple(mpool._out_size(n, kk, ss, pp, 1, ceil_mode) for n, kk, ss, pp in zip(sizes, k, s, p))
-        except (ExpressionError, TypeError, ValueError):
-            return NotImplemented
-        o = _Ops(r)
-        out = np.empty(x.shape[:2] + out_sizes, dtype=np.int64)
-        for pos in np.ndindex(out_sizes):           # as the mirror's _avg_pool: windows, then divisors
-            starts = [oi * si - pi for oi, si, pi in zip(pos, s, p)]
-            ends = [min(a + kk, n + pi) for a, kk, n, pi in zip(starts, k, sizes, p)]
-            padded = math.prod(e - a for a, e in zip(starts, ends))
-            lo = [max(a, 0) for a in starts]
-            hi = [min(e, n) for e, n in zip(ends, sizes)]
-            inside = math.prod(max(e - a, 0) for a, e in zip(lo, hi))
-            divisor = int(divisor_override) if divisor_override else (padded if count_include_pad else inside)
-            if divisor == 0:
-                return NotImplemented               # 0/0: the mirror says so
-            window = x[(slice(None), slice(None)) + tuple(slice(a, max(e, a)) for a, e in zip(lo, hi))]
-            total = Nodes(r.b.sums(window.reshape(x.shape[:2] + (-1,))))
-            out[(slice(None), slice(None)) + pos] = o.mul(total, o.const(sp.Rational(1, divisor))).ids
-        return Nodes(out[0] if unbatched else out)
-    return rule
-
-
-# -- triangular linear algebra --------------------------------------------------------------------------
-
-def _entry(a: np.ndarray, i: int, j: int) -> Nodes:
-    return Nodes(a[..., i, j])
-
-
-def cholesky(r, a, *, upper=False):
-    if not isinstance(a, Nodes) or not isinstance(upper, (bool, np.bool_)):
-        return NotImplemented
-    A = a.ids
-    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
-        return NotImplemented
-    o = _Ops(r)
-    n, batch = A.shape[-1], A.shape[:-2]
-    half = sp.Rational(1, 2)
-    sym = [[_entry(A, i, j) if i == j else o.mul(o.add(_entry(A, i, j), _entry(A, j, i)), o.const(half))
-            for j in range(n)] for i in range(n)]
-    low: list[list[Nodes | None]] = [[None] * n for _ in range(n)]
-    inv_diag = []
-    for i in range(n):
-        for j in range(i):
-            dot = o.total([o.mul(low[i][k], low[j][k]) for k in range(j)], batch)
-            low[i][j] = o.mul(o.add(sym[i][j], o.neg(dot)), inv_diag[j])
-        squares = o.total([o.pow(low[i][k], 2) for k in range(i)], batch)
-        d = o.pow(o.add(sym[i][i], o.neg(squares)), half)
-        low[i][i] = d
-        inv_diag.append(o.pow(d, -1))
-    zero = r.b.const(0)
-    out = np.full(batch + (n, n), zero, dtype=np.int64)
-    for i in range(n):
-        for j in range(i + 1):
-            out[..., i, j] = np.broadcast_to(low[i][j].ids, batch)
-    return Nodes(np.swapaxes(out, -1, -2).copy() if upper else out)
-
-
-def solve_triangular(r, a, b, *, upper, left=True, unitriangular=False):
-    if not isinstance(a, Nodes) or not isinstance(b, Nodes):
-        return NotImplemented
-    if not all(isinstance(v, (bool, np.bool_)) for v in (upper, left, unitriangular)):
-        return NotImplemented
-    A, B = a.ids, b.ids
-    if A.ndim < 2 or A.shape[-1] != A.shape[-2] or B.ndim < 2:
-        return NotImplemented
-    up = bool(upper)
-    if not left:                                    # X A = B  <=>  Aᵀ Xᵀ = Bᵀ, Aᵀ has the other triangle
-        A, B, up = np.swapaxes(A, -1, -2), np.swapaxes(B, -1, -2), not up
-    vector = B.ndim == A.ndim - 1 and B.shape == A.shape[:-1]
-    if vector and not left:
-        return NotImplemented                       # the mirror's own reading of that form
-    if vector:
-        B = B[..., None]
+def _row_template(name: str, k: int, params: dict) -> Tape:
+    """The mirror's reduction of one row of ``k`` symbols to a scalar (``dim=None``), flattened once per
+    function, row length and parameter set (SymPy's own definition, kinks and ties included)."""
+    entry = mirror.resolve(name)
     try:
-        batch = np.broadcast_shapes(A.shape[:-2], B.shape[:-2])
-    except ValueError:
+        what = fingerprint.digest(entry.sym)
+    except fingerprint.Unkeyable:
+        what = None
+    key = (name, what, k, tuple((p, _param_key(v)) for p, v in sorted(params.items())))
+    hit = _ROWS.get(key) if what is not None else None
+    if hit is None:
+        syms = [sp.Dummy(f"a{j}", real=True) for j in range(k)]
+        row = np.empty(k, dtype=object)
+        row[:] = syms
+        value = as_object_array(entry.sym(row, **params, dim=None, keepdim=False))
+        if value.shape != ():
+            raise Unsupported(f"'{name}' of a row is not a scalar")
+        c = _Compiler({s: ("", j) for j, s in enumerate(syms)})
+        root = c.add(_to_sympy(value[()]))
+        c.finish()
+        hit = Tape(c.ops, c.args, c.extra, c.dargs, c.leaf_list, [root])
+        if what is not None:
+            _ROWS[key] = hit
+    return hit
+
+
+def _rows(r, name: str, x: Nodes, dim, keepdim, params: dict):
+    """``name`` reduced over ``dim`` (all dims for None) row by row: the row template copied per row."""
+    from .lowering import _axes
+    if not isinstance(x, Nodes) or not isinstance(keepdim, (bool, np.bool_)) or x.ids.ndim == 0:
         return NotImplemented
-    n, k = B.shape[-2], B.shape[-1]
-    if n != A.shape[-1]:
+    if any(isinstance(v, (np.ndarray, Nodes, list, tuple)) for v in params.values()):
         return NotImplemented
-    A = np.broadcast_to(A, batch + A.shape[-2:])
-    B = np.broadcast_to(B, batch + B.shape[-2:])
-    o = _Ops(r)
-    x: dict[tuple[int, int], Nodes] = {}
-    for i in (reversed(range(n)) if up else range(n)):
-        known = range(i + 1, n) if up else range(i)
-        for j in range(k):
-            dot = o.total([o.mul(_entry(A, i, m), x[m, j]) for m in known], batch)
-            s = o.add(_entry(B, i, j), o.neg(dot))
-            x[i, j] = s if unitriangular else o.mul(s, o.pow(_entry(A, i, i), -1))
-    out = np.empty(batch + (n, k), dtype=np.int64)
-    for (i, j), v in x.items():
-        out[..., i, j] = np.broadcast_to(v.ids, batch)
-    if vector:
-        out = out[..., 0]
-    elif not left:
-        out = np.swapaxes(out, -1, -2)
+    axes = _axes(dim, x.ids.ndim)
+    if axes is None:
+        return NotImplemented
+    kept = [a for a in range(x.ids.ndim) if a not in axes]
+    moved = np.transpose(x.ids, kept + axes)
+    outer = moved.shape[:len(kept)]
+    k = math.prod(moved.shape[len(kept):])
+    if k == 0:
+        return NotImplemented
+    rows = moved.reshape(-1, k)
+    out = r.b.copies(_row_template(name, k, params), [rows[:, j] for j in range(k)])[:, 0].reshape(outer)
+    if keepdim:
+        out = out.reshape(tuple(1 if a in axes else n for a, n in enumerate(x.ids.shape)))
     return Nodes(out)
+
+
+def vector_norm(r, x, ord=2, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None or ord is None:
+        return NotImplemented
+    return _rows(r, "vector_norm", x, dim, keepdim, {"ord": ord})
+
+
+def norm(r, x, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+    """torch.norm's vector cases (a number, None, or 'fro' over at most 2 dims); matrix orders: the mirror."""
+    if out is not None or dtype is not None:
+        return NotImplemented
+    if isinstance(p, str):
+        if p != "fro" or isinstance(dim, (tuple, list)) and len(dim) > 2:
+            return NotImplemented
+        p = 2
+    return _rows(r, "vector_norm", x, dim, keepdim, {"ord": 2 if p is None else p})
 
 
 RULES = {
     "nll_loss": nll_loss,
     "cross_entropy": cross_entropy,
-    "cholesky": cholesky,
-    "solve_triangular": solve_triangular,
-    **{f"conv{nd}d": _conv(nd) for nd in (1, 2, 3)},
-    **{f"avg_pool{nd}d": _avg_pool(nd) for nd in (1, 2, 3)},
+    **STRUCT_RULES,
     **{name: _pointwise_loss(name) for name in POINTWISE_LOSSES},
+    "vector_norm": vector_norm,
+    "norm": norm,
 }
