@@ -44,7 +44,7 @@ from ..cases.language import Reading
 from . import lowering_ops, mirror
 from .symbolic import SymbolicReading, as_object_array
 from .tape import ADD, MUL, POW, Tape
-from .tape_builder import Builder, Nodes, Unsupported, _Token, template
+from .tape_builder import Builder, Nodes, Unsupported, _axes, _Token, template
 
 ROUTE = "reverse sweep over the expression graph (built per operation)"
 
@@ -264,17 +264,6 @@ def _stand_in(value, make):
     for idx, i in zip(np.ndindex(*value.shape), value.ids.ravel().tolist()):
         out[idx] = make(i)
     return out
-
-
-def _axes(dim, ndim: int):
-    if dim is None or dim == () or dim == []:
-        return list(range(ndim))
-    dims = [dim] if isinstance(dim, (int, np.integer)) else list(dim) if isinstance(dim, (tuple, list)) else None
-    if dims is None or not all(isinstance(d, (int, np.integer)) and -max(ndim, 1) <= d < max(ndim, 1)
-                               for d in dims):
-        return None
-    axes = sorted({int(d) % max(ndim, 1) for d in dims})
-    return axes if len(axes) == len(dims) and all(a < ndim for a in axes) else None
 
 
 def _slices(name):

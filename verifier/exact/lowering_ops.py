@@ -40,7 +40,7 @@ from . import fingerprint, mirror
 from .lowering_struct import STRUCT_RULES
 from .symbolic import _to_sympy, as_object_array
 from .tape import Tape, _Compiler
-from .tape_builder import Nodes, Ops, Unsupported, _param_key, template
+from .tape_builder import Nodes, Ops, Unsupported, _axes, _param_key, template
 
 _REDUCTIONS = ("none", "sum", "mean")
 
@@ -208,7 +208,6 @@ def _row_template(name: str, k: int, params: dict) -> Tape:
 
 def _rows(r, name: str, x: Nodes, dim, keepdim, params: dict):
     """``name`` reduced over ``dim`` (all dims for None) row by row: the row template copied per row."""
-    from .lowering import _axes
     if not isinstance(x, Nodes) or not isinstance(keepdim, (bool, np.bool_)) or x.ids.ndim == 0:
         return NotImplemented
     if any(isinstance(v, (np.ndarray, Nodes, list, tuple)) for v in params.values()):

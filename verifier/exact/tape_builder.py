@@ -164,6 +164,17 @@ class Ops:
         return Nodes(self.b.sums(stacked))
 
 
+def _axes(dim, ndim: int):
+    if dim is None or dim == () or dim == []:
+        return list(range(ndim))
+    dims = [dim] if isinstance(dim, (int, np.integer)) else list(dim) if isinstance(dim, (tuple, list)) else None
+    if dims is None or not all(isinstance(d, (int, np.integer)) and -max(ndim, 1) <= d < max(ndim, 1)
+                               for d in dims):
+        return None
+    axes = sorted({int(d) % max(ndim, 1) for d in dims})
+    return axes if len(axes) == len(dims) and all(a < ndim for a in axes) else None
+
+
 def _constant(text: str):
     from .tape import _NAMED
     if text in _NAMED:
