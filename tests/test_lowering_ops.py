@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from corpus.layers import twins
 from test_lowering import _both, _case, _gap
 
 import verifier
@@ -149,26 +150,6 @@ def test_a_wrong_rule_is_caught_by_the_sympy_route(name, transform, expr, inputs
     assert _gap(fast, slow) > 1e-3
 
 
-def _twin(forward, wrong):
-    """forward's value with the backward of ``wrong`` (a nearby wrong forward): a planted bug."""
-    class Twin(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, *xs):
-            ctx.save_for_backward(*xs)
-            return forward(*xs)
-
-        @staticmethod
-        def backward(ctx, g):
-            xs = ctx.saved_tensors
-            with torch.enable_grad():
-                leaves = [x.detach().requires_grad_(n) for x, n in zip(xs, ctx.needs_input_grad)]
-                out = wrong(*leaves)
-                wrt = [x for x in leaves if x.requires_grad]
-                grads = iter(torch.autograd.grad(out, wrt, g, allow_unused=True))
-            return tuple(next(grads) if x.requires_grad else None for x in leaves)
-    return lambda *xs: Twin.apply(*xs)
-
-
 def _x(shape, seed):
     return {"shape": list(shape), "sample": "normal", "seed": seed}
 
@@ -204,7 +185,8 @@ PLANTED = [
 @pytest.mark.parametrize("expr, inputs, right, wrong", PLANTED, ids=[p[0].split("(")[0] for p in PLANTED])
 def test_a_wrong_backward_on_a_lowered_case_fails_and_the_right_one_passes(expr, inputs, right, wrong):
     good = verifier.make_case("t.right", inputs, torch=right, sympy=expr, grad_output="random")
-    bad = verifier.make_case("t.wrong", inputs, torch=_twin(right, wrong), sympy=expr, grad_output="random")
+    buggy = twins(right, wrong)[1]          # forward's value, the VJP of the nearby wrong forward as backward
+    bad = verifier.make_case("t.wrong", inputs, torch=lambda *xs: buggy.apply(*xs), sympy=expr, grad_output="random")
     runner = Runner(cache=False, forward_mode=False, second_order=False)
     ok, caught = runner.run(good, "float64"), runner.run(bad, "float64")
     assert ok.status == "pass", ok.message
