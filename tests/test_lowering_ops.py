@@ -63,6 +63,8 @@ FORMS = [
      {"x": (2, 3, 2)}, "vector_norm"),
     ("torch.norm(x, dim=1) + torch.norm(x, p=1, dim=1) + torch.norm(x, 'fro', dim=1, keepdim=True)[:, 0]",
      {"x": {"value": [[0.0, 0.0, 0.0], [1.0, 2.0, -2.0], [3.0, -3.0, 0.5]]}}, "norm"),
+    ("torch.norm(x, p='inf', dim=1) + torch.norm(x, '-inf', 0)[:3]",
+     {"x": {"value": [[0.0, 0.0, 0.0], [1.0, 2.0, -2.0], [3.0, -3.0, 0.5]]}}, "norm"),
     # convolutions: bias or not, stride, padding (numbers, 'same'), dilation, groups, unbatched
     ("F.conv2d(x, w, b, padding=1)", {"x": (1, 2, 5, 5), "w": (3, 2, 3, 3), "b": (3,)}, "conv2d"),
     ("F.conv2d(x, w, stride=2, padding=(1, 0), dilation=(1, 2), groups=2)", {"x": (2, 4, 6, 7), "w": (4, 2, 2, 2)},

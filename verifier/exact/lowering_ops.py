@@ -238,6 +238,8 @@ def norm(r, x, p="fro", dim=None, keepdim=False, out=None, dtype=None):
     """torch.norm's vector cases (a number, None, or 'fro' over at most 2 dims); matrix orders: the mirror."""
     if out is not None or dtype is not None:
         return NotImplemented
+    if isinstance(p, str) and p in ("inf", "-inf"):          # the case language's infinity: a vector order
+        return _rows(r, "vector_norm", x, dim, keepdim, {"ord": p})
     if isinstance(p, str):
         if p != "fro" or isinstance(dim, (tuple, list)) and len(dim) > 2:
             return NotImplemented
