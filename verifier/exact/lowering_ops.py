@@ -11,6 +11,8 @@ element (the fallback, :meth:`~verifier.exact.lowering.LoweringReading._by_sympy
   (SymPy's per-element formula, a template cached per parameter set), copied per element, reduced;
 * ``vector_norm`` and ``torch.norm``'s vector orders: the mirror's norm of one row of ``k`` symbols
   (its kinks and ties included), flattened once per order and row length, copied per row;
+* ``scaled_dot_product_attention`` (no mask, ``is_causal``, boolean masks): ``exp`` by its template,
+  masked keys' weights the constant 0, one sum per query row, products with ``V``;
 * ``nll_loss``, ``cross_entropy`` (class-index and probability targets): ``log_softmax`` by the
   per-slice rule, the target's entries gathered by index, ``-w_c`` products, one sum node;
 * ``conv1d/2d/3d``: every output ``bias[o] + Σ_(c,k) w[o,c,k] x[n, c, p·stride − pad + k·dilation]``
@@ -38,6 +40,7 @@ import sympy as sp
 
 from . import fingerprint, mirror
 from .lowering_struct import STRUCT_RULES
+from .mirror._arrays import sym_number
 from .symbolic import _to_sympy, as_object_array
 from .tape import Tape, _Compiler
 from .tape_builder import Nodes, Ops, Unsupported, _axes, _param_key, template
@@ -175,6 +178,44 @@ def _pointwise_loss(name):
     return rule
 
 
+# -- attention -----------------------------------------------------------------------------------------
+
+def scaled_dot_product_attention(r, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
+                                 scale=None, enable_gqa=False):
+    """The mirror's softmax(Q Kᵀ·scale) V with masked keys' weights 0: ``exp`` by its template, one sum
+    per query row, products with V by index arithmetic. Float masks (added to the scores): the mirror."""
+    if not all(isinstance(t, Nodes) and t.ids.ndim >= 2 for t in (query, key, value)):
+        return NotImplemented
+    if not _number(dropout_p) or dropout_p != 0 or enable_gqa or not isinstance(is_causal, (bool, np.bool_)):
+        return NotImplemented
+    if attn_mask is not None and (is_causal or not isinstance(attn_mask, np.ndarray) or attn_mask.dtype != bool):
+        return NotImplemented
+    if scale is not None and not _number(scale):
+        return NotImplemented
+    o = Ops(r)
+    s = sp.Integer(query.shape[-1]) ** sp.Rational(-1, 2) if scale is None else sym_number(scale)
+    scores = r._matmul(query, Nodes(np.swapaxes(key.ids, -1, -2)))
+    n_q, n_k = scores.shape[-2:]
+    keep = np.ones(scores.shape, dtype=bool)
+    if is_causal:
+        keep = np.broadcast_to(np.tril(np.ones((n_q, n_k), dtype=bool)), scores.shape)
+    if attn_mask is not None:
+        try:
+            keep = np.broadcast_to(attn_mask, scores.shape)
+        except ValueError:
+            return NotImplemented
+    if not keep.any(axis=-1).all():
+        return NotImplemented                       # a row with every key masked: the mirror says so
+    try:
+        vb = np.broadcast_to(value.ids, scores.shape[:-2] + value.shape[-2:])
+    except ValueError:
+        return NotImplemented
+    weights = np.where(keep, r.call("exp", [o.mul(scores, o.const(s))], {}).ids, r.b.const(0))
+    inverse = o.pow(Nodes(r.b.sums(weights)), -1)
+    prods = r.b.products([weights[..., :, None, :], np.swapaxes(vb, -1, -2)[..., None, :, :]])
+    return o.mul(Nodes(r.b.sums(prods)), Nodes(inverse.ids[..., None]))
+
+
 # -- norms: one template per row length ---------------------------------------------------------------
 
 _ROWS: dict = {}        # (function, fingerprint, row length, parameters) -> small tape over the row, per process
@@ -254,4 +295,5 @@ RULES = {
     **{name: _pointwise_loss(name) for name in POINTWISE_LOSSES},
     "vector_norm": vector_norm,
     "norm": norm,
+    "scaled_dot_product_attention": scaled_dot_product_attention,
 }
