@@ -41,10 +41,10 @@ from sympy.core.parameters import distribute
 
 from ..cases.case import Case
 from ..cases.language import Reading
-from . import mirror
+from . import lowering_ops, mirror
 from .symbolic import SymbolicReading, as_object_array
 from .tape import ADD, MUL, POW, Tape
-from .tape_builder import Builder, Nodes, Unsupported, _Token, template
+from .tape_builder import Builder, Nodes, Unsupported, _axes, _Token, template
 
 ROUTE = "reverse sweep over the expression graph (built per operation)"
 
@@ -266,17 +266,6 @@ def _stand_in(value, make):
     return out
 
 
-def _axes(dim, ndim: int):
-    if dim is None or dim == () or dim == []:
-        return list(range(ndim))
-    dims = [dim] if isinstance(dim, (int, np.integer)) else list(dim) if isinstance(dim, (tuple, list)) else None
-    if dims is None or not all(isinstance(d, (int, np.integer)) and -max(ndim, 1) <= d < max(ndim, 1)
-                               for d in dims):
-        return None
-    axes = sorted({int(d) % max(ndim, 1) for d in dims})
-    return axes if len(axes) == len(dims) and all(a < ndim for a in axes) else None
-
-
 def _slices(name):
     def rule(r, x, dim=None, *rest, **kwargs):
         if name == "logsumexp":
@@ -326,6 +315,7 @@ _RULES = {
     "matmul": lambda r, a, b: r._matmul(a, b) if isinstance(a, Nodes) and isinstance(b, Nodes) else NotImplemented,
     "einsum": lambda r, *a: r._einsum(*a),
     "linear": lambda r, *a, **k: r._linear(*a, **k),
+    **lowering_ops.RULES,        # losses, convolutions, avg pooling, cholesky, solve_triangular
 }
 
 

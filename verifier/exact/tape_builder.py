@@ -17,7 +17,7 @@ import sympy as sp
 
 from . import fingerprint, mirror
 from .symbolic import _to_sympy, as_object_array
-from .tape import ADD, CONST, MUL, SYM, Tape, _Compiler
+from .tape import ADD, CONST, MUL, POW, SYM, Tape, _Compiler
 
 
 class Unsupported(Exception):
@@ -133,6 +133,46 @@ class Builder:
         self.c.index.update(symbols)
         ids = [self.c.add(_to_sympy(v)) for v in values.ravel().tolist()]
         return Nodes(np.array(ids, dtype=np.int64).reshape(values.shape))
+
+
+class Ops:
+    """Elementwise arithmetic on node arrays of one lowering's builder (broadcasting like numpy)."""
+
+    def __init__(self, r) -> None:
+        self.r, self.b = r, r.b
+
+    def const(self, value) -> Nodes:
+        return Nodes(np.array(self.b.const(value), dtype=np.int64))
+
+    def add(self, a: Nodes, b: Nodes) -> Nodes:
+        return self.b.elementwise(ADD, a, b)
+
+    def mul(self, a: Nodes, b: Nodes) -> Nodes:
+        return self.b.elementwise(MUL, a, b)
+
+    def neg(self, a: Nodes) -> Nodes:
+        return self.mul(self.const(sp.Integer(-1)), a)
+
+    def pow(self, a: Nodes, exponent) -> Nodes:
+        return self.b.elementwise(POW, a, self.const(exponent))
+
+    def total(self, terms: list[Nodes], shape) -> Nodes:
+        """One sum node per element over a list of equally shaped node arrays (0 for no terms)."""
+        if not terms:
+            return Nodes(np.full(shape, self.b.const(0), dtype=np.int64))
+        stacked = np.stack(np.broadcast_arrays(*[t.ids for t in terms]), axis=-1)
+        return Nodes(self.b.sums(stacked))
+
+
+def _axes(dim, ndim: int):
+    if dim is None or dim == () or dim == []:
+        return list(range(ndim))
+    dims = [dim] if isinstance(dim, (int, np.integer)) else list(dim) if isinstance(dim, (tuple, list)) else None
+    if dims is None or not all(isinstance(d, (int, np.integer)) and -max(ndim, 1) <= d < max(ndim, 1)
+                               for d in dims):
+        return None
+    axes = sorted({int(d) % max(ndim, 1) for d in dims})
+    return axes if len(axes) == len(dims) and all(a < ndim for a in axes) else None
 
 
 def _constant(text: str):
