@@ -1,19 +1,21 @@
-"""The complex planted-bug twins (tests/corpus/complex.py): every wrong backward fails in complex64 and
-complex128, every right twin passes. benchmarks/complex_vs_gradcheck.py puts gradcheck beside them."""
+"""The complex planted-bug twins (tests/corpus/complex.py, and torch.fft's in tests/corpus/fft.py): every wrong
+backward fails in complex64 and complex128, every right twin passes. benchmarks/complex_vs_gradcheck.py puts gradcheck beside them."""
 
 from __future__ import annotations
 
 import pytest
 from corpus.complex import COMPLEX_CORPUS, COMPLEX_DTYPES, COMPLEX_KINDS
+from corpus.fft import FFT_CORPUS, FFT_KINDS
 from corpus.registry import assert_caught, assert_passes
 
 from verifier import Runner
 
-ENTRIES = [pytest.param(entry, id=entry.id) for entry in COMPLEX_CORPUS]
+ENTRIES = [pytest.param(entry, id=entry.id) for entry in COMPLEX_CORPUS + FFT_CORPUS]   # fft: tests/corpus/fft.py
 
 
 def test_every_kind_the_issue_names_is_planted_at_least_once():
     assert {e.kind for e in COMPLEX_CORPUS} == set(COMPLEX_KINDS)
+    assert {e.kind for e in FFT_CORPUS} == set(FFT_KINDS)
 
 
 @pytest.mark.parametrize("dtype", COMPLEX_DTYPES)

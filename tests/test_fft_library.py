@@ -1,22 +1,18 @@
 """torch.fft: every differentiable function of the namespace is mirrored (from the DFT) and has a built-in case
 in cases/fft.yaml (or cases/complex.yaml) that passes in both its dtypes and fails when its gradient is off by a
-factor 1.001; the planted fft twins (tests/corpus/fft.py) are caught, their correct twins pass."""
+factor 1.001. The planted fft twins (tests/corpus/fft.py) run in tests/test_complex_corpus.py."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from corpus.fft import COMPLEX_DTYPES, FFT_CORPUS, FFT_KINDS
-from corpus.registry import assert_caught, assert_passes
-from test_library import ScaleGrad  # the identity whose backward is off by 1.001
+from corpus.complex import COMPLEX_DTYPES
+from test_complex_library import factor_1001_caught, load_library, run_library
 
-from verifier import Runner, load_file
+from verifier import load_file
 from verifier.exact import mirror
-from verifier.torch_side.autograd import torch_callable
 
 ROOT = Path(__file__).resolve().parent.parent
 #: torch.fft's public functions without a differentiable tensor input (they build frequency grids)
@@ -28,15 +24,12 @@ FUNCTIONS = sorted(n for n in dir(torch.fft) if not n.startswith("_") and n not 
 
 @pytest.fixture(scope="module")
 def library():
-    loaded = load_file(ROOT / "cases" / "fft.yaml")
-    assert not loaded.errors, [str(e) for e in loaded.errors]
-    return loaded.cases
+    return load_library(ROOT / "cases" / "fft.yaml")
 
 
 @pytest.fixture(scope="module")
 def results(library):
-    runner = Runner(cache=False)
-    return {(c.name, d): runner.run(c, d) for c in library for d in c.dtypes}
+    return run_library(library)
 
 
 def _used(cases) -> set[str]:
@@ -77,34 +70,5 @@ def test_the_ignored_parts_of_a_half_spectrum_get_an_exact_zero_gradient(results
 
 @pytest.mark.slow
 def test_a_factor_1001_is_caught_in_every_fft_case(library, results):
-    runner, caught = Runner(cache=False), 0
-    for case in library:
-        original = torch_callable(case)
-        wrong = dataclasses.replace(case, torch_fn=lambda *t, f=original: ScaleGrad.apply(f(*t)))
-        for dtype in case.dtypes:
-            exact = results[(case.name, dtype)].rows[["exact", "exact_imag"]].to_numpy(dtype=float)
-            assert np.max(np.abs(np.nan_to_num(exact)), initial=0.0) > 0, (case.name, dtype)
-            r = runner.run(wrong, dtype)
-            assert r.status == "fail" and any(c.name == "gradient" and not c.ok for c in r.checks), \
-                (case.name, dtype, r.message)
-            caught += 1
-    assert caught == len(results)
-
-
-ENTRIES = [pytest.param(entry, id=entry.id) for entry in FFT_CORPUS]
-
-
-def test_every_fft_bug_kind_is_planted():
-    assert {e.kind for e in FFT_CORPUS} == set(FFT_KINDS)
-
-
-@pytest.mark.parametrize("dtype", COMPLEX_DTYPES)
-@pytest.mark.parametrize("entry", ENTRIES)
-def test_the_planted_fft_bug_is_caught(entry, dtype):
-    assert_caught(Runner(cache=False).run(entry.case(entry.buggy, dtypes=(dtype,)), dtype), entry.bug)
-
-
-@pytest.mark.parametrize("dtype", COMPLEX_DTYPES)
-@pytest.mark.parametrize("entry", ENTRIES)
-def test_the_correct_fft_twin_passes(entry, dtype):
-    assert_passes(Runner(cache=False).run(entry.case(entry.correct, dtypes=(dtype,)), dtype))
+    """Every run has a nonzero exact gradient, so every one of them must catch the factor."""
+    assert factor_1001_caught(library, results) == len(results)
