@@ -7,9 +7,9 @@ sample with a complex tensor or a complex output (torch.fft) runs on the
 complex route (docs/complex.md): complex128 for float64, complex64 for
 float32, its real tensors ``dtype: real``. A sample the case language cannot
 express (a dtype argument, a half-precision tensor, a tuple output without a
-mirror reading, a gradcheck wrapper other than the Hermitian one, a complex
-sample over the complex route's size limit) is never run half-way: it is
-unsupported, with its reason. OpInfos that
+mirror reading, a gradcheck wrapper other than the Hermitian one) is never
+run half-way: it is unsupported, with its reason (so is a complex sample the
+complex route refuses for its size when it runs: audit/table.py's ``refused``). OpInfos that
 PyTorch checks through its Hermitian wrapper (cholesky, eigvalsh) run on
 A + Aᴴ with ``structure: symmetric``, as PyTorch tests them.
 """
@@ -24,7 +24,6 @@ import torch
 
 from ..cases.registry import make_case
 from ..errors import CaseError
-from ..exact.complex_exact import MAX_PAIRS
 from ..torch_side.autograd import torch_callable
 from . import opdb
 from .mapping import Mapped
@@ -184,7 +183,6 @@ def case_for(op, mapped: Mapped, sample, index: int, dtypes):
         raise Unsupported("no input requires grad")
     if complex_route:
         dtypes = [COMPLEX_OF[d] for d in dtypes]
-        _within_complex_limit(out, inputs, slots)
     text = _expression(mapped, [text0, *(a[0] for a in args)], [f"{k}={v[0]}" for k, v in kwargs.items()])
     name = re.sub(r"[^A-Za-z0-9._-]", "_", f"audit.{opdb.label(op)}.{index}")
     fields = dict(grad_output="random", dtypes=list(dtypes), tags=["audit", op.name], description=text[:200])
@@ -229,15 +227,6 @@ def _holds_complex(value) -> bool:
     if isinstance(value, dict):
         return any(_holds_complex(v) for v in value.values())
     return False
-
-
-def _within_complex_limit(out: torch.Tensor, inputs: dict, slots: list) -> None:
-    """Unsupported when the complex route would refuse the case for its size (exact/complex_exact.MAX_PAIRS)."""
-    parts = sum(s.numel() * (2 if s.is_complex() else 1) for s, spec in zip(slots, inputs.values())
-                if spec.get("requires_grad"))
-    if out.numel() * parts > MAX_PAIRS:
-        raise Unsupported(f"over the complex route's size limit: {out.numel()} outputs x {parts} input parts "
-                          f"> {MAX_PAIRS} derivatives (docs/complex.md)")
 
 
 def _same_forward(case, call: OpCall, tensors: list) -> None:
