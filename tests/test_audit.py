@@ -84,9 +84,9 @@ def test_torchs_own_op_db_on_a_few_ops_table_columns_counts_and_files(tmp_path):
     assert (mapped["runs"] == 2 * (mapped["samples"] - mapped["unsupported"])).all()
     assert (mapped["runs"] == mapped["pass"] + mapped["fail"] + mapped["error"]).all()
     assert table.set_index("op").loc["cumsum", "pass"] == 2
-    assert "not mapped" in table.set_index("op").loc["fft.fft", "reasons"]
+    assert table.set_index("op").loc["fft.fft", "mapped"]            # on the complex route (test_audit below)
     n = totals(table, audit)
-    assert (n["mapped"], n["runs"]) == (2, int(mapped["runs"].sum()))
+    assert (n["mapped"], n["runs"]) == (3, int(mapped["runs"].sum()))
     paths = write(audit, tmp_path)
     text = paths["audit"].read_text()
     assert text.splitlines()[0] == ",".join(COLUMNS) and "cumsum" in text
@@ -242,3 +242,72 @@ def test_the_summary_counts_every_class_and_exits_0_only_without_unexplained_or_
             assert "1 pass, 1 fail-with-fact, 2 refused-with-reason, 0 timeout, 0 unexplained" in line, line
         else:
             assert "2 unexplained" in line and "exit 0 needs" in line, line
+
+# --- complex samples (torch.fft): the complex route ------------------------------------------------------
+
+
+_FFT = torch.fft.fft
+
+
+class _FFT1(torch.autograd.Function):
+    """torch.fft.fft with a hand-written backward: the adjoint of the DFT matrix F is conj(F) = n·ifft."""
+
+    @staticmethod
+    def forward(ctx, z):
+        return _FFT(z)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.shape[-1] * torch.fft.ifft(g)
+
+
+class _FFTForgetsConj(_FFT1):
+    @staticmethod
+    def backward(ctx, g):
+        return _FFT(g)                     # BUG: F·g instead of conj(F)·g (the conj of the DFT matrix forgotten)
+
+
+class _FFTOneElement(_FFT1):
+    @staticmethod
+    def backward(ctx, g):
+        grad = g.shape[-1] * torch.fft.ifft(g)
+        return grad * torch.tensor([1, 1, 1.001j, 1], dtype=grad.dtype)   # BUG: element 2 rotated 0.1 %
+
+
+def z(*shape, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.complex(torch.randn(*shape, generator=gen, dtype=torch.float64),
+                         torch.randn(*shape, generator=gen, dtype=torch.float64)).requires_grad_(True)
+
+
+def test_a_complex_sample_runs_on_the_complex_route_in_complex128_and_complex64():
+    audit = run_audit([fake_op("fft.fft", _FFT1.apply, sample(z(4)))], jobs=0)
+    r = row(audit, "fft.fft")
+    assert r["mapped"] and r[["runs", "pass", "fail", "unsupported"]].tolist() == [2, 2, 0, 0], r.to_dict()
+    assert {res.dtype for res in audit.results} == {"complex128", "complex64"}
+    assert 0 < r["worst_ratio"] < 1
+
+
+@pytest.mark.parametrize("wrong", [_FFTForgetsConj, _FFTOneElement], ids=["forgets-conj", "one-element"])
+def test_a_planted_wrong_complex_backward_fails_in_both_complex_dtypes(wrong):
+    r = row(run_audit([fake_op("fft.fft", wrong.apply, sample(z(4)))], jobs=0), "fft.fft")
+    assert r["fail"] == 2 and r["pass"] == 0, r.to_dict()
+    assert r["worst_ratio"] > 1 and "gradient" in r["reasons"]
+
+
+def test_a_real_sample_with_a_complex_output_keeps_its_real_input_real():
+    audit = run_audit([fake_op("fft.rfft", torch.fft.rfft, sample(x(6), norm="ortho"))], jobs=0)
+    r = row(audit, "fft.rfft")
+    assert r[["runs", "pass"]].tolist() == [2, 2], r.to_dict()
+    case = audit.plans[0].cases[0]
+    assert list(case.dtypes) == ["complex128", "complex64"]
+    assert case.inputs[0].number == "real"
+    assert all(res.rows["exact_imag"].fillna(0).eq(0).all() for res in audit.results)   # a real gradient
+
+
+def test_a_complex_sample_over_the_complex_routes_size_limit_is_unsupported_with_the_reason():
+    """fftn of a 5 x 6 x 7 tensor: every output reads all 420 parts (88 200 derivatives), refused when it runs;
+    fft along one dim reads 7 elements per output (2 940 derivatives) and runs."""
+    r = row(run_audit([fake_op("fft.fftn", torch.fft.fftn, sample(z(5, 6, 7)))], jobs=0), "fft.fftn")
+    assert r[["samples", "unsupported", "runs", "error"]].tolist() == [1, 1, 0, 0], r.to_dict()
+    assert "not supported on the complex route" in r["reasons"] and "88200" in r["reasons"]

@@ -83,3 +83,44 @@ def test_rfft_of_a_real_signal_matches_torch():
     x, subs = symbolic_real(T, "x")
     np.testing.assert_allclose(numbers(mirror.resolve("rfft").sym(x, norm="ortho"), subs),
                                torch.fft.rfft(torch.tensor(T), norm="ortho").numpy(), rtol=1e-12, atol=1e-13)
+
+
+#: torch.fft calls checked against the mirror on inputs that are NOT Hermitian-consistent (random complex
+#: half spectra), so the real functions irfft*/hfft* compute off the Hermitian subspace are pinned down too.
+FFT_CALLS = [
+    *[(name, True, (3, 4), kw) for name in ("fft", "ifft", "hfft", "irfft")
+      for kw in ({}, {"n": 5, "norm": "ortho"}, {"n": 4, "dim": 0, "norm": "forward"}, {"n": 2})],
+    *[(name, False, (3, 4), kw) for name in ("rfft", "ihfft")
+      for kw in ({}, {"n": 5, "norm": "ortho"}, {"n": 3, "dim": 0, "norm": "forward"})],
+    *[(kind + "2", kind not in ("rfft", "ihfft"), (2, 3, 4), kw)
+      for kind in ("fft", "ifft", "hfft", "irfft", "rfft", "ihfft")
+      for kw in ({}, {"s": (2, 5), "norm": "ortho"}, {"dim": (0, 2), "norm": "forward"})],
+    *[(kind + "n", kind not in ("rfft", "ihfft"), (2, 3, 4), kw)
+      for kind in ("fft", "ifft", "hfft", "irfft", "rfft", "ihfft")
+      for kw in ({}, {"s": (3,)}, {"s": (2, -1), "dim": (0, 1), "norm": "ortho"}, {"dim": 1}, {"dim": (2, 0)})],
+    *[(name, cplx, (3, 5), kw) for name in ("fftshift", "ifftshift") for cplx in (True, False)
+      for kw in ({}, {"dim": 0}, {"dim": (1,)})],
+]
+
+
+@pytest.mark.parametrize("name, is_complex, shape, kwargs", FFT_CALLS,
+                         ids=[f"{c[0]}-{'c' if c[1] else 'r'}-{i}" for i, c in enumerate(FFT_CALLS)])
+def test_every_torch_fft_mirror_matches_torch_off_the_hermitian_subspace(name, is_complex, shape, kwargs):
+    rng = np.random.default_rng(7)
+    values = rng.normal(size=shape) + (1j * rng.normal(size=shape) if is_complex else 0)
+    x, subs = symbolic_complex(values) if is_complex else symbolic_real(values, "x")
+    entry = mirror.resolve(f"torch.fft.{name}")
+    ref = entry.call_torch(torch.tensor(values), **kwargs).resolve_conj().numpy()
+    out = numbers(entry.sym(x, **kwargs), subs)
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_a_wrong_fft_argument_is_a_clear_error():
+    x, _ = symbolic_real(R, "x")
+    with pytest.raises(Exception, match="norm='sideways'.*'backward', 'forward' or 'ortho'"):
+        mirror.resolve("torch.fft.fft").sym(x, norm="sideways")
+    with pytest.raises(Exception, match="s=.*different lengths"):
+        mirror.resolve("torch.fft.fftn").sym(x, s=(2, 2), dim=(0,))
+    with pytest.raises(Exception, match="give n >= 1"):
+        mirror.resolve("torch.fft.irfft").sym(x[:1])

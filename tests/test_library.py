@@ -55,8 +55,9 @@ COVERAGE = {
 def library():
     loaded = load_paths([CASES])
     assert not loaded.errors, [str(e) for e in loaded.errors]
-    # the real families; cases/complex.yaml (complex dtypes only) has its own checks in tests/test_complex_library.py
-    return [c for c in loaded.cases if c.family != "complex"]
+    # the real families; cases/complex.yaml and cases/fft.yaml (complex dtypes) have their own checks in
+    # tests/test_complex_library.py and tests/test_fft_library.py
+    return [c for c in loaded.cases if c.family not in ("complex", "fft")]
 
 
 def file_of(case) -> str:

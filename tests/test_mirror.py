@@ -322,7 +322,8 @@ def mismatch(sym_vals, torch_vals, rtol=RTOL) -> str | None:
 
 NAMES = sorted(FUNCTIONS)
 #: mirrors whose torch function takes or returns complex tensors only: tests/test_complex_mirror.py checks them
-COMPLEX_ONLY = {"imag", "polar", "complex", "view_as_real", "view_as_complex", "fft", "ifft", "rfft", "irfft", "fft2"}
+COMPLEX_ONLY = {"imag", "polar", "complex", "view_as_real", "view_as_complex",
+                *(f"{k}{d}" for k in ("fft", "ifft", "rfft", "irfft", "hfft", "ihfft") for d in ("", "2", "n"))}
 REAL_NAMES = [n for n in NAMES if n not in COMPLEX_ONLY]
 
 

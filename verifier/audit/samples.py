@@ -1,11 +1,15 @@
 """One OpInfo sample -> one verifier case, or :class:`Unsupported` with the reason.
 
-The sample's tensors become literal inputs ``t0, t1, ...`` (floating ones
-differentiated where the sample asks for it, integer and bool ones as index
-inputs), its other arguments literals in the expression. A sample the case
-language cannot express (a dtype argument, a complex tensor, a tuple output
-without a mirror reading, a gradcheck wrapper other than the Hermitian one)
-is never run half-way: it is unsupported, with its reason. OpInfos that
+The sample's tensors become literal inputs ``t0, t1, ...`` (floating and
+complex ones differentiated where the sample asks for it, integer and bool
+ones as index inputs), its other arguments literals in the expression. A
+sample with a complex tensor or a complex output (torch.fft) runs on the
+complex route (docs/complex.md): complex128 for float64, complex64 for
+float32, its real tensors ``dtype: real``. A sample the case language cannot
+express (a dtype argument, a half-precision tensor, a tuple output without a
+mirror reading, a gradcheck wrapper other than the Hermitian one) is never
+run half-way: it is unsupported, with its reason (so is a complex sample the
+complex route refuses for its size when it runs: audit/table.py's ``refused``). OpInfos that
 PyTorch checks through its Hermitian wrapper (cholesky, eigvalsh) run on
 A + Aᴴ with ``structure: symmetric``, as PyTorch tests them.
 """
@@ -27,6 +31,8 @@ from .mapping import Mapped
 #: How closely the OpInfo's callable and the mirror's torch function must agree on a sample's forward before
 #: the first stands in for the second (they run the same kernels; a wrapper that reorders arguments is far off).
 SAME_FORWARD_RTOL = 1e-12
+#: The complex route's dtype for each audit dtype: a complex sample runs in the complex dtype of the same precision.
+COMPLEX_OF = {"float64": "complex128", "float32": "complex64"}
 
 
 class Unsupported(Exception):
@@ -40,19 +46,23 @@ class Slot:
     index: int
 
 
-def literal(value, inputs: dict, slots: list, grad: bool) -> tuple[str, object]:
+def literal(value, inputs: dict, slots: list, grad: bool, complex_route: bool = False) -> tuple[str, object]:
     """(the case-language text of one argument, the same argument with its tensors replaced by Slots).
 
-    ``slots`` receives each tensor as the torch side will get it (floating ones in float64)."""
+    ``slots`` receives each tensor as the torch side will get it (floating ones in float64, complex ones in
+    complex128). On the complex route a real floating tensor stays real (``dtype: real``)."""
     if isinstance(value, torch.Tensor):
         name = f"t{len(inputs)}"
-        if value.is_complex() or value.dtype in (torch.float16, torch.bfloat16, torch.float32):
+        if value.dtype not in (torch.float64, torch.complex128) and (value.is_floating_point() or value.is_complex()):
             raise Unsupported(f"a {value.dtype} tensor argument")
-        if value.numel() and value.is_floating_point() and not torch.isfinite(value).all():
+        if value.numel() and (value.is_floating_point() or value.is_complex()) and not torch.isfinite(value).all():
             raise Unsupported("a tensor with nan or inf")
-        if value.is_floating_point():
+        if value.is_floating_point() or value.is_complex():
             spec = {"requires_grad": bool(grad and value.requires_grad)}
-            slots.append(value.detach())
+            if complex_route and value.is_floating_point():
+                spec["dtype"] = "real"
+            value = value.detach().resolve_conj()
+            slots.append(value)
         else:
             spec = {"dtype": "bool" if value.dtype == torch.bool else "int64"}
             slots.append(value.detach() if value.dtype == torch.bool else value.detach().to(torch.int64))
@@ -64,7 +74,7 @@ def literal(value, inputs: dict, slots: list, grad: bool) -> tuple[str, object]:
         inputs[name] = spec
         return name, Slot(len(slots) - 1)
     if isinstance(value, (list, tuple)):
-        pairs = [literal(v, inputs, slots, grad) for v in value]
+        pairs = [literal(v, inputs, slots, grad, complex_route) for v in value]
         texts, tpl = [p[0] for p in pairs], [p[1] for p in pairs]
         if isinstance(value, list):
             return "[" + ", ".join(texts) + "]", tpl
@@ -152,22 +162,27 @@ def case_for(op, mapped: Mapped, sample, index: int, dtypes):
         except Exception as exc:
             raise Unsupported(f"the op's tuple output is not one value of the mirror ({type(exc).__name__}: "
                               f"{str(exc)[:60]}); e.g. pieces of unequal sizes") from None
-    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+    if not isinstance(out, torch.Tensor) or not (out.is_floating_point() or out.is_complex()):
         raise Unsupported(f"the op returns a {getattr(out, 'dtype', type(out).__name__)} output")
     if out.numel() and not torch.isfinite(out).all():
         raise Unsupported("torch's forward is nan or inf on this sample (outside the function's real domain): "
                           "no gradient to compare")
+    complex_route = out.is_complex() or _holds_complex((sample.input, sample.args, sample.kwargs))
+    if complex_route and hermitian:
+        raise Unsupported("a complex sample of an OpInfo checked through its Hermitian wrapper")
     inputs: dict = {}
     slots: list = []
     if hermitian:
         first = first.detach().requires_grad_(sample.input.requires_grad)
-    text0, tpl0 = literal(first if not isinstance(first, tuple) else list(first), inputs, slots, True)
+    text0, tpl0 = literal(first if not isinstance(first, tuple) else list(first), inputs, slots, True, complex_route)
     if hermitian:
         inputs["t0"]["structure"] = "symmetric"
-    args = [literal(a, inputs, slots, True) for a in sample.args]
-    kwargs = {k: literal(v, inputs, slots, True) for k, v in sample.kwargs.items()}
+    args = [literal(a, inputs, slots, True, complex_route) for a in sample.args]
+    kwargs = {k: literal(v, inputs, slots, True, complex_route) for k, v in sample.kwargs.items()}
     if not any(spec.get("requires_grad") for spec in inputs.values()):
         raise Unsupported("no input requires grad")
+    if complex_route:
+        dtypes = [COMPLEX_OF[d] for d in dtypes]
     text = _expression(mapped, [text0, *(a[0] for a in args)], [f"{k}={v[0]}" for k, v in kwargs.items()])
     name = re.sub(r"[^A-Za-z0-9._-]", "_", f"audit.{opdb.label(op)}.{index}")
     fields = dict(grad_output="random", dtypes=list(dtypes), tags=["audit", op.name], description=text[:200])
@@ -203,6 +218,17 @@ def _expression(mapped: Mapped, positional: list, keywords: list) -> str:
     return f"{mapped.call}{', '.join(positional + keywords)})"
 
 
+def _holds_complex(value) -> bool:
+    """Whether a sample's part (a tensor, or a list/tuple/dict of parts) holds a complex tensor."""
+    if isinstance(value, torch.Tensor):
+        return value.is_complex()
+    if isinstance(value, (list, tuple)):
+        return any(_holds_complex(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_complex(v) for v in value.values())
+    return False
+
+
 def _same_forward(case, call: OpCall, tensors: list) -> None:
     """Unsupported unless the mirror's torch function gives the OpInfo callable's forward on this sample."""
     try:
@@ -213,7 +239,12 @@ def _same_forward(case, call: OpCall, tensors: list) -> None:
         raise Unsupported(f"{case.description[:60]} raises where the OpInfo's callable does not "
                           f"({type(exc).__name__}); the OpInfo wraps the function") from None
     if not (isinstance(mine, torch.Tensor) and isinstance(theirs, torch.Tensor) and mine.shape == theirs.shape
-            and torch.allclose(mine.double(), theirs.double(), rtol=SAME_FORWARD_RTOL, atol=0, equal_nan=True)):
+            and torch.allclose(_wide(mine), _wide(theirs), rtol=SAME_FORWARD_RTOL, atol=0, equal_nan=True)):
         raise Unsupported("the OpInfo's callable and the mirror's torch function differ on this sample's "
                           "forward (the OpInfo wraps the function)")
 
+
+
+def _wide(t: torch.Tensor) -> torch.Tensor:
+    """complex128 for a complex tensor (never dropping its imaginary part), float64 otherwise."""
+    return t.resolve_conj().to(torch.complex128) if t.is_complex() else t.double()

@@ -11,7 +11,7 @@ from ._table import ALIASES, FUNCTIONS, REFUSED, SHARED, SPELLINGS, Function, kn
 # Importing the families fills the table; their order only matters for imports between them.
 from . import elementwise, activations, reductions, shape, linalg, einsum, nn, spectral  # noqa: E402,F401  isort: skip
 from . import composites, special, selection, indexing, blas, factors, conv, pooling, norms, resample, attention, losses, decompositions  # noqa: E402,F401  isort: skip
-from . import complex_numbers, fourier, eig, lu  # noqa: E402,F401  isort: skip
+from . import complex_numbers, fourier, fourier_nd, eig, lu  # noqa: E402,F401  isort: skip
 from . import shape2, special2, numeric2, nn2, pieces  # noqa: E402,F401  isort: skip
 from . import spellings  # noqa: E402,F401  isort: skip  (after the families: it reads their entries)
 
