@@ -158,7 +158,7 @@ def masked_amin(input, dim=None, *, keepdim=False, dtype=None, mask=None):
 @register("torch.masked.mean", torch=torch.masked.mean, bare=False, analytic=True,
           doc=_SOURCE.format("mean") + ": (1/N) sum of the N unmasked x_i along dim; nan where N = 0")
 def masked_mean(input, dim=None, *, keepdim=False, dtype=None, mask=None):
-    return _over_valid(input, mask, dim, keepdim, lambda xs: add_all(xs) / len(xs), float("nan"))
+    return _over_valid(input, mask, dim, keepdim, lambda xs: add_all(xs) / len(xs), sympy.nan)
 
 
 @register("torch.masked.median", torch=torch.masked.median, bare=False,
@@ -167,7 +167,7 @@ def masked_mean(input, dim=None, *, keepdim=False, dtype=None, mask=None):
 def masked_median(input, dim=-1, *, keepdim=False, dtype=None, mask=None):
     x = as_obj(input)
     return _over_valid(x, mask, norm_dim(dim, x.ndim), keepdim,
-                       lambda xs: _rank_select(xs, False)[(len(xs) - 1) // 2], float("nan"))
+                       lambda xs: _rank_select(xs, False)[(len(xs) - 1) // 2], sympy.nan)
 
 
 @register("torch.masked.logsumexp", torch=torch.masked.logsumexp, bare=False, analytic=True,
@@ -225,7 +225,7 @@ def _std_var(name, root):
             c = sympy.Integer(int(bool(unbiased)))
         if correction is not None:
             c = sym_number(correction)
-        return _over_valid(input, mask, dim, keepdim, lambda xs: _variance_of(xs, c, root), float("nan"))
+        return _over_valid(input, mask, dim, keepdim, lambda xs: _variance_of(xs, c, root), sympy.nan)
     return definition
 
 
