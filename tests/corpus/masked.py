@@ -68,6 +68,6 @@ MASKED_BUGS = [
     MaskedBug("masked.softmax", "softmax's backward over the whole row, the mask forgotten",
               lambda x, m: M.softmax(x, 1, mask=m), lambda x, m: torch.softmax(x, 1) * m),
     MaskedBug("masked.normalize", "the norm treated as a constant in normalize's backward",
-              lambda x, m: M.normalize(x, 2.0, 1, mask=m),
-              lambda x, m: torch.where(m, x, 0.0) / M.norm(x, 2.0, 1, keepdim=True, mask=m).detach().clamp_min(1e-12)),
+              lambda x, m: M.normalize(x, 2.0, 1, eps=1e-4, mask=m),
+              lambda x, m: torch.where(m, x, 0.0) / M.norm(x, 2.0, 1, keepdim=True, mask=m).detach().clamp_min(1e-4)),
 ]

@@ -21,7 +21,7 @@ WRAPPERS = ("gradcheck_wrapper_masked_operation", "gradcheck_wrapper_masked_poin
 
 def output_mask(wrapper: str, op, first, args, kwargs):
     """The bool tensor the wrapper keeps (True) of the op's output, or None when it keeps everything."""
-    from torch.masked import _ops      # torch's private helpers, as the wrapper itself calls them
+    from torch.masked import _ops  # torch's private helpers, as the wrapper itself calls them
 
     if wrapper == WRAPPERS[0]:
         if kwargs.get("mask") is None:
