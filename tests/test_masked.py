@@ -73,6 +73,16 @@ def test_the_mirror_gives_torchs_value_also_where_everything_is_masked_out(op):
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0, equal_nan=True)
 
 
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "softmin", "sum", "amax", "cumsum"])
+@pytest.mark.parametrize("valid", [True, False])
+def test_a_0d_input_with_a_0d_mask(op, valid):
+    x, mask = torch.tensor(0.7, dtype=torch.float64), torch.tensor(valid)
+    args = (0,) if op in ("softmax", "log_softmax", "softmin", "cumsum") else ()
+    want = getattr(torch.masked, op)(x, *args, mask=mask).numpy()
+    got = _sym(mirror.resolve(f"torch.masked.{op}"), x, *args, mask=mask.numpy())
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0, equal_nan=True)
+
+
 def test_a_mask_broadcasts_and_one_of_more_dims_is_refused():
     x = torch.tensor(np.random.default_rng(4).normal(size=(3, 4)))
     entry = mirror.resolve("torch.masked.sum")

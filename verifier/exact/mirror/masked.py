@@ -102,7 +102,7 @@ def _slices(x, mask, dim, step):
     x = as_obj(x)
     m = _mask(x, mask)
     if x.ndim == 0:
-        return emap(lambda v: step([v])[0] if m[()] else sympy.nan, x)
+        return emap(lambda v: step([v])[0][0] if m[()] else sympy.nan, x)
     axis = norm_dim(dim, x.ndim)
     xs, ms = np.moveaxis(x, axis, -1), np.moveaxis(m, axis, -1)
     out = np.empty(xs.shape, dtype=object)
