@@ -17,7 +17,8 @@ import zlib
 import numpy as np
 import pytest
 import torch
-from test_mirror import COMPLEX_ONLY, SAMPLES, Gen, _unary, call, evaluate, mismatch
+from mirror_samples_masked import masked_samples
+from test_mirror import COMPLEX_ONLY, SAMPLES, Gen, Ints, _unary, call, evaluate, mismatch
 
 from verifier.cases.loading import case_from_mapping
 from verifier.errors import CaseError, UnknownFunctionError
@@ -65,6 +66,7 @@ OWN_SAMPLES = {
     "torch.permute": lambda g: call(g.x(2, 3, 4), (2, 0, 1)),
     "Tensor.unfold": lambda g: call(g.x(2, 7), 1, 3, 2),
     "torch.linalg.vander": lambda g: call(g.x(2, 3), N=4),
+    **masked_samples(call, Ints),
 }
 
 

@@ -82,6 +82,7 @@ class LayerBug:
     bug: str
     forward: Callable         # the layer, with the case's arguments
     wrong: Callable           # the forward whose VJP the buggy backward computes
+    cases: Path = CASES       # the case file holding ``case``
 
     @property
     def id(self) -> str:
@@ -91,7 +92,7 @@ class LayerBug:
         """The built-in case with the twin as its torch side (its grad_fn expectation dropped)."""
         correct, wrong = twins(self.forward, self.wrong)
         fn = wrong if buggy else correct
-        return dataclasses.replace(_library()[self.case], torch_fn=fn.apply, expect=Expect(),
+        return dataclasses.replace(case_library(self.cases)[self.case], torch_fn=fn.apply, expect=Expect(),
                                    name=f"{self.case}.{'buggy' if buggy else 'correct'}", dtypes=DTYPES)
 
 

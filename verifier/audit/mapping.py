@@ -24,7 +24,7 @@ from ..exact import mirror
 
 #: OpInfo namespace -> the qualified prefix of the case language.
 PREFIXES = {"": "torch.", "nn.functional": "torch.nn.functional.", "linalg": "torch.linalg.",
-            "special": "torch.special.", "fft": "torch.fft."}
+            "special": "torch.special.", "fft": "torch.fft.", "masked": "torch.masked."}
 #: OpInfos whose callable takes the sample's (input, *args) in another order than the torch function of their
 #: name: the positions of the sample's parts in the call (einsum's OpInfo gets (tensors, equation)).
 REORDERED = {"einsum": (1, 0), "polygamma": (1, 0), "special.polygamma": (1, 0)}
@@ -55,7 +55,7 @@ def spelling(op) -> tuple[Mapped | None, str]:
         return None, f"namespace '{namespace}' is not in the case language"
     import torch
     spaces = {"": torch, "nn.functional": torch.nn.functional, "linalg": torch.linalg, "special": torch.special,
-              "fft": torch.fft}
+              "fft": torch.fft, "masked": torch.masked}
     method = namespace == "" and not callable(getattr(torch, last, None)) and hasattr(torch.Tensor, last)
     qualified = ("Tensor." + last) if method else PREFIXES[namespace] + last
     if not method and not hasattr(spaces[namespace], last):

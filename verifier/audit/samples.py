@@ -25,7 +25,7 @@ import torch
 from ..cases.registry import make_case
 from ..errors import CaseError
 from ..torch_side.autograd import torch_callable
-from . import opdb
+from . import masked, opdb
 from .mapping import Mapped
 
 #: How closely the OpInfo's callable and the mirror's torch function must agree on a sample's forward before
@@ -144,8 +144,10 @@ def case_for(op, mapped: Mapped, sample, index: int, dtypes):
     """One verifier case for a sample, or raise Unsupported."""
     wrapper = getattr(op.gradcheck_wrapper, "__name__", "")
     hermitian = wrapper == "gradcheck_wrapper_hermitian_input"
-    if wrapper not in ("<lambda>", "gradcheck_wrapper_hermitian_input"):
+    if wrapper not in ("<lambda>", "gradcheck_wrapper_hermitian_input", *masked.WRAPPERS):
         raise Unsupported(f"the OpInfo checks through {wrapper}")
+    if wrapper in masked.WRAPPERS and not mapped.direct:
+        raise Unsupported(f"the OpInfo checks through {wrapper}, which the audit writes around the op itself only")
     if not isinstance(sample.input, torch.Tensor) and not isinstance(sample.input, (list, tuple)):
         raise Unsupported(f"the sample's input is a {type(sample.input).__name__}")
     with torch.no_grad():
@@ -154,6 +156,10 @@ def case_for(op, mapped: Mapped, sample, index: int, dtypes):
             out = op.op(first, *sample.args, **sample.kwargs)
         except Exception as exc:
             raise Unsupported(f"torch itself raises on the sample ({type(exc).__name__})") from None
+        keep = (masked.output_mask(wrapper, op, first, sample.args, sample.kwargs)
+                if wrapper in masked.WRAPPERS and isinstance(out, torch.Tensor) else None)
+        if keep is not None:
+            out = torch.where(keep, out, out.new_zeros([]))         # what PyTorch's gradcheck differentiates
     if not isinstance(out, torch.Tensor):
         if mapped.entry is None or mapped.entry.finish is None:
             raise Unsupported(f"the op returns a {type(out).__name__} (a tuple), which the mirror does not read")
@@ -184,6 +190,8 @@ def case_for(op, mapped: Mapped, sample, index: int, dtypes):
     if complex_route:
         dtypes = [COMPLEX_OF[d] for d in dtypes]
     text = _expression(mapped, [text0, *(a[0] for a in args)], [f"{k}={v[0]}" for k, v in kwargs.items()])
+    if keep is not None and not keep.all():
+        text = masked.wrapped(text, literal(keep, inputs, slots, False)[0])
     name = re.sub(r"[^A-Za-z0-9._-]", "_", f"audit.{opdb.label(op)}.{index}")
     fields = dict(grad_output="random", dtypes=list(dtypes), tags=["audit", op.name], description=text[:200])
     at_zero = isinstance(sample.input, torch.Tensor) and sample.input.numel() and not sample.input.any()

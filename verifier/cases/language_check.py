@@ -28,7 +28,7 @@ MAX_STRING = 64            # characters of a string argument (einsum equations, 
 MAX_CONSTANT_BITS = 1 << 14
 MODULE_PREFIXES = frozenset({
     "torch", "F", "nn.functional", "torch.nn.functional", "torch.linalg",
-    "torch.special", "torch.fft",
+    "torch.special", "torch.fft", "torch.masked",
 })
 RESERVED = frozenset({"torch", "F", "nn"})
 # The short module names a case may write, and the module each one is.

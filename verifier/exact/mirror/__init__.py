@@ -12,7 +12,7 @@ from ._table import ALIASES, FUNCTIONS, REFUSED, SHARED, SPELLINGS, Function, kn
 from . import elementwise, activations, reductions, shape, linalg, einsum, nn, spectral  # noqa: E402,F401  isort: skip
 from . import composites, special, selection, indexing, blas, factors, conv, pooling, norms, resample, attention, losses, decompositions  # noqa: E402,F401  isort: skip
 from . import complex_numbers, fourier, fourier_nd, eig, lu  # noqa: E402,F401  isort: skip
-from . import shape2, special2, numeric2, nn2, pieces  # noqa: E402,F401  isort: skip
+from . import shape2, special2, numeric2, nn2, pieces, masked  # noqa: E402,F401  isort: skip
 from . import spellings  # noqa: E402,F401  isort: skip  (after the families: it reads their entries)
 
 __all__ = ["ALIASES", "FUNCTIONS", "REFUSED", "SHARED", "SPELLINGS", "Function", "known", "lookup",
