@@ -83,3 +83,17 @@ def test_matmuls_of_inputs_pass_and_a_wrong_one_fails(expr):
     assert Runner(cache=False).run(right, "float64").status == "pass"
     wrong = make_case("mm.wrong", inputs, torch=f"({expr}) * 1.001", sympy=expr, grad_output="random")
     assert Runner(cache=False).run(wrong, "float64").status == "fail"
+
+
+def test_a_nan_number_stays_nan_never_zero():
+    """sympy.Rational(float('nan')) is 0: a NaN argument (a nan fill value, a nan constant) read as 0 could
+    turn a non-finite output into a finite one that agrees with torch's mistake."""
+    import math
+
+    import numpy as np
+    import sympy
+
+    from verifier.exact.mirror._arrays import sym_number
+    for nan in (float("nan"), np.float32("nan"), np.array(float("nan"))):
+        assert sym_number(nan) is sympy.nan
+    assert sym_number(0.5) == sympy.Rational(1, 2) and sym_number(-math.inf) is sympy.S.NegativeInfinity

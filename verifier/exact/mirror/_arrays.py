@@ -44,6 +44,8 @@ def sym_number(value) -> sympy.Basic:
         value = float(value)
         if math.isinf(value):
             return S.Infinity if value > 0 else S.NegativeInfinity
+        if math.isnan(value):           # sympy.Rational(nan) is 0: a NaN would silently become a zero
+            return S.NaN
         return sympy.Rational(value)
     raise unsupported(f"cannot use {type(value).__name__} value {value!r} as a number")
 
