@@ -182,21 +182,25 @@ def row(name: str, timeout: float, gc_timeout: float) -> dict:
 
 def cli(timeout: float) -> dict:
     """`verifier run` of cases/ in a fresh interpreter: cold (fresh cache dir), then warm."""
-    times = []
+    times, cpus = [], []
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "VERIFIER_CACHE_DIR": str(Path(tmp) / "cache")}
         for _ in range(2):
             start = time.perf_counter()
+            used = resource.getrusage(resource.RUSAGE_CHILDREN)
             try:
                 subprocess.run([sys.executable, "-m", "verifier", "run", str(ROOT / "cases"), "--report-dir",
                                 str(Path(tmp) / f"reports{len(times)}"), "--no-progress"], env=env,
                                capture_output=True, timeout=timeout, cwd=tmp)
                 times.append(time.perf_counter() - start)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)     # the run and its workers, reaped
+                cpus.append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
             except subprocess.TimeoutExpired:
                 times.append(None)
+                cpus.append(None)
         statuses = [_statuses(Path(tmp) / f"reports{k}") for k in range(2)]
-    return {"cli_cold_s": times[0], "cli_warm_s": times[1], "cli_cold_statuses": statuses[0],
-            "cli_warm_statuses": statuses[1]}
+    return {"cli_cold_s": times[0], "cli_warm_s": times[1], "cli_cold_cpu_s": cpus[0], "cli_warm_cpu_s": cpus[1],
+            "cli_cold_statuses": statuses[0], "cli_warm_statuses": statuses[1]}
 
 
 def _statuses(folder: Path) -> dict:
@@ -266,6 +270,9 @@ def main() -> None:
         ratio = (f"{c['cli_cold_s'] / c['cli_warm_s']:.2f}x" if c["cli_cold_s"] and c["cli_warm_s"] else "-")
         print(f"verifier run cases/: cold {_s(c['cli_cold_s'], 300)}  warm {_s(c['cli_warm_s'], 300)}  "
               f"cold/warm {ratio}; statuses cold {c['cli_cold_statuses']} warm {c['cli_warm_statuses']}")
+        if c["cli_cold_cpu_s"] and c["cli_warm_cpu_s"]:     # less sensitive to the machine's load than wall time
+            print(f"  CPU s (the run and its workers): cold {c['cli_cold_cpu_s']:.1f}  warm {c['cli_warm_cpu_s']:.1f}  "
+                  f"cold/warm {c['cli_cold_cpu_s'] / c['cli_warm_cpu_s']:.2f}x; load average {os.getloadavg()[0]:.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
