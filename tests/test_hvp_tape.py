@@ -111,9 +111,10 @@ def test_every_small_library_case_agrees_with_the_sympy_route():
                 ratio = max(float(np.max(result["M:" + n] / np.maximum(routes["sympy"]["M:" + n], 1e-300),
                                          initial=0.0)) for n in names)
                 loosest = max(loosest, ratio)
-                # as tight as SymPy's route within the rounding steps each graph counts (ndtr: 2.6x, the
-                # tape's erf rule 2·π^(-1/2)·exp(-x²) against SymPy's folded constants)
-                assert ratio < 4, (case.name, route, ratio)
+                # as tight as SymPy's route within the terms each graph keeps apart: SymPy's Add merges like
+                # terms (log_softmax: Σ_i v_i·(dot_s/s) becomes (Σ_i v_i)·dot_s/s, |Σ v| where the tape
+                # counts Σ|v|: 6.7x), and folds constants (ndtr's erf rule: 2.6x); most cases 1.0-1.1x
+                assert ratio < 8, (case.name, route, ratio)
         checked += 1
         lowered += "per-op tape" in routes
     print(f"H·w cross-check: {checked} cases ({lowered} lowered), worst gap {worst:.2e}, loosest M ratio {loosest:.2f}")
