@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from wrong_backward import tanh_with_wrong_second
 
 import verifier
 from verifier import load_paths
@@ -28,7 +29,6 @@ from verifier.torch_side.complex_autograd import is_complex_run
 from verifier.torch_side.forward_mode import directions
 
 ROOT = Path(__file__).resolve().parent.parent
-_TANH = torch.tanh
 
 #: the largest case (Jacobian entries) the library cross-check runs the SymPy route on
 SMALL = 1024
@@ -176,26 +176,6 @@ def test_a_wrong_tangent_rule_is_an_error_not_a_verdict(monkeypatch):
     assert second.status != "pass"
 
 
-def tanh_with_second(scale: float, flat_index: int):
-    """tanh as a custom Function whose backward is right but whose derivative is off by ``scale`` at one element."""
-
-    class TanhSecond(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return _TANH(x)
-
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            d = 1 - _TANH(x) ** 2
-            bump = torch.zeros_like(x)
-            bump.view(-1)[flat_index] = scale - 1
-            # (x - x.detach()) is 0: the value is g·d exactly; its derivative in x gains bump·g·d at one element
-            return g * (d + (x - x.detach()) * d.detach() * bump)
-    return TanhSecond.apply
-
-
 #: The planted error per dtype: float32's allowance is rtol·M with rtol = 1e-5 and M (the sum of the
 #: magnitudes behind each H·w element) 300-1700·|H·w| in this case, so 0.1 % is below what float32
 #: can resolve there (as on the SymPy route); 10 % is not.
@@ -203,7 +183,7 @@ PLANTED = {"float64": 1.001, "float32": 1.1}
 
 
 def _planted(scale):
-    f = tanh_with_second(scale, 5)
+    f = tanh_with_wrong_second(scale, 5)
     return verifier.make_case(
         "t.hvp_planted", {"x": {"shape": [3, 4], "sample": "normal", "seed": 1},
                           "w": {"shape": [4, 5], "sample": "normal", "seed": 2}},

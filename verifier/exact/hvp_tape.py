@@ -40,7 +40,7 @@ import sympy as sp
 from ..errors import SymbolicError
 from . import bounds, rule_check, sweep
 from .evaluation import real_value
-from .tape import ADD, CONST, FUNC, FUNCTIONS, MUL, PIECEWISE, POW, RULES, SYM, Tape, _Compiler, _NAMED
+from .tape import _NAMED, ADD, CONST, FUNC, FUNCTIONS, MUL, PIECEWISE, POW, RULES, SYM, Tape, _Compiler, iter_nodes
 
 # leaf names of the direction's elements on the tangent tape, and the keys of the rounding bounds
 DIRECTION, BOUND = "\0w:", "M:"
@@ -211,15 +211,11 @@ class _Tangents:
     # -- derivative nodes for functions the reverse sweep meets without them -------------------------
     def _derivatives_below(self, roots: list, start: int) -> None:
         """Give every function under ``roots`` without a rule or derivative nodes SymPy's derivative nodes."""
-        seen, stack = set(), list(roots)
-        while stack:
-            i = stack.pop()
-            if i in seen:
-                continue
-            seen.add(i)
+        def step(i):
             if self.ops[i] == FUNC and i not in self.dargs and self.extra[i] not in RULES:
                 self._add_derivatives(i)
-            stack.extend(self.args[i])
+            return self.args[i]
+        sweep._walk(roots, step)
 
     def _add_derivatives(self, i: int) -> None:
         a = self.args[i]
@@ -269,16 +265,9 @@ def _constant(text: str) -> sp.Basic:
 
 def _reachable(tape, roots, through_derivatives: bool = True) -> list[int]:
     """Nodes under ``roots`` (arguments, and derivative nodes unless told not to), ascending."""
-    seen, stack = set(), list(roots)
-    while stack:
-        i = stack.pop()
-        if i in seen or i < 0:
-            continue
-        seen.add(i)
-        stack.extend(tape.args[i])
-        if through_derivatives:
-            stack.extend(tape.dargs.get(i, ()))
-    return sorted(seen)
+    if through_derivatives:
+        return iter_nodes(tape, roots)
+    return sorted(sweep._walk(roots, lambda i: tape.args[i]))
 
 
 def tangent_tape(tape: Tape, n_out: int, wrt) -> tuple[Tape, list]:
