@@ -29,6 +29,7 @@ second route the tests compare against, and for models without a tape).
 
 from __future__ import annotations
 
+import math
 import weakref
 from fractions import Fraction
 from typing import Mapping
@@ -44,6 +45,10 @@ from .tape import _NAMED, ADD, CONST, FUNC, FUNCTIONS, MUL, PIECEWISE, POW, RULE
 
 # leaf names of the direction's elements on the tangent tape, and the keys of the rounding bounds
 DIRECTION, BOUND = "\0w:", "M:"
+
+#: An H·w within 10^(ZERO_DIGITS - digits)·M of 0 is 0: the 40-digit sweep's own rounding of terms that
+#: cancel exactly (1e-30·M at 40 digits; every dtype's allowance is rtol·M with rtol ≥ 1e-16).
+ZERO_DIGITS = 10
 
 #: A product of more factors than this gets its "product of the others" from shared prefix and
 #: suffix chains (O(k) nodes) instead of k products of k - 1 factors each (O(k²)).
@@ -334,8 +339,12 @@ def exact_hvp(tape: Tape, shapes: Mapping[str, tuple], wrt, point: Mapping[str, 
         active = sweep.active_nodes(ttape, wrt)
         grads = sweep.backward(ttape, vals, seeds, active)
         _, leaf_bounds = bounds.gradient_bounds(ttape, vals, seeds, active)
+        floor = mpmath.mpf(10) ** (ZERO_DIGITS - digits)
         for (name, k), g, b in zip(ttape.leaves, grads, leaf_bounds):
             if name in wrt:
-                out[name].flat[k] = real_value(g, "H·w")
-                out[BOUND + name].flat[k] = float("inf") if b is None else float(abs(b))
+                m = float("inf") if b is None else float(abs(b))
+                # terms that cancel exactly leave the sweep's own rounding (1e-36 in F.normalize over a size-1
+                # dim): below floor·M it is 0, as SymPy's route, which cancels them symbolically, says
+                out[name].flat[k] = 0.0 if math.isfinite(m) and abs(g) <= floor * m else real_value(g, "H·w")
+                out[BOUND + name].flat[k] = m
     return out
