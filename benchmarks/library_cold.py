@@ -9,7 +9,14 @@ warm: a new runner over the same cache (tapes and exact values read back;
 torch and the finite differences run again, as they always do). CPU
 seconds of this process (``time.process_time``), which a loaded shared
 machine inflates far less than wall time. With the profile on, the cold
-run's cumulative CPU in the parts issue 14 tracks is printed too.
+run's cumulative CPU in the parts issue 14 tracks is printed too (cProfile
+inflates code made of many small calls, SymPy's above all: read the parts
+against each other, and take the totals from a ``--no-profile`` run).
+
+One process: the warm run also finds the per-process caches (per-function
+templates, torch's forward-AD setup) made by the cold run, which a second
+``verifier run`` does not; ``benchmarks/cold.py --cli-only`` measures the
+issue's target, this script where the time goes.
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ def main() -> None:
     from verifier.exact.cache import Cache
     cases = load_paths([Path(p) for p in args.paths]).cases
     with tempfile.TemporaryDirectory() as tmp:
-        profile = None if args.no_profile else cProfile.Profile()
+        profile = None if args.no_profile else cProfile.Profile(time.process_time)   # CPU, not wall, seconds
         if profile:
             profile.enable()
         cold, cold_status = run_all(cases, Cache(Path(tmp) / "cache"))
