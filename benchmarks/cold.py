@@ -91,6 +91,11 @@ ROWS = {
     "conv2d_einsum_3to8_16x16": (_inputs(x=(3, 18, 18), w=(8, 3, 3, 3)), _CONV, True),
     "cross_entropy_linear": ({**_inputs(x=(16, 64), w=(10, 64), b=(10,)), "t": _labels(16, 10)},
                              "F.cross_entropy(F.linear(x, w, b), t)", True),
+    # functions lowered by verifier/exact/lowering_ops.py and lowering_struct.py (before: SymPy fragments)
+    "conv2d_F_3to8_16x16": (_inputs(x=(1, 3, 16, 16), w=(8, 3, 3, 3), b=(8,)),
+                            "F.avg_pool2d(torch.tanh(F.conv2d(x, w, b, padding=1)), 2)", True),
+    "norm_huber_64x64": (_inputs(x=(64, 64), y=(64, 64)),
+                         "torch.norm(x, dim=1).sum() + F.huber_loss(x, y, delta=0.5)", True),
 }
 
 
@@ -182,25 +187,21 @@ def row(name: str, timeout: float, gc_timeout: float) -> dict:
 
 def cli(timeout: float) -> dict:
     """`verifier run` of cases/ in a fresh interpreter: cold (fresh cache dir), then warm."""
-    times, cpus = [], []
+    times = []
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "VERIFIER_CACHE_DIR": str(Path(tmp) / "cache")}
         for _ in range(2):
             start = time.perf_counter()
-            used = resource.getrusage(resource.RUSAGE_CHILDREN)
             try:
                 subprocess.run([sys.executable, "-m", "verifier", "run", str(ROOT / "cases"), "--report-dir",
                                 str(Path(tmp) / f"reports{len(times)}"), "--no-progress"], env=env,
                                capture_output=True, timeout=timeout, cwd=tmp)
                 times.append(time.perf_counter() - start)
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)     # the run and its workers, reaped
-                cpus.append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
             except subprocess.TimeoutExpired:
                 times.append(None)
-                cpus.append(None)
         statuses = [_statuses(Path(tmp) / f"reports{k}") for k in range(2)]
-    return {"cli_cold_s": times[0], "cli_warm_s": times[1], "cli_cold_cpu_s": cpus[0], "cli_warm_cpu_s": cpus[1],
-            "cli_cold_statuses": statuses[0], "cli_warm_statuses": statuses[1]}
+    return {"cli_cold_s": times[0], "cli_warm_s": times[1], "cli_cold_statuses": statuses[0],
+            "cli_warm_statuses": statuses[1]}
 
 
 def _statuses(folder: Path) -> dict:
@@ -270,9 +271,6 @@ def main() -> None:
         ratio = (f"{c['cli_cold_s'] / c['cli_warm_s']:.2f}x" if c["cli_cold_s"] and c["cli_warm_s"] else "-")
         print(f"verifier run cases/: cold {_s(c['cli_cold_s'], 300)}  warm {_s(c['cli_warm_s'], 300)}  "
               f"cold/warm {ratio}; statuses cold {c['cli_cold_statuses']} warm {c['cli_warm_statuses']}")
-        if c["cli_cold_cpu_s"] and c["cli_warm_cpu_s"]:     # less sensitive to the machine's load than wall time
-            print(f"  CPU s (the run and its workers): cold {c['cli_cold_cpu_s']:.1f}  warm {c['cli_warm_cpu_s']:.1f}  "
-                  f"cold/warm {c['cli_cold_cpu_s'] / c['cli_warm_cpu_s']:.2f}x; load average {os.getloadavg()[0]:.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
