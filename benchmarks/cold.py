@@ -91,11 +91,6 @@ ROWS = {
     "conv2d_einsum_3to8_16x16": (_inputs(x=(3, 18, 18), w=(8, 3, 3, 3)), _CONV, True),
     "cross_entropy_linear": ({**_inputs(x=(16, 64), w=(10, 64), b=(10,)), "t": _labels(16, 10)},
                              "F.cross_entropy(F.linear(x, w, b), t)", True),
-    # functions lowered by verifier/exact/lowering_ops.py and lowering_struct.py (before: SymPy fragments)
-    "conv2d_F_3to8_16x16": (_inputs(x=(1, 3, 16, 16), w=(8, 3, 3, 3), b=(8,)),
-                            "F.avg_pool2d(torch.tanh(F.conv2d(x, w, b, padding=1)), 2)", True),
-    "norm_huber_64x64": (_inputs(x=(64, 64), y=(64, 64)),
-                         "torch.norm(x, dim=1).sum() + F.huber_loss(x, y, delta=0.5)", True),
 }
 
 
