@@ -1,4 +1,4 @@
-"""A planted wrong backward for tests: tanh whose gradient is 0.1 % off at one flat index."""
+"""Planted wrong backwards for tests: tanh whose gradient (or whose double backward) is off at one flat index."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import torch
 _TANH = torch.tanh
 
 
-def wrong_tanh(x: torch.Tensor, flat_index: int) -> torch.Tensor:
-    """torch.tanh(x), except that its backward scales element ``flat_index`` of the gradient by 1.001."""
+def _tanh_with(backward):
+    """tanh as a custom Function whose backward is ``backward(x, g)``."""
 
-    class WrongTanh(torch.autograd.Function):
+    class PlantedTanh(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x):
             ctx.save_for_backward(x)
@@ -20,11 +20,33 @@ def wrong_tanh(x: torch.Tensor, flat_index: int) -> torch.Tensor:
         @staticmethod
         def backward(ctx, g):
             (x,) = ctx.saved_tensors
-            grad = g * (1 - _TANH(x) ** 2)
-            grad.view(-1)[flat_index] *= 1.001
-            return grad
+            return backward(x, g)
 
-    return WrongTanh.apply(x)
+    return PlantedTanh.apply
+
+
+def wrong_tanh(x: torch.Tensor, flat_index: int) -> torch.Tensor:
+    """torch.tanh(x), except that its backward scales element ``flat_index`` of the gradient by 1.001."""
+
+    def backward(x, g):
+        grad = g * (1 - _TANH(x) ** 2)
+        grad.view(-1)[flat_index] *= 1.001
+        return grad
+
+    return _tanh_with(backward)(x)
+
+
+def tanh_with_wrong_second(scale: float, flat_index: int):
+    """tanh whose backward is right but whose derivative (the double backward) is off by ``scale`` at one element."""
+
+    def backward(x, g):
+        d = 1 - _TANH(x) ** 2
+        bump = torch.zeros_like(x)
+        bump.view(-1)[flat_index] = scale - 1
+        # (x - x.detach()) is 0: the value is g·d exactly; its derivative in x gains bump·g·d at one element
+        return g * (d + (x - x.detach()) * d.detach() * bump)
+
+    return _tanh_with(backward)
 
 
 def square_without_double_backward(x: torch.Tensor) -> torch.Tensor:

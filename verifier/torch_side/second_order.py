@@ -5,12 +5,18 @@ H·w by differentiating its own gradient: ``g = grad(s, x, create_graph=True)``
 then ``grad(Σ g⊙w, x)``. That exercises every backward formula's own
 derivative (the double-backward formulas, or a custom Function's backward
 written in differentiable ops). The exact H·w is the reverse sweep of the
-exact directional derivative Σ v⊙(J·w) (:func:`verifier.exact.tangent.symbolic_tangent`),
-evaluated at the point in 40 digits.
+exact directional derivative Σ v⊙(J·w), evaluated at the point in 40 digits:
 
-Building the symbolic directional derivative costs more than the
-gradient, so the check runs for cases up to ``SECOND_ORDER_LIMIT`` Jacobian
-entries and is skipped (and says so) above it.
+* on the case's tape (:mod:`verifier.exact.hvp_tape`: the tangent of every
+  node appended as tape nodes, then swept backwards; forward over reverse,
+  no SymPy per case) for every model with a tape;
+* from SymPy's symbolic directional derivative of the per-element graph
+  (:func:`symbolic_hvp`, :func:`verifier.exact.tangent.symbolic_tangent`)
+  for the others (elementwise templates, reductions of them), and as the
+  second route the tests compare the tape route with.
+
+The check runs for cases up to ``SECOND_ORDER_LIMIT`` Jacobian entries and
+is skipped (and says so) above it.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ import torch
 from ..cases.case import Case, Tolerance
 from ..cases.structure import project_all
 from ..errors import CaseError
-from ..exact import bounds, sweep
+from ..exact import bounds, hvp_tape, sweep
 from ..exact.cache import cached_arrays
+from ..exact.compiled import CompiledModel, compile_model
 from ..exact.evaluation import PRECISION_DIGITS, real_value
+from ..exact.symbolic import SymbolicModel
 from ..exact.tangent import symbolic_tangent
 from ..exact.tape import compile_tape, symbol_leaves
 from .autograd import make_leaves, torch_callable
@@ -39,7 +47,7 @@ from .forward_mode import FORWARD_SEED, DirectionalResult, compare, directions, 
 SECOND_ORDER_LIMIT = 65536
 
 # leaf names of the direction's elements on the H·w tape, and the keys of the rounding bounds
-_DIRECTION, _BOUND = "\0w:", "M:"
+_DIRECTION, _BOUND = hvp_tape.DIRECTION, hvp_tape.BOUND
 
 # model id -> (weak reference to the model, direction symbols, symbolic tangent of each output)
 _TANGENTS: dict[int, tuple] = {}
@@ -64,9 +72,31 @@ def exact_hvp(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None
     """The exact Hessian of Σ v⊙y times ``direction`` per differentiated input, and its rounding bounds.
 
     Keys: each input's H·w, and ``"M:" + name`` its rounding bound (the
-    allowance's M, :mod:`verifier.exact.magnitude`): Σ v⊙(J·w) is compiled to a
-    tape whose leaves are the inputs' elements and the direction's, and swept
-    backwards like the gradient.
+    allowance's M, :mod:`verifier.exact.magnitude`). On the model's tape when
+    it has one (:mod:`verifier.exact.hvp_tape`), else :func:`symbolic_hvp`.
+    """
+    if isinstance(model, SymbolicModel):
+        if model._compiled is None:
+            model._compiled = compile_model(model)
+        tape, shape = model._compiled.tape, model.output.shape
+        shapes = {name: arr.shape for name, arr in model.symbols.items()}
+    elif isinstance(model, CompiledModel):
+        tape, shape, shapes = model.tape, model.output_shape, model.shapes
+    else:
+        return symbolic_hvp(model, point, weights, direction, digits=digits)
+    v = np.ones(shape) if weights is None else np.broadcast_to(weights, shape)
+    return hvp_tape.exact_hvp(tape, shapes, model.wrt, point, np.asarray(v, dtype=np.float64).ravel().tolist(),
+                              direction, digits)
+
+
+def symbolic_hvp(model, point: Mapping[str, np.ndarray], weights: np.ndarray | None,
+                 direction: Mapping[str, np.ndarray], *, digits: int = PRECISION_DIGITS) -> dict[str, np.ndarray]:
+    """:func:`exact_hvp` by SymPy: Σ v⊙(J·w) built as SymPy's directional derivative of the per-element graph.
+
+    That expression is compiled to a tape whose leaves are the inputs'
+    elements and the direction's, and swept backwards like the gradient.
+    Builds the per-element SymPy model (slow for large cases): the route for
+    models without a tape, and the tests' second route.
     """
     dirs, tangents = _tangent(model)
     v = np.ones(model.output.shape) if weights is None else np.broadcast_to(weights, model.output.shape)
