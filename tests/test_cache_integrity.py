@@ -359,3 +359,16 @@ def test_the_key_is_the_same_in_another_process():
                            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": seed}).stdout
             for seed in ("1", "2")}
     assert len(keys) == 1 and len(next(iter(keys)).strip()) == 64
+
+
+def test_run_time_state_reachable_from_a_mirror_function_keeps_the_key_stable():
+    """The matrix norms reach the numeric route's notes (a ContextVar) and a memo of singular values: both are
+    run-time state, so a norm case stays keyable and its key does not move when the memo fills."""
+    import verifier
+    from verifier.exact.cache import case_key
+    from verifier.exact.mirror import reductions
+    case = verifier.make_case("k", {"x": [1.0, 2.0]}, forward="x.norm() + torch.tanh(x).sum()")
+    before = case_key(case, "tape")
+    assert before is not None and len(before) == 64
+    reductions._svdvals(np.array([[1.0, 2.0], [3.0, 5.0]], dtype=object))
+    assert reductions._SVD_MEMO and case_key(case, "tape") == before

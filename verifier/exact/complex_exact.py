@@ -32,7 +32,7 @@ import sympy as sp
 from sympy.core.parameters import distribute
 
 from ..cases.case import Case
-from ..errors import CaseError, ExpressionError, SymbolicError
+from ..errors import CaseError, ExpressionError, RefusedCall, SymbolicError
 from . import mirror
 from .mirror._arrays import sym_number
 from .mirror.complex_numbers import COMPLEX_FORMS
@@ -98,7 +98,7 @@ def build_complex(case: Case, complex_inputs: set[str], structural: Mapping[str,
     parts = {s for n in wrt for syms in (re_syms[n], im_syms.get(n)) if syms is not None for s in syms.ravel()}
     pairs = sum(len(y.free_symbols & parts) for y in output.ravel() if isinstance(y, sp.Basic))
     if pairs > MAX_PAIRS:
-        raise ExpressionError(f"not supported on the complex route: {pairs} derivatives (output, input part read "
+        raise RefusedCall(f"not supported on the complex route: {pairs} derivatives (output, input part read "
                               f"by it), over its limit of {MAX_PAIRS}", hint="Use smaller inputs for complex cases.")
     return ComplexModel(re_syms, im_syms, output, wrt)
 

@@ -18,6 +18,7 @@ rather than risk a stale entry.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import hashlib
 import sys
@@ -57,9 +58,13 @@ class _Walker:
             return f"module:{obj.__name__}"
         if type(obj) is object:              # a sentinel (``_NOT_GIVEN = object()``): only its identity counts
             return "object()"
+        if isinstance(obj, contextvars.ContextVar):   # run-time state set around calls (the numeric route's
+            return f"contextvar:{obj.name}"           # notes and gauges), not part of any definition
         if id(obj) in self.seen:
             return f"ref:{self.seen[id(obj)]}"
         self.seen[id(obj)] = len(self.seen)
+        if isinstance(getattr(type(obj), "fingerprint", None), str):   # a memo table: its name, not its contents
+            return f"{_qualified(type(obj))}:{type(obj).fingerprint}"
         if isinstance(obj, (tuple, list)):
             return f"{type(obj).__name__}[" + ",".join(self.token(v) for v in obj) + "]"
         if isinstance(obj, (set, frozenset)):

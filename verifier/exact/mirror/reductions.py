@@ -196,7 +196,14 @@ def _singular_norm(x, p, rows: int, cols: int, keepdim: bool):
     return np.expand_dims(out, axis=tuple(sorted((rows, cols)))) if keepdim else out
 
 
-_SVD_MEMO: dict = {}
+class _Memo(dict):
+    """Results of a pure computation keyed by its exact inputs: run-time state, not part of the definition,
+    so the cache's fingerprint reads its name, never its changing contents (``fingerprint.Fingerprint``)."""
+
+    fingerprint = "memo"
+
+
+_SVD_MEMO: _Memo = _Memo()
 
 
 def _svdvals(a):

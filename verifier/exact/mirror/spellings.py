@@ -35,6 +35,9 @@ _REFUSE = {
     "torch.lu_solve": "torch.lu_solve takes (b, LU, pivots), not torch.linalg.lu_solve's (LU, pivots, B); "
                       "use torch.linalg.lu_solve",
     "Tensor.lu_solve": "Tensor.lu_solve takes (LU, pivots) after the right-hand side; use torch.linalg.lu_solve",
+    # torch.eig / x.eig were removed (they raise, pointing at torch.linalg.eig/eigvals)
+    "torch.eig": "torch.eig was removed from torch; use torch.linalg.eig or torch.linalg.eigvals",
+    "Tensor.eig": "Tensor.eig was removed from torch; use torch.linalg.eig or torch.linalg.eigvals",
     "Tensor.polygamma": "x.polygamma(n) puts n after the tensor; write torch.polygamma(n, x)",
     "torch.split_with_sizes": "torch.split_with_sizes takes a list of sizes only; write torch.split",
     # the legacy decompositions: other defaults (some=True) and torch.svd's V instead of Vᵀ
