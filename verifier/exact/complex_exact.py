@@ -32,7 +32,7 @@ import sympy as sp
 from sympy.core.parameters import distribute
 
 from ..cases.case import Case
-from ..errors import CaseError, ExpressionError, RefusedCall, SymbolicError
+from ..errors import CaseError, RefusedCall, SymbolicError
 from . import mirror
 from .mirror._arrays import sym_number
 from .mirror.complex_numbers import COMPLEX_FORMS
