@@ -65,7 +65,7 @@ def refused(result) -> bool:
 def explained_by_fact(result) -> bool:
     """A fail whose every failed check names a documented torch fact (a fact names itself only within its
     measured size: verdict/torch_facts.py); results without check rows are read from their message."""
-    if result.status != "fail":
+    if result.status not in ("fail", "non_finite"):     # non_finite: only a fact about torch's inf/nan names it
         return False
     failed = [c for c in (getattr(result, "checks", None) or []) if not c.ok and not c.skipped]
     if failed:

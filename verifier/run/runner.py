@@ -270,7 +270,7 @@ class Runner:
             # a wrong number is a failure; values that are only inf or nan are their own outcome
             result.status = "non_finite" if all(c.non_finite for c in failed) else "fail"
             for c in failed:     # a documented torch fact names the cause; the check still fails
-                c.detail = torch_facts.annotated(case, dtype, c.name, c.detail, c.max_rel_err)
+                c.detail = torch_facts.annotated(case, dtype, c.name, c.detail, c.max_rel_err, c.non_finite)
             result.message = "; ".join([*(f"{c.name}: {c.detail}" for c in failed), *filter(None, notes[:1])])
             result.jacobian = _small_jacobian(model, point)
         else:   # a passing run still reports what it showed (kinks, accumulation)
