@@ -63,8 +63,8 @@ class _Walker:
         if id(obj) in self.seen:
             return f"ref:{self.seen[id(obj)]}"
         self.seen[id(obj)] = len(self.seen)
-        if isinstance(getattr(type(obj), "fingerprint", None), str):   # a memo table: its name, not its contents
-            return f"{_qualified(type(obj))}:{type(obj).fingerprint}"
+        if isinstance(getattr(type(obj), "_fingerprint_by_name_", None), str):   # a memo table: its name, not contents
+            return f"{_qualified(type(obj))}:{type(obj)._fingerprint_by_name_}"
         if isinstance(obj, (tuple, list)):
             return f"{type(obj).__name__}[" + ",".join(self.token(v) for v in obj) + "]"
         if isinstance(obj, (set, frozenset)):

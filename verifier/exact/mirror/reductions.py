@@ -200,7 +200,7 @@ class _Memo(dict):
     """Results of a pure computation keyed by its exact inputs: run-time state, not part of the definition,
     so the cache's fingerprint reads its name, never its changing contents (``fingerprint.Fingerprint``)."""
 
-    fingerprint = "memo"
+    _fingerprint_by_name_ = "memo"
 
 
 _SVD_MEMO: _Memo = _Memo()
