@@ -106,7 +106,12 @@ def test_a_wrong_lgamma_gradient_below_zero_is_caught():
 
 def test_lgamma_at_a_pole_is_not_a_pass():
     result = run("lgamma.pole", {"x": {"value": [-1.0, 0.5]}}, "torch.lgamma(x)")
-    assert result.status == "non_finite", result.message
+    failed = {c.name: c for c in result.checks if not c.ok}
+    # the pole is non-finite in the forward and the gradient; at 0.5 the second-order check may also fail
+    # by torch's float64 trigamma (a documented fact, seen once H·w's bound came from the tape): never a pass
+    assert result.status in ("non_finite", "fail"), result.message
+    assert failed["forward"].non_finite and failed["non_finite"].non_finite, result.message
+    assert all(c.non_finite for name, c in failed.items() if name != "second_order"), result.message
 
 
 # --- div with rounding_mode, floor_divide ------------------------------------------------------------
